@@ -1,0 +1,30 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ClockModule } from './common/clock/clock.module.js';
+import { HealthModule } from './common/health/health.module.js';
+import { LifecycleModule } from './common/lifecycle/process-lifecycle.js';
+import { LoggingModule } from './common/logging/logging.module.js';
+import { MetricsModule } from './common/metrics/metrics.module.js';
+import { RateLimitModule } from './common/rate-limit/rate-limit.module.js';
+import type { Configuration } from './config/configuration.js';
+import { ConfigurationModule } from './config/configuration.module.js';
+import { DatabaseModule } from './database/database.module.js';
+
+/** The application root: cross-cutting modules first, then one module per capability. */
+@Module({})
+export class AppModule {
+  static forRoot(configuration: Configuration): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigurationModule.forRoot(configuration),
+        LoggingModule,
+        LifecycleModule,
+        ClockModule,
+        MetricsModule,
+        RateLimitModule,
+        DatabaseModule,
+        HealthModule,
+      ],
+    };
+  }
+}

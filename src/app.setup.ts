@@ -1,0 +1,83 @@
+import { INestApplication, RequestMethod } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import express from 'express';
+import helmet from 'helmet';
+import { Logger } from 'nestjs-pino';
+import { ErrorBodyDto, FieldErrorDto } from './common/errors/error-body.dto.js';
+import { HttpExceptionFilter } from './common/errors/http-exception.filter.js';
+import { createValidationPipe } from './common/errors/validation.js';
+import { requestIdMiddleware } from './common/logging/request-id.js';
+import type { Configuration } from './config/configuration.js';
+
+export const API_PREFIX = 'api/v1';
+export const JSON_BODY_LIMIT = '1mb';
+
+/** Options for NestFactory.create / createNestApplication: we install the body parser ourselves. */
+export const NEST_APPLICATION_OPTIONS = { bodyParser: false, bufferLogs: true } as const;
+
+/** Adds the shared error body as the `default` response of every operation that lacks one. */
+function documentErrors(document: OpenAPIObject): OpenAPIObject {
+  for (const path of Object.values(document.paths)) {
+    for (const operation of [path.get, path.put, path.post, path.delete, path.patch]) {
+      if (!operation || operation.responses.default) continue;
+      operation.responses.default = {
+        description: 'Error: `detail` explains it; `code` is stable (see docs/api.md)',
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorBodyDto' } } },
+      };
+    }
+  }
+  return document;
+}
+
+function setupSwagger(app: INestApplication): void {
+  const config = new DocumentBuilder()
+    .setTitle('DevPocket Server')
+    .setDescription('REST API of DevPocket, the mobile-first cloud IDE. WebSocket protocol: see docs/.')
+    .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    .build();
+  const document = SwaggerModule.createDocument(app, config, { extraModels: [ErrorBodyDto, FieldErrorDto] });
+  SwaggerModule.setup('docs', app, documentErrors(document), {
+    jsonDocumentUrl: 'docs-json',
+    customSiteTitle: 'DevPocket Server API',
+  });
+}
+
+/**
+ * Everything between "a Nest application exists" and "it may listen": shared by main.ts and the
+ * end-to-end tests so that tests exercise exactly what production runs.
+ */
+export function configureApp(app: NestExpressApplication, configuration: Configuration): void {
+  const { http, app: appConfig } = configuration;
+  app.useLogger(app.get(Logger));
+  app.set('trust proxy', http.trustedProxies.length > 0 ? http.trustedProxies : false);
+  app.set('strict routing', false);
+  app.use(requestIdMiddleware);
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: { 'img-src': ["'self'", 'data:'], 'style-src': ["'self'", "'unsafe-inline'"], 'script-src': ["'self'"] },
+      },
+    }),
+  );
+  if (http.corsOrigins.length > 0) {
+    app.enableCors({
+      origin: http.corsOrigins.includes('*') ? true : http.corsOrigins,
+      exposedHeaders: ['X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    });
+  }
+  app.use(express.json({ limit: JSON_BODY_LIMIT }));
+  app.setGlobalPrefix(API_PREFIX, {
+    exclude: [
+      { path: 'health', method: RequestMethod.ALL },
+      { path: 'health/{*rest}', method: RequestMethod.ALL },
+      { path: 'metrics', method: RequestMethod.ALL },
+    ],
+  });
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(new HttpExceptionFilter());
+  app.enableShutdownHooks([], { useProcessExit: true });
+  if (appConfig.swaggerEnabled) setupSwagger(app);
+}

@@ -1,0 +1,131 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ThrottlerException } from '@nestjs/throttler';
+import type { Request, Response } from 'express';
+import { AppError, FieldError } from './app-error.js';
+import { isDatabaseUnavailableError, isDuplicateKeyError } from './database-errors.js';
+import { codeForStatus, ErrorCode } from './error-code.js';
+import type { ErrorBodyDto } from './error-body.dto.js';
+
+interface Normalised {
+  status: number;
+  code: string;
+  detail: string;
+  errors?: FieldError[];
+  headers?: Record<string, string>;
+  extra?: Record<string, unknown>;
+}
+
+/** body-parser marks its own errors with `type` and `status`. */
+interface BodyParserError extends Error {
+  type: string;
+  status: number;
+}
+
+function isBodyParserError(error: unknown): error is BodyParserError {
+  return error instanceof Error && typeof (error as Partial<BodyParserError>).type === 'string' && typeof (error as Partial<BodyParserError>).status === 'number';
+}
+
+function requestPath(request: Request): string {
+  return request.originalUrl.split('?')[0] ?? '/';
+}
+
+function httpExceptionDetail(exception: HttpException): string {
+  const response = exception.getResponse();
+  if (typeof response === 'string') return response;
+  const message = (response as { message?: unknown }).message;
+  if (typeof message === 'string') return message;
+  if (Array.isArray(message)) return message.map(String).join('; ');
+  return exception.message;
+}
+
+/**
+ * Turns everything thrown while serving an HTTP request into the one error body
+ * `{detail, code, errors?, path, timestamp, request_id}`. Unknown errors become a 500 whose
+ * detail reveals nothing; the stack goes to the log only.
+ */
+@Catch()
+export class HttpExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HttpExceptionFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw exception;
+    const context = host.switchToHttp();
+    const request = context.getRequest<Request>();
+    const response = context.getResponse<Response>();
+    const normalised = this.normalise(exception, request);
+
+    if (normalised.status >= 500 && normalised.code !== ErrorCode.DatabaseUnavailable) {
+      this.logger.error({ err: exception }, 'Unhandled error while serving a request');
+    } else if (normalised.code === ErrorCode.DatabaseUnavailable) {
+      this.logger.warn(`Database unavailable: ${exception instanceof Error ? exception.message : String(exception)}`);
+    }
+    if (response.headersSent) {
+      response.end();
+      return;
+    }
+    const body: ErrorBodyDto & Record<string, unknown> = {
+      detail: normalised.detail,
+      code: normalised.code,
+      ...(normalised.errors ? { errors: normalised.errors } : {}),
+      ...(normalised.extra ?? {}),
+      path: requestPath(request),
+      timestamp: new Date().toISOString(),
+      request_id: String(request.id ?? ''),
+    };
+    for (const [name, value] of Object.entries(normalised.headers ?? {})) response.setHeader(name, value);
+    response.status(normalised.status).json(body);
+  }
+
+  private normalise(thrown: unknown, request: Request): Normalised {
+    // The Express adapter wraps body-parser's errors in an HttpException; judge them by the original.
+    const exception = thrown instanceof HttpException && isBodyParserError(thrown.cause) ? thrown.cause : thrown;
+    if (exception instanceof AppError) {
+      return {
+        status: exception.status,
+        code: exception.code,
+        detail: exception.detail,
+        errors: exception.options.errors,
+        headers: exception.options.headers,
+        extra: exception.options.extra,
+      };
+    }
+    if (exception instanceof ThrottlerException) {
+      const retryAfter = request.res?.getHeader('Retry-After');
+      const seconds = Number(retryAfter);
+      return {
+        status: 429,
+        code: ErrorCode.RateLimited,
+        detail: Number.isFinite(seconds) && seconds > 0 ? `Too many requests; try again in ${seconds} s` : 'Too many requests; try again later',
+      };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      if (status === 404 && /^Cannot [A-Z]+ /.test(exception.message)) {
+        return { status, code: ErrorCode.NotFound, detail: `No route matches ${request.method} ${requestPath(request)}` };
+      }
+      return { status, code: codeForStatus(status), detail: httpExceptionDetail(exception) };
+    }
+    if (isBodyParserError(exception)) {
+      if (exception.type === 'entity.parse.failed') {
+        return { status: 400, code: ErrorCode.MalformedJson, detail: 'The request body is not valid JSON' };
+      }
+      if (exception.type === 'entity.too.large') {
+        return { status: 413, code: ErrorCode.PayloadTooLarge, detail: 'The request body is too large' };
+      }
+      return { status: exception.status, code: codeForStatus(exception.status), detail: 'The request body could not be read' };
+    }
+    if (isDatabaseUnavailableError(exception)) {
+      return {
+        status: 503,
+        code: ErrorCode.DatabaseUnavailable,
+        detail: 'The database is unavailable right now; please try again shortly',
+        headers: { 'Retry-After': '5' },
+      };
+    }
+    if (isDuplicateKeyError(exception)) {
+      // A safety net: modules translate their own unique-index errors into specific messages.
+      return { status: 409, code: ErrorCode.Conflict, detail: 'A resource with the same unique value already exists' };
+    }
+    return { status: 500, code: ErrorCode.Internal, detail: 'Internal server error' };
+  }
+}

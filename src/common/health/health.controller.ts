@@ -1,0 +1,62 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
+import { HealthCheck, HealthCheckResult, HealthCheckService, MongooseHealthIndicator } from '@nestjs/terminus';
+import { DatabaseConfig } from '../../config/configuration.js';
+import { AppError } from '../errors/app-error.js';
+import { ErrorBodyDto } from '../errors/error-body.dto.js';
+import { ErrorCode } from '../errors/error-code.js';
+
+class LivenessDto {
+  status!: 'ok';
+}
+
+/**
+ * Health endpoints, outside the API prefix. `/health` is what the mobile client probes (only 200
+ * counts as up); `/health/live` is for process supervisors; `/health/ready` checks dependencies.
+ */
+@ApiTags('health')
+@SkipThrottle()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly mongoose: MongooseHealthIndicator,
+    private readonly database: DatabaseConfig,
+  ) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Connectivity probe for clients: 200 while the process serves requests' })
+  @ApiOkResponse({ type: LivenessDto })
+  probe(): LivenessDto {
+    return { status: 'ok' };
+  }
+
+  @Get('live')
+  @ApiOperation({ summary: 'Liveness: 200 while the process serves requests' })
+  @ApiOkResponse({ type: LivenessDto })
+  live(): LivenessDto {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @HealthCheck({ swaggerDocumentation: false })
+  @ApiOperation({ summary: 'Readiness: 200 when every dependency answers, 503 otherwise' })
+  @ApiOkResponse({ description: 'Every dependency answered' })
+  @ApiServiceUnavailableResponse({ type: ErrorBodyDto, description: 'A dependency is down; `detail` names it' })
+  async ready(): Promise<HealthCheckResult> {
+    try {
+      return await this.health.check([() => this.mongoose.pingCheck('mongodb', { timeout: Math.min(this.database.timeoutMs, 3_000) })]);
+    } catch (error) {
+      const result = (error as { response?: HealthCheckResult }).response;
+      const failing = Object.entries(result?.error ?? {}).map(([name, info]) => {
+        const message = typeof info?.message === 'string' ? `: ${info.message}` : '';
+        return `${name} is down${message}`;
+      });
+      throw new AppError(ErrorCode.ServiceUnavailable, `Not ready: ${failing.join('; ') || 'a dependency is down'}`, {
+        extra: { checks: result?.details ?? {} },
+        cause: error,
+      });
+    }
+  }
+}

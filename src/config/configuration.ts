@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { plainToInstance } from 'class-transformer';
+import { validateSync, ValidationError } from 'class-validator';
+import { EnvironmentSchema, LogLevel, NodeEnvironment } from './environment.schema.js';
+
+/** Raised when the environment cannot produce a valid configuration; one line per bad variable. */
+export class ConfigurationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigurationError';
+  }
+}
+
+export class AppConfig {
+  readonly nodeEnv!: NodeEnvironment;
+  readonly isProduction!: boolean;
+  readonly host!: string;
+  readonly port!: number;
+  /** Absolute path of the directory holding local state (embedded database, outbox, environments). */
+  readonly dataDir!: string;
+  readonly swaggerEnabled!: boolean;
+  readonly shutdownTimeoutMs!: number;
+}
+
+export class DatabaseConfig {
+  /** Connection string without database name; null means "start the embedded database" (never in production). */
+  readonly uri!: string | null;
+  readonly dbName!: string;
+  /** Server selection, connect and buffering timeout: how long a request waits for a missing database before 503. */
+  readonly timeoutMs!: number;
+  readonly connectRetries!: number;
+}
+
+export class AuthConfig {
+  readonly jwtSecret!: string;
+}
+
+export class HttpConfig {
+  /** Exact origins allowed by CORS; empty disables CORS headers entirely; ['*'] allows any origin. */
+  readonly corsOrigins!: string[];
+  /** Express `trust proxy` values: addresses/CIDRs/keywords whose X-Forwarded-For is honoured. */
+  readonly trustedProxies!: string[];
+  readonly rateLimitTtlMs!: number;
+  readonly rateLimitMax!: number;
+}
+
+export class ObservabilityConfig {
+  readonly logLevel!: LogLevel;
+  /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
+  readonly metricsToken!: string | null;
+}
+
+export interface Configuration {
+  app: AppConfig;
+  database: DatabaseConfig;
+  auth: AuthConfig;
+  http: HttpConfig;
+  observability: ObservabilityConfig;
+}
+
+const PLACEHOLDER_SECRET =
+  /change[-_ ]?(me|this|it)|placeholder|example|your[-_ ]?(jwt[-_ ]?)?secret|^(jwt[-_ ]?)?secret$|^password$|insecure|dummy|^default|^x+$|todo|replace[-_ ]?me|^dev(elopment)?[-_ ]?secret/i;
+
+export const MIN_SECRET_BYTES = 32;
+
+/** Why a production secret is unacceptable, or null when it is fine. */
+export function secretProblem(secret: string | undefined): string | null {
+  if (secret === undefined || secret.trim() === '') return 'is required in production';
+  if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) return `must be at least ${MIN_SECRET_BYTES} bytes in production`;
+  if (PLACEHOLDER_SECRET.test(secret) || new Set(secret).size < 8) {
+    return 'looks like a placeholder; generate one with `openssl rand -base64 48`';
+  }
+  return null;
+}
+
+function describe(errors: ValidationError[], raw: Record<string, unknown>): string[] {
+  return errors.map((error) => {
+    const messages = Object.values(error.constraints ?? {}).join('; ');
+    const value = raw[error.property];
+    const shown = error.property.includes('SECRET') || error.property.includes('TOKEN') ? '' : ` (got ${JSON.stringify(value)})`;
+    return `${error.property}: ${messages}${shown}`;
+  });
+}
+
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+/** In development a missing JWT_SECRET is generated once and kept in DATA_DIR, so sign-ins survive restarts. */
+function developmentSecret(dataDir: string): string {
+  const file = join(dataDir, 'dev-jwt-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+/**
+ * Validates the environment and builds the typed configuration. Throws ConfigurationError listing
+ * every problem at once, so an operator fixes them in one go.
+ */
+export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Configuration {
+  const raw: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') raw[key] = value;
+  const parsed = plainToInstance(EnvironmentSchema, raw);
+  const problems = describe(validateSync(parsed, { forbidUnknownValues: false }), raw);
+
+  const nodeEnv = parsed.NODE_ENV ?? 'development';
+  const isProduction = nodeEnv === 'production';
+  if (isProduction && !parsed.MONGODB_URI) {
+    problems.push('MONGODB_URI: is required in production (the embedded database is for development and tests only)');
+  }
+  if (isProduction) {
+    const problem = secretProblem(parsed.JWT_SECRET);
+    if (problem) problems.push(`JWT_SECRET: ${problem}`);
+  }
+  if (problems.length > 0) throw new ConfigurationError(problems);
+
+  const dataDirSetting = parsed.DATA_DIR ?? './.data';
+  const dataDir = isAbsolute(dataDirSetting) ? dataDirSetting : resolve(cwd, dataDirSetting);
+
+  return {
+    app: {
+      nodeEnv,
+      isProduction,
+      host: parsed.HOST ?? '0.0.0.0',
+      port: parsed.PORT ?? 8000,
+      dataDir,
+      swaggerEnabled: parsed.SWAGGER_ENABLED ?? true,
+      shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS ?? 10_000,
+    },
+    database: {
+      uri: parsed.MONGODB_URI ?? null,
+      dbName: parsed.MONGODB_DB_NAME ?? 'devpocket',
+      timeoutMs: parsed.MONGODB_TIMEOUT_MS ?? 5_000,
+      connectRetries: parsed.MONGODB_CONNECT_RETRIES ?? 5,
+    },
+    auth: {
+      jwtSecret: parsed.JWT_SECRET ?? developmentSecret(dataDir),
+    },
+    http: {
+      corsOrigins: list(parsed.CORS_ORIGINS),
+      trustedProxies: list(parsed.TRUSTED_PROXIES),
+      rateLimitTtlMs: (parsed.RATE_LIMIT_TTL_SECONDS ?? 60) * 1000,
+      rateLimitMax: parsed.RATE_LIMIT_MAX ?? 600,
+    },
+    observability: {
+      logLevel: parsed.LOG_LEVEL ?? (nodeEnv === 'test' ? 'warn' : 'info'),
+      metricsToken: parsed.METRICS_TOKEN ?? null,
+    },
+  };
+}

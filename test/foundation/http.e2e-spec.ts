@@ -1,0 +1,210 @@
+import { ProbeModule } from '../support/probe.module.js';
+import { createTestApp, TestApp } from '../support/test-app.js';
+
+interface ErrorBody {
+  detail: string;
+  code: string;
+  errors?: { field: string; message: string; code?: string }[];
+  path: string;
+  timestamp: string;
+  request_id: string;
+}
+
+function expectErrorBody(body: ErrorBody, code: string, path: string): void {
+  expect(typeof body.detail).toBe('string');
+  expect(body.detail.length).toBeGreaterThan(0);
+  expect(body.code).toBe(code);
+  expect(body.path).toBe(path);
+  expect(new Date(body.timestamp).toISOString()).toBe(body.timestamp);
+  expect(body.request_id).toMatch(/\S+/);
+}
+
+describe('HTTP foundation', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await createTestApp({ imports: [ProbeModule] });
+  });
+
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const get = (path: string, init?: RequestInit): Promise<Response> => fetch(`${t.baseUrl}${path}`, init);
+  const postJson = (path: string, body: string): Promise<Response> =>
+    fetch(`${t.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+  describe('health', () => {
+    it.each(['/health', '/health/live'])('%s answers 200 without the API prefix', async (path) => {
+      const res = await get(path);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'ok' });
+    });
+
+    it('/health/ready answers 200 when MongoDB answers', async () => {
+      const res = await get('/health/ready');
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { status: string; details: Record<string, { status: string }> };
+      expect(body.status).toBe('ok');
+      expect(body.details.mongodb?.status).toBe('up');
+    });
+  });
+
+  describe('trailing slashes are answered directly, never redirected', () => {
+    it.each(['/health/', '/health/live/', '/health/ready/', '/docs-json/'])('%s', async (path) => {
+      const res = await get(path, { redirect: 'manual' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('location')).toBeNull();
+    });
+
+    it('a parameterised API route with a trailing slash reaches its handler', async () => {
+      const res = await get('/api/v1/probe/items/none/', { redirect: 'manual' });
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as ErrorBody).detail).toBe('No probe item named none');
+    });
+
+    it('POST with a trailing slash reaches the route', async () => {
+      const res = await postJson('/api/v1/probe/items/', JSON.stringify({ name: 'slash', count: 1 }));
+      expect(res.status).toBe(201);
+      expect(await res.json()).toEqual({ name: 'slash', count: 1 });
+    });
+  });
+
+  describe('the one error body', () => {
+    it('unknown route: 404', async () => {
+      const res = await get('/api/v1/does-not-exist');
+      expect(res.status).toBe(404);
+      expect(res.headers.get('content-type')).toContain('application/json');
+      const body = (await res.json()) as ErrorBody;
+      expectErrorBody(body, 'not_found', '/api/v1/does-not-exist');
+      expect(body.detail).toContain('/api/v1/does-not-exist');
+    });
+
+    it('a route that answers 404 itself uses the same body', async () => {
+      const res = await get('/api/v1/probe/items/missing');
+      expect(res.status).toBe(404);
+      const body = (await res.json()) as ErrorBody;
+      expectErrorBody(body, 'not_found', '/api/v1/probe/items/missing');
+      expect(body.detail).toBe('No probe item named missing');
+    });
+
+    it('malformed JSON: 400', async () => {
+      const res = await postJson('/api/v1/probe/items', '{"name": "x",');
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as ErrorBody;
+      expectErrorBody(body, 'malformed_json', '/api/v1/probe/items');
+      expect(body.detail).toBe('The request body is not valid JSON');
+    });
+
+    it('validation: 422 with one entry per field and a readable detail', async () => {
+      const res = await postJson('/api/v1/probe/items', JSON.stringify({ name: '', count: -1, limits: { cpu: 99 } }));
+      expect(res.status).toBe(422);
+      const body = (await res.json()) as ErrorBody;
+      expectErrorBody(body, 'validation_failed', '/api/v1/probe/items');
+      const fields = body.errors?.map((e) => e.field).sort();
+      expect(fields).toEqual(['count', 'limits.cpu', 'name']);
+      expect(body.detail).toContain('name must be longer than or equal to 1 characters');
+      expect(body.detail).toContain('limits.cpu must not be greater than 10');
+    });
+
+    it('unknown fields are rejected with 422', async () => {
+      const res = await postJson('/api/v1/probe/items', JSON.stringify({ name: 'ok', count: 1, is_admin: true }));
+      expect(res.status).toBe(422);
+      const body = (await res.json()) as ErrorBody;
+      expect(body.errors).toEqual([{ field: 'is_admin', message: 'is_admin is not a known field', code: 'unknown_field' }]);
+    });
+
+    it('rate limit: 429 with Retry-After', async () => {
+      expect((await get('/api/v1/probe/limited')).status).toBe(200);
+      expect((await get('/api/v1/probe/limited')).status).toBe(200);
+      const res = await get('/api/v1/probe/limited');
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      const body = (await res.json()) as ErrorBody;
+      expectErrorBody(body, 'rate_limited', '/api/v1/probe/limited');
+      expect(body.detail).toMatch(/Too many requests/);
+    });
+
+    it('an unexpected error: 500 that reveals nothing', async () => {
+      const res = await get('/api/v1/probe/boom');
+      expect(res.status).toBe(500);
+      const text = await res.text();
+      expect(text).not.toContain('secret internal failure');
+      expect(text).not.toContain('at ');
+      expectErrorBody(JSON.parse(text) as ErrorBody, 'internal_error', '/api/v1/probe/boom');
+    });
+
+    it('schema indexes exist at boot, and a duplicate key is a 409, not a 500', async () => {
+      expect(await fetchIndexes(t)).toContain('name_1');
+      expect((await postJson('/api/v1/probe/items', JSON.stringify({ name: 'dup', count: 1 }))).status).toBe(201);
+      const res = await postJson('/api/v1/probe/items', JSON.stringify({ name: 'dup', count: 2 }));
+      expect(res.status).toBe(409);
+      expectErrorBody((await res.json()) as ErrorBody, 'conflict', '/api/v1/probe/items');
+    });
+  });
+
+  describe('request ids', () => {
+    it('echoes a well-formed X-Request-Id into the header and the error body', async () => {
+      const res = await get('/api/v1/nowhere', { headers: { 'X-Request-Id': 'client-abc.123' } });
+      expect(res.headers.get('x-request-id')).toBe('client-abc.123');
+      expect(((await res.json()) as ErrorBody).request_id).toBe('client-abc.123');
+    });
+
+    it('replaces a malformed one with a generated id', async () => {
+      const res = await get('/health', { headers: { 'X-Request-Id': 'bad id with spaces' } });
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    });
+  });
+
+  describe('API documentation', () => {
+    it('serves the OpenAPI JSON at /docs-json with bearer auth and the error body', async () => {
+      const res = await get('/docs-json');
+      expect(res.status).toBe(200);
+      const doc = (await res.json()) as {
+        openapi: string;
+        paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+        components: { securitySchemes: Record<string, { scheme: string }>; schemas: Record<string, unknown> };
+      };
+      expect(doc.openapi).toMatch(/^3\./);
+      expect(doc.components.securitySchemes.bearer?.scheme).toBe('bearer');
+      expect(doc.components.schemas.ErrorBodyDto).toBeDefined();
+      expect(doc.paths['/health/ready']?.get?.responses.default).toBeDefined();
+    });
+
+    it('serves Swagger UI at /docs', async () => {
+      const res = await get('/docs');
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/html');
+      expect(await res.text()).toContain('swagger-ui');
+    });
+  });
+
+  describe('security headers and metrics', () => {
+    it('sets helmet headers', async () => {
+      const res = await get('/health');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-powered-by')).toBeNull();
+    });
+
+    it('exposes Prometheus metrics with the route pattern, not the raw path', async () => {
+      await get('/api/v1/probe/items/some-name');
+      const res = await get('/metrics');
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).toContain('process_cpu_user_seconds_total');
+      expect(text).toMatch(/http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/probe\/items\/:name",status_code="404"\} \d+/);
+      expect(text).not.toContain('some-name');
+    });
+  });
+});
+
+async function fetchIndexes(t: TestApp): Promise<string[]> {
+  const { MongoClient } = await import('mongodb');
+  const client = new MongoClient(t.database.uri);
+  try {
+    const indexes = await client.db(t.database.name).collection('probe_items').indexes();
+    return indexes.map((index) => String(index.name));
+  } finally {
+    await client.close();
+  }
+}
