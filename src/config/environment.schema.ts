@@ -1,16 +1,5 @@
 import { Transform } from 'class-transformer';
-import {
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsOptional,
-  IsString,
-  Matches,
-  Max,
-  MaxLength,
-  Min,
-  MinLength,
-} from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 
 export const NODE_ENVIRONMENTS = ['development', 'production', 'test'] as const;
 export type NodeEnvironment = (typeof NODE_ENVIRONMENTS)[number];
@@ -36,54 +25,104 @@ const trimmed = ({ value }: { value: unknown }): unknown => (typeof value === 's
  * Defaults live in `configuration.ts`; `.env.example` documents each of them.
  */
 export class EnvironmentSchema {
-  @IsOptional() @Transform(trimmed) @IsIn(NODE_ENVIRONMENTS)
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(NODE_ENVIRONMENTS)
   NODE_ENV?: NodeEnvironment;
 
-  @IsOptional() @Transform(trimmed) @IsString() @MinLength(1)
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  @MinLength(1)
   HOST?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   PORT?: number;
 
-  @IsOptional() @Transform(trimmed) @IsString() @MinLength(1)
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  @MinLength(1)
   DATA_DIR?: string;
 
-  @IsOptional() @Transform(trimmed) @Matches(/^mongodb(\+srv)?:\/\/\S+$/, { message: 'must be a mongodb:// or mongodb+srv:// URI' })
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^mongodb(\+srv)?:\/\/\S+$/, { message: 'must be a mongodb:// or mongodb+srv:// URI' })
   MONGODB_URI?: string;
 
-  @IsOptional() @Transform(trimmed) @Matches(/^[A-Za-z0-9_-]{1,63}$/, { message: 'must be 1-63 characters of A-Z a-z 0-9 _ -' })
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[A-Za-z0-9_-]{1,63}$/, { message: 'must be 1-63 characters of A-Z a-z 0-9 _ -' })
   MONGODB_DB_NAME?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(100) @Max(120_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(120_000)
   MONGODB_TIMEOUT_MS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(1000)
   MONGODB_CONNECT_RETRIES?: number;
 
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(4096)
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(4096)
   JWT_SECRET?: string;
 
-  @IsOptional() @Transform(trimmed) @IsString()
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
   CORS_ORIGINS?: string;
 
-  @IsOptional() @Transform(trimmed) @IsString()
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
   TRUSTED_PROXIES?: string;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(86_400)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
   RATE_LIMIT_TTL_SECONDS?: number;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
   RATE_LIMIT_MAX?: number;
 
-  @IsOptional() @Transform(trimmed) @IsIn(LOG_LEVELS)
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(LOG_LEVELS)
   LOG_LEVEL?: LogLevel;
 
-  @IsOptional() @IsString() @MinLength(16) @MaxLength(4096)
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  @MaxLength(4096)
   METRICS_TOKEN?: string;
 
-  @IsOptional() @Transform(toBool) @IsBoolean()
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
   SWAGGER_ENABLED?: boolean;
 
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(600_000)
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
   SHUTDOWN_TIMEOUT_MS?: number;
 }

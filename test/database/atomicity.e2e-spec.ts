@@ -57,11 +57,7 @@ describe('write atomicity of the test database', () => {
     await machines.insertOne({ _id: 'm1', state: 'stopped' });
 
     const results = await times(CONCURRENCY, () =>
-      machines.findOneAndUpdate(
-        { _id: 'm1', state: 'stopped' },
-        { $set: { state: 'starting' } },
-        { returnDocument: 'after' },
-      ),
+      machines.findOneAndUpdate({ _id: 'm1', state: 'stopped' }, { $set: { state: 'starting' } }, { returnDocument: 'after' }),
     );
 
     const winners = results.filter((doc) => doc !== null);
@@ -76,11 +72,7 @@ describe('write atomicity of the test database', () => {
     await MachineModel.create({ _id: 'm2', state: 'stopped' });
 
     const results = await times(CONCURRENCY, () =>
-      MachineModel.findOneAndUpdate(
-        { _id: 'm2', state: 'stopped' },
-        { $set: { state: 'starting' } },
-        { returnDocument: 'after' },
-      )
+      MachineModel.findOneAndUpdate({ _id: 'm2', state: 'stopped' }, { $set: { state: 'starting' } }, { returnDocument: 'after' })
         .lean()
         .exec(),
     );

@@ -37,7 +37,11 @@ describe('database outage and recovery', () => {
   });
 
   const post = (body: unknown): Promise<Response> =>
-    fetch(`${t.baseUrl}/api/v1/probe/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${t.baseUrl}/api/v1/probe/items`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('answers 503 while the database is down and recovers when it returns', async () => {
     expect((await post({ name: 'before', count: 1 })).status).toBe(201);
@@ -55,7 +59,10 @@ describe('database outage and recovery', () => {
     expect(write.status).toBe(503);
     expect(write.headers.get('retry-after')).toBe('5');
     const writeBody = (await write.json()) as { detail: string; code: string };
-    expect(writeBody).toMatchObject({ code: 'database_unavailable', detail: 'The database is unavailable right now; please try again shortly' });
+    expect(writeBody).toMatchObject({
+      code: 'database_unavailable',
+      detail: 'The database is unavailable right now; please try again shortly',
+    });
 
     // liveness is about the process, not its dependencies
     expect((await fetch(`${t.baseUrl}/health`)).status).toBe(200);

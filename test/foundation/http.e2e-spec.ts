@@ -192,7 +192,9 @@ describe('HTTP foundation', () => {
       expect(res.status).toBe(200);
       const text = await res.text();
       expect(text).toContain('process_cpu_user_seconds_total');
-      expect(text).toMatch(/http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/probe\/items\/:name",status_code="404"\} \d+/);
+      expect(text).toMatch(
+        /http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/probe\/items\/:name",status_code="404"\} \d+/,
+      );
       expect(text).not.toContain('some-name');
     });
   });

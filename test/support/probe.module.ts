@@ -22,25 +22,38 @@ class ProbeItem {
 const ProbeItemSchema = SchemaFactory.createForClass(ProbeItem);
 
 class ProbeLimitsDto {
-  @IsInt() @Min(1) @Max(10)
+  @IsInt()
+  @Min(1)
+  @Max(10)
   cpu!: number;
 }
 
 class CreateProbeItemDto {
-  @IsString() @Length(1, 20)
+  @IsString()
+  @Length(1, 20)
   name!: string;
 
-  @IsInt() @Min(0)
+  @IsInt()
+  @Min(0)
   count!: number;
 
-  @IsOptional() @ValidateNested() @Type(() => ProbeLimitsDto)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ProbeLimitsDto)
   limits?: ProbeLimitsDto;
+}
+
+class ProbeSignInDto {
+  @IsString()
+  account!: string;
 }
 
 /** Lets a test hold a request open: `ProbeGate.hold()` then `ProbeGate.release()`. */
 export class ProbeGate {
   private static waiting: (() => void) | null = null;
   private static opened: Promise<void> = Promise.resolve();
+  /** Requests currently held at the gate. */
+  static held = 0;
 
   static hold(): void {
     ProbeGate.opened = new Promise((resolve) => (ProbeGate.waiting = resolve));
@@ -50,8 +63,13 @@ export class ProbeGate {
     ProbeGate.waiting?.();
   }
 
-  static wait(): Promise<void> {
-    return ProbeGate.opened;
+  static async wait(): Promise<void> {
+    ProbeGate.held += 1;
+    try {
+      await ProbeGate.opened;
+    } finally {
+      ProbeGate.held -= 1;
+    }
   }
 }
 
@@ -81,6 +99,18 @@ class ProbeController {
   @Get('limited')
   @RateLimit({ name: 'probe-limited', limit: 2, ttlSeconds: 60, key: 'ip' })
   limited(): { ok: true } {
+    return { ok: true };
+  }
+
+  @Post('sign-in')
+  @RateLimit({
+    name: 'probe-account',
+    limit: 2,
+    ttlSeconds: 60,
+    key: (req) =>
+      typeof (req.body as { account?: unknown } | undefined)?.account === 'string' ? (req.body as { account: string }).account : undefined,
+  })
+  signIn(@Body() _body: ProbeSignInDto): { ok: true } {
     return { ok: true };
   }
 

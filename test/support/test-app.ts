@@ -36,7 +36,7 @@ export const TEST_JWT_SECRET = 'test-only-jwt-secret-4f9c2b7e1d8a6c3b5e0f9a7d2c4
  * file's own database, listening on a free port.
  */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const database = options.database ?? (await createTestDatabase());
+  const database = options.database ?? createTestDatabase();
   const scratchDir = mkdtempSync(join(tmpdir(), 'devpocket-test-'));
   const configuration = loadConfiguration({
     NODE_ENV: 'test',

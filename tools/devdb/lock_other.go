@@ -2,7 +2,9 @@
 
 package main
 
+import "time"
+
 // lockDataDir is a no-op where flock(2) is unavailable.
-func lockDataDir(string) (func(), error) {
+func lockDataDir(string, time.Duration) (func(), error) {
 	return func() {}, nil
 }

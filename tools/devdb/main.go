@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -34,6 +35,7 @@ type options struct {
 	dataDir        string
 	postgresqlURL  string
 	logLevel       slog.Level
+	lockWait       time.Duration
 	exitOnStdinEOF bool
 	noSerialize    bool
 }
@@ -77,6 +79,7 @@ func parseFlags(args []string, output io.Writer) (options, error) {
 	fs.StringVar(&opts.dataDir, "data-dir", "", "`directory` for SQLite data files (created if missing)")
 	fs.StringVar(&opts.postgresqlURL, "postgresql-url", "", "use the PostgreSQL backend with this connection `URL` instead of SQLite")
 	fs.StringVar(&logLevel, "log-level", "warn", "FerretDB log `level`: debug, info, warn or error")
+	fs.DurationVar(&opts.lockWait, "lock-wait", 3*time.Second, "how long to wait for another devdb to release --data-dir")
 	fs.BoolVar(&opts.exitOnStdinEOF, "exit-on-stdin-eof", false, "exit when stdin is closed (used by the launcher so a dead parent leaves no orphan)")
 	fs.BoolVar(&opts.noSerialize, "no-serialize", false, "debug only: do not serialize write commands (exposes FerretDB v1 lost updates)")
 
@@ -188,7 +191,7 @@ func ferretConfig(opts options, socketPath string, logger *slog.Logger) (*ferret
 		return nil, nil, fmt.Errorf("create data directory: %w", err)
 	}
 
-	unlock, err := lockDataDir(dir)
+	unlock, err := lockDataDir(dir, opts.lockWait)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -43,6 +43,7 @@ var serializedCommands = map[string]struct{}{
 	"dropdatabase":     {},
 	"dropindexes":      {},
 	"renamecollection": {},
+	"bulkwrite":        {},
 }
 
 // readMessage reads one complete wire message (header included) from r.

@@ -43,7 +43,7 @@ export const ERROR_STATUS: Record<ErrorCode, HttpStatus> = {
 
 /** The code to use for an HTTP status that reached the filter without one of ours. */
 export function codeForStatus(status: number): ErrorCode {
-  const found = (Object.entries(ERROR_STATUS) as [ErrorCode, HttpStatus][]).find(([, s]) => s === status);
+  const found = (Object.entries(ERROR_STATUS) as [ErrorCode, HttpStatus][]).find(([, s]) => Number(s) === status);
   if (found) return found[0];
   if (status >= 500) return ErrorCode.Internal;
   return ErrorCode.BadRequest;

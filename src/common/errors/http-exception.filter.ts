@@ -8,7 +8,7 @@ import type { ErrorBodyDto } from './error-body.dto.js';
 
 interface Normalised {
   status: number;
-  code: string;
+  code: ErrorCode;
   detail: string;
   errors?: FieldError[];
   headers?: Record<string, string>;
@@ -22,7 +22,11 @@ interface BodyParserError extends Error {
 }
 
 function isBodyParserError(error: unknown): error is BodyParserError {
-  return error instanceof Error && typeof (error as Partial<BodyParserError>).type === 'string' && typeof (error as Partial<BodyParserError>).status === 'number';
+  return (
+    error instanceof Error &&
+    typeof (error as Partial<BodyParserError>).type === 'string' &&
+    typeof (error as Partial<BodyParserError>).status === 'number'
+  );
 }
 
 function requestPath(request: Request): string {
@@ -70,7 +74,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
       ...(normalised.extra ?? {}),
       path: requestPath(request),
       timestamp: new Date().toISOString(),
-      request_id: String(request.id ?? ''),
+      request_id: typeof request.id === 'string' ? request.id : '',
     };
     for (const [name, value] of Object.entries(normalised.headers ?? {})) response.setHeader(name, value);
     response.status(normalised.status).json(body);
@@ -95,7 +99,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
       return {
         status: 429,
         code: ErrorCode.RateLimited,
-        detail: Number.isFinite(seconds) && seconds > 0 ? `Too many requests; try again in ${seconds} s` : 'Too many requests; try again later',
+        detail:
+          Number.isFinite(seconds) && seconds > 0 ? `Too many requests; try again in ${seconds} s` : 'Too many requests; try again later',
       };
     }
     if (exception instanceof HttpException) {

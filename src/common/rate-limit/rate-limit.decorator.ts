@@ -22,5 +22,4 @@ export const RATE_LIMIT_POLICIES = Symbol('rate-limit-policies');
  *             { name: 'login-account', limit: 10, ttlSeconds: 900, key: (req) => req.body?.username_or_email })`.
  * A policy whose key function returns undefined does not apply to that request.
  */
-export const RateLimit = (...policies: RateLimitPolicy[]): MethodDecorator & ClassDecorator =>
-  SetMetadata(RATE_LIMIT_POLICIES, policies);
+export const RateLimit = (...policies: RateLimitPolicy[]): MethodDecorator & ClassDecorator => SetMetadata(RATE_LIMIT_POLICIES, policies);

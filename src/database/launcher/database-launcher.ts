@@ -75,29 +75,31 @@ export async function launchDatabase(options: LaunchOptions = {}): Promise<Launc
   const log = options.log ?? defaultLog;
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   const port = validatePort(options.port ?? 0);
+  const postgresqlUrl = nonEmpty(options.postgresqlUrl);
+  const mongodbUri = nonEmpty(options.mongodbUri);
 
-  if (options.mongodbUri !== undefined && options.mongodbUri !== '') {
-    return useExternal(options.mongodbUri, readyTimeoutMs, log);
+  if (mongodbUri !== undefined) {
+    return useExternal(mongodbUri, readyTimeoutMs, log);
   }
 
   let binary: string;
   try {
     binary = await ensureDevdbBinary(log);
   } catch (error) {
-    if (error instanceof GoNotFoundError && options.postgresqlUrl === undefined) {
+    if (error instanceof GoNotFoundError && postgresqlUrl === undefined) {
       log(`${error.message}. Falling back to mongodb-memory-server.`);
-      return launchMemoryServer(options.dataDir, port, log);
+      return launchMemoryServer(nonEmpty(options.dataDir), port, log);
     }
     throw error;
   }
 
-  return launchFerretDb(binary, { ...options, port, readyTimeoutMs }, log);
+  return launchFerretDb(binary, { dataDir: nonEmpty(options.dataDir), port, postgresqlUrl, readyTimeoutMs }, log);
 }
 
 /** Resolves once `uri` answers `ping`, retrying until `timeoutMs` has passed. */
 export async function pingDatabase(uri: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let lastError: unknown = new Error('no attempt made');
+  let lastError: unknown;
 
   do {
     const attemptTimeout = clamp(deadline - Date.now(), 100, PING_ATTEMPT_TIMEOUT_MS);
@@ -116,13 +118,11 @@ export async function pingDatabase(uri: string, timeoutMs: number): Promise<void
     await delay(clamp(deadline - Date.now(), 0, PING_RETRY_DELAY_MS));
   } while (Date.now() < deadline);
 
-  throw new Error(
-    `Database at ${redactUri(uri)} did not answer ping within ${timeoutMs} ms: ${errorMessage(lastError)}`,
-  );
+  throw new Error(`Database at ${redactUri(uri)} did not answer ping within ${timeoutMs} ms: ${errorMessage(lastError)}`);
 }
 
 async function useExternal(uri: string, readyTimeoutMs: number, log: LauncherLog): Promise<LaunchedDatabase> {
-  log(`Using the external MongoDB at ${redactUri(uri)} (MONGODB_URI)`);
+  log(`Using the external MongoDB at ${redactUri(uri)}`);
   await pingDatabase(uri, readyTimeoutMs);
   return { kind: 'external', uri, dataDir: null, pid: null, stop: () => Promise.resolve() };
 }
@@ -181,7 +181,7 @@ async function launchFerretDb(binary: string, options: FerretDbOptions, log: Lau
 }
 
 function devdbArgs(port: number, dataDir: string | null, postgresqlUrl: string | undefined): string[] {
-  const args = ['--listen', `127.0.0.1:${port}`, '--exit-on-stdin-eof'];
+  const args = ['--listen', `127.0.0.1:${port}`, '--exit-on-stdin-eof', '--log-level', nonEmpty(process.env.DEVDB_LOG_LEVEL) ?? 'warn'];
   if (postgresqlUrl !== undefined) {
     args.push('--postgresql-url', postgresqlUrl);
   } else if (dataDir !== null) {
@@ -191,7 +191,7 @@ function devdbArgs(port: number, dataDir: string | null, postgresqlUrl: string |
 }
 
 async function prepareDataDir(dataDir: string | undefined): Promise<DataDirectory> {
-  if (dataDir !== undefined && dataDir !== '') {
+  if (dataDir !== undefined) {
     const resolved = path.resolve(dataDir);
     await fs.mkdir(resolved, { recursive: true });
     return { path: resolved, temporary: false };
@@ -312,32 +312,35 @@ async function stopProcess(child: DevdbProcess, exited: Promise<ExitStatus>): Pr
   child.stderr.destroy();
 }
 
-async function launchMemoryServer(
-  dataDir: string | undefined,
-  port: number,
-  log: LauncherLog,
-): Promise<LaunchedDatabase> {
+async function launchMemoryServer(dataDir: string | undefined, port: number, log: LauncherLog): Promise<LaunchedDatabase> {
   let memoryServerModule: typeof import('mongodb-memory-server');
   try {
     memoryServerModule = await import('mongodb-memory-server');
   } catch (error) {
-    throw new Error(
-      `${new GoNotFoundError().message}; mongodb-memory-server is not installed either (${errorMessage(error)})`,
-    );
+    throw new Error(`${new GoNotFoundError().message}; mongodb-memory-server is not installed either (${errorMessage(error)})`, {
+      cause: error,
+    });
   }
 
-  const persistentDir = dataDir !== undefined && dataDir !== '' ? path.resolve(dataDir) : undefined;
+  const persistentDir = dataDir !== undefined ? path.resolve(dataDir) : undefined;
   if (persistentDir !== undefined) {
     await fs.mkdir(persistentDir, { recursive: true });
   }
 
   log('Starting mongodb-memory-server (downloads a mongod binary on first use; needs internet)…');
-  const server = await memoryServerModule.MongoMemoryServer.create({
-    instance: {
-      ...(port !== 0 ? { port } : {}),
-      ...(persistentDir !== undefined ? { dbPath: persistentDir, storageEngine: 'wiredTiger' as const } : {}),
-    },
-  });
+  let server: InstanceType<typeof memoryServerModule.MongoMemoryServer>;
+  try {
+    server = await memoryServerModule.MongoMemoryServer.create({
+      instance: {
+        ...(port !== 0 ? { port } : {}),
+        ...(persistentDir !== undefined ? { dbPath: persistentDir, storageEngine: 'wiredTiger' as const } : {}),
+      },
+    });
+  } catch (error) {
+    throw new Error(`mongodb-memory-server could not start (${errorMessage(error)}). ${new GoNotFoundError().message}`, {
+      cause: error,
+    });
+  }
   const uri = server.getUri().replace(/\/$/, '');
   const instanceDir = persistentDir ?? server.instanceInfo?.dbPath ?? null;
   log(`mongodb-memory-server ready at ${uri}, data in ${instanceDir ?? '?'}${persistentDir === undefined ? ' (temporary)' : ''}`);
@@ -377,6 +380,10 @@ function validatePort(port: number): number {
 
 function describeExit(status: ExitStatus): string {
   return status.signal !== null ? `signal ${status.signal}` : `exit code ${String(status.code)}`;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value;
 }
 
 function clamp(value: number, min: number, max: number): number {

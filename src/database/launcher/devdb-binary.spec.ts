@@ -35,9 +35,12 @@ describe('hashSources / findCachedBinary', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it('changes with Go sources only', async () => {
+  it('changes with the Go sources of the binary only', async () => {
     const before = await hashSources(dir);
     await fs.writeFile(path.join(dir, 'README.md'), 'still ignored\n');
+    expect(await hashSources(dir)).toBe(before);
+
+    await fs.writeFile(path.join(dir, 'front_test.go'), 'package main\n');
     expect(await hashSources(dir)).toBe(before);
 
     await fs.writeFile(path.join(dir, 'front.go'), 'package main\n');

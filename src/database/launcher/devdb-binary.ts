@@ -11,10 +11,7 @@ export type LauncherLog = (message: string) => void;
 /** Thrown when no Go toolchain can be found to build tools/devdb. */
 export class GoNotFoundError extends Error {
   constructor() {
-    super(
-      'Go is required to build the embedded database (tools/devdb); ' +
-        'install Go ≥ 1.24 or set MONGODB_URI to an existing MongoDB',
-    );
+    super('Go is required to build the embedded database (tools/devdb); ' + 'install Go ≥ 1.24 or set MONGODB_URI to an existing MongoDB');
     this.name = 'GoNotFoundError';
   }
 }
@@ -64,8 +61,7 @@ export function devdbSourceDir(repoRoot: string = findRepoRoot()): string {
 /** `${DEVPOCKET_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/devpocket}/devdb`. */
 export function devdbCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const base =
-    nonEmpty(env.DEVPOCKET_CACHE_DIR) ??
-    path.join(nonEmpty(env.XDG_CACHE_HOME) ?? path.join(os.homedir(), '.cache'), 'devpocket');
+    nonEmpty(env.DEVPOCKET_CACHE_DIR) ?? path.join(nonEmpty(env.XDG_CACHE_HOME) ?? path.join(os.homedir(), '.cache'), 'devpocket');
   return path.join(base, 'devdb');
 }
 
@@ -120,12 +116,10 @@ export async function findCachedBinary(cacheDir: string, sourceHash: string): Pr
   return null;
 }
 
-/** sha256 over go.mod, go.sum and *.go of tools/devdb (names and contents), truncated. */
+/** sha256 over go.mod, go.sum and the non-test *.go files of tools/devdb (names and contents), truncated. */
 export async function hashSources(sourceDir: string): Promise<string> {
   const entries = await fs.readdir(sourceDir);
-  const files = entries
-    .filter((name) => name === 'go.mod' || name === 'go.sum' || name.endsWith('.go'))
-    .sort();
+  const files = entries.filter(isBinarySource).sort();
   if (!files.includes('go.mod')) {
     throw new Error(`${sourceDir} does not contain go.mod`);
   }
@@ -139,11 +133,13 @@ export async function hashSources(sourceDir: string): Promise<string> {
   return hash.digest('hex').slice(0, SOURCE_HASH_LENGTH);
 }
 
+/** Files that go into the binary: tests do not. */
+function isBinarySource(name: string): boolean {
+  return name === 'go.mod' || name === 'go.sum' || (name.endsWith('.go') && !name.endsWith('_test.go'));
+}
+
 function binaryName(sourceHash: string, goVersion: string): string {
-  const toolchainHash = createHash('sha256')
-    .update(goVersion)
-    .digest('hex')
-    .slice(0, TOOLCHAIN_HASH_LENGTH);
+  const toolchainHash = createHash('sha256').update(goVersion).digest('hex').slice(0, TOOLCHAIN_HASH_LENGTH);
   const extension = process.platform === 'win32' ? '.exe' : '';
   return `devdb-${sourceHash}-${toolchainHash}${extension}`;
 }
@@ -168,28 +164,18 @@ async function goVersion(command: string): Promise<string | null> {
   }
 }
 
-async function buildBinary(
-  go: GoToolchain,
-  sourceDir: string,
-  binary: string,
-  log: LauncherLog,
-): Promise<void> {
+async function buildBinary(go: GoToolchain, sourceDir: string, binary: string, log: LauncherLog): Promise<void> {
   await fs.mkdir(path.dirname(binary), { recursive: true });
   const temporary = `${binary}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 
-  log(`Building the embedded database (tools/devdb) with ${go.version}; the first build takes about a minute…`);
+  log(`Building the embedded database (tools/devdb) with ${go.version}; about a minute when Go's build cache is cold…`);
   const started = Date.now();
   try {
-    const result = await runCommand(
-      go.command,
-      ['build', '-trimpath', '-buildvcs=false', '-o', temporary, '.'],
-      sourceDir,
-      { CGO_ENABLED: '0' },
-    );
+    const result = await runCommand(go.command, ['build', '-trimpath', '-buildvcs=false', '-o', temporary, '.'], sourceDir, {
+      CGO_ENABLED: '0',
+    });
     if (result.code !== 0) {
-      throw new Error(
-        `Building tools/devdb failed (go build exit code ${String(result.code)}):\n${result.stderr.trim()}`,
-      );
+      throw new Error(`Building tools/devdb failed (go build exit code ${String(result.code)}):\n${result.stderr.trim()}`);
     }
     // Atomic: concurrent builders each rename their own complete file.
     await fs.rename(temporary, binary);
@@ -199,12 +185,7 @@ async function buildBinary(
   log(`Built ${binary} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-function runCommand(
-  command: string,
-  args: readonly string[],
-  cwd: string,
-  extraEnv: NodeJS.ProcessEnv = {},
-): Promise<CommandResult> {
+function runCommand(command: string, args: readonly string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd,

@@ -1,0 +1,52 @@
+/**
+ * `npm run bench`: starts a database (the embedded FerretDB on its PostgreSQL backend when
+ * PostgreSQL is installed, else on SQLite; or MONGODB_URI), runs each suite against the built
+ * server in its own process, and prints one JSON document with every figure.
+ *
+ *   BENCH_SECONDS=8      duration of each load phase
+ *   BENCH_SUITES=a,b     run only these suites
+ */
+import { cpus, totalmem } from 'node:os';
+import { launchDatabase } from '../src/database/launcher/database-launcher.js';
+import { startPostgres } from './support/postgres.js';
+import { foundation } from './suites/foundation.js';
+
+export interface BenchContext {
+  mongodbUri: string;
+  /** A free port for the server under test. */
+  port: number;
+}
+
+type Suite = (ctx: BenchContext) => Promise<Record<string, unknown>>;
+
+const SUITES: Record<string, Suite> = { foundation };
+
+const log = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
+
+async function main(): Promise<void> {
+  const selected = (process.env.BENCH_SUITES ?? Object.keys(SUITES).join(',')).split(',').filter((name) => name in SUITES);
+  const postgres = process.env.MONGODB_URI ? null : await startPostgres(25_432);
+  const database = await launchDatabase({ mongodbUri: process.env.MONGODB_URI, postgresqlUrl: postgres?.url, log });
+  const results: Record<string, unknown> = {};
+  try {
+    for (const name of selected) {
+      log(`suite ${name}…`);
+      results[name] = await SUITES[name]({ mongodbUri: database.uri, port: 18_080 });
+    }
+  } finally {
+    await database.stop();
+    await postgres?.stop();
+  }
+  const report = {
+    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version },
+    database: { kind: database.kind, backend: process.env.MONGODB_URI ? 'external' : postgres ? 'postgresql' : 'sqlite' },
+    duration_seconds_per_load_phase: Number(process.env.BENCH_SECONDS ?? 8),
+    results,
+  };
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+void main().catch((error: unknown) => {
+  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exit(1);
+});

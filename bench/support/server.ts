@@ -1,0 +1,66 @@
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export const REPO_ROOT = join(import.meta.dirname, '..', '..');
+export const BENCH_JWT_SECRET = 'bench-only-jwt-secret-8d2f4a6c9e1b3d5f7a9c2e4b6d8f0a1c';
+
+export interface BenchServer {
+  baseUrl: string;
+  pid: number;
+  /** Milliseconds from spawn until /health/ready answered 200. */
+  startupMs: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the built server (dist/main.js) as production would run it, against the given database. */
+export async function startServer(
+  mongodbUri: string,
+  dbName: string,
+  port: number,
+  env: Record<string, string> = {},
+): Promise<BenchServer> {
+  const started = performance.now();
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'main.js')], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      MONGODB_URI: mongodbUri,
+      MONGODB_DB_NAME: dbName,
+      JWT_SECRET: BENCH_JWT_SECRET,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_MAX: '1000000',
+      ...env,
+    },
+    stdio: 'pipe',
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited during start:\n${output}`);
+    try {
+      const res = await fetch(`${baseUrl}/health/ready`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() - started > 60_000) throw new Error(`server not ready after 60 s:\n${output}`);
+    await delay(5);
+  }
+  const startupMs = performance.now() - started;
+  return {
+    baseUrl,
+    pid: child.pid!,
+    startupMs,
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

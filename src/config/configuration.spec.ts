@@ -1,0 +1,92 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigurationError, loadConfiguration, secretProblem } from './configuration.js';
+
+const STRONG = 'k3P9x-QvT7mZ2wLr8sYb4nHc6dJf1gUa0eXo5iRtVyWq';
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfiguration(env, tmpdir());
+  } catch (error) {
+    if (error instanceof ConfigurationError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadConfiguration', () => {
+  let dataDir: string;
+  beforeEach(() => (dataDir = mkdtempSync(join(tmpdir(), 'devpocket-config-'))));
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('has working defaults for development', () => {
+    const config = loadConfiguration({ DATA_DIR: dataDir });
+    expect(config.app).toMatchObject({ nodeEnv: 'development', isProduction: false, port: 8000, host: '0.0.0.0', dataDir });
+    expect(config.database).toMatchObject({ uri: null, dbName: 'devpocket', timeoutMs: 5000 });
+    expect(config.http).toMatchObject({ corsOrigins: [], trustedProxies: [], rateLimitTtlMs: 60_000, rateLimitMax: 600 });
+    expect(config.observability).toEqual({ logLevel: 'info', metricsToken: null });
+  });
+
+  it('generates a development JWT secret once, private to the owner, and reuses it', () => {
+    const first = loadConfiguration({ DATA_DIR: dataDir }).auth.jwtSecret;
+    expect(Buffer.byteLength(first)).toBeGreaterThanOrEqual(32);
+    expect(loadConfiguration({ DATA_DIR: dataDir }).auth.jwtSecret).toBe(first);
+    const file = join(dataDir, 'dev-jwt-secret');
+    expect(readFileSync(file, 'utf8').trim()).toBe(first);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('parses lists, numbers and booleans', () => {
+    const config = loadConfiguration({
+      DATA_DIR: dataDir,
+      PORT: ' 9000 ',
+      CORS_ORIGINS: 'https://a.example, https://b.example',
+      TRUSTED_PROXIES: 'loopback,10.0.0.0/8',
+      SWAGGER_ENABLED: 'false',
+      RATE_LIMIT_TTL_SECONDS: '30',
+    });
+    expect(config.app.port).toBe(9000);
+    expect(config.app.swaggerEnabled).toBe(false);
+    expect(config.http.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(config.http.trustedProxies).toEqual(['loopback', '10.0.0.0/8']);
+    expect(config.http.rateLimitTtlMs).toBe(30_000);
+  });
+
+  it('reports every bad variable at once, naming each', () => {
+    const problems = problemsOf({ PORT: '70000', LOG_LEVEL: 'chatty', MONGODB_URI: 'http://db', SWAGGER_ENABLED: 'maybe' });
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['LOG_LEVEL', 'MONGODB_URI', 'PORT', 'SWAGGER_ENABLED']);
+    expect(problems.find((p) => p.startsWith('PORT'))).toContain('(got "70000")');
+  });
+
+  it('in production requires MONGODB_URI and a strong JWT_SECRET', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+      'MONGODB_URI: is required in production (the embedded database is for development and tests only)',
+      'JWT_SECRET: is required in production',
+    ]);
+    expect(problemsOf({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db:27017', JWT_SECRET: STRONG })).toEqual([]);
+  });
+
+  it('never echoes a secret in its messages', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db', JWT_SECRET: 'short-secret' });
+    expect(problems.join('\n')).not.toContain('short-secret');
+  });
+});
+
+describe('secretProblem', () => {
+  it.each([
+    ['changeme-changeme-changeme-changeme', /placeholder/],
+    ['your-jwt-secret-goes-here-0123456789', /placeholder/],
+    ['please-replace-me-with-something-long', /placeholder/],
+    ['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', /placeholder/],
+    ['abababababababababababababababababab', /placeholder/],
+    ['tooshort', /at least 32 bytes/],
+    ['', /required/],
+  ])('refuses %j', (secret, problem) => {
+    expect(secretProblem(secret)).toMatch(problem);
+  });
+
+  it('accepts a random secret', () => {
+    expect(secretProblem(STRONG)).toBeNull();
+  });
+});
