@@ -1,5 +1,5 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import { AppConfig, AuthConfig, Configuration, DatabaseConfig, HttpConfig, ObservabilityConfig } from './configuration.js';
+import { AppConfig, AuthConfig, Configuration, DatabaseConfig, HttpConfig, MailConfig, ObservabilityConfig } from './configuration.js';
 
 /**
  * Provides each concern of the validated configuration as its own injectable class token,
@@ -13,6 +13,7 @@ export class ConfigurationModule {
       { provide: AppConfig, useValue: configuration.app },
       { provide: DatabaseConfig, useValue: configuration.database },
       { provide: AuthConfig, useValue: configuration.auth },
+      { provide: MailConfig, useValue: configuration.mail },
       { provide: HttpConfig, useValue: configuration.http },
       { provide: ObservabilityConfig, useValue: configuration.observability },
     ];

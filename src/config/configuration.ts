@@ -35,6 +35,24 @@ export class DatabaseConfig {
 
 export class AuthConfig {
   readonly jwtSecret!: string;
+  readonly accessTokenTtlSeconds!: number;
+  readonly refreshTokenTtlSeconds!: number;
+  /** A refresh token presented again within this window after its rotation gets a fresh pair instead of revoking its family. */
+  readonly refreshReuseGraceSeconds!: number;
+  /** Consecutive failed sign-ins that lock an account. */
+  readonly lockoutThreshold!: number;
+  readonly lockoutSeconds!: number;
+  /** OAuth client ids (iOS, Android, web) accepted as the audience of Google ID tokens; empty disables Google sign-in. */
+  readonly googleClientIds!: string[];
+}
+
+export class MailConfig {
+  /** SMTP server (smtp:// or smtps://, credentials in the URL); null writes mail to the log and DATA_DIR/outbox instead. */
+  readonly url!: string | null;
+  readonly from!: string;
+  readonly outboxDir!: string;
+  /** Public base URL of this server, used in links inside mails. */
+  readonly publicUrl!: string;
 }
 
 export class HttpConfig {
@@ -56,6 +74,7 @@ export interface Configuration {
   app: AppConfig;
   database: DatabaseConfig;
   auth: AuthConfig;
+  mail: MailConfig;
   http: HttpConfig;
   observability: ObservabilityConfig;
 }
@@ -143,6 +162,18 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
     },
     auth: {
       jwtSecret: parsed.JWT_SECRET ?? developmentSecret(dataDir),
+      accessTokenTtlSeconds: parsed.JWT_ACCESS_TTL_SECONDS ?? 900,
+      refreshTokenTtlSeconds: parsed.JWT_REFRESH_TTL_SECONDS ?? 30 * 86_400,
+      refreshReuseGraceSeconds: parsed.REFRESH_REUSE_GRACE_SECONDS ?? 30,
+      lockoutThreshold: parsed.LOGIN_LOCKOUT_THRESHOLD ?? 5,
+      lockoutSeconds: parsed.LOGIN_LOCKOUT_SECONDS ?? 900,
+      googleClientIds: list(parsed.GOOGLE_CLIENT_IDS),
+    },
+    mail: {
+      url: parsed.MAIL_URL ?? null,
+      from: parsed.MAIL_FROM ?? 'DevPocket <no-reply@devpocket.local>',
+      outboxDir: join(dataDir, 'outbox'),
+      publicUrl: (parsed.PUBLIC_URL ?? `http://localhost:${parsed.PORT ?? 8000}`).replace(/\/+$/, ''),
     },
     http: {
       corsOrigins: list(parsed.CORS_ORIGINS),
