@@ -1,5 +1,9 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import { AuditModule } from './audit/audit.module.js';
+import { AuthModule } from './auth/auth.module.js';
 import { ClockModule } from './common/clock/clock.module.js';
+import { DomainEventsModule } from './common/events/domain-events.js';
 import { HealthModule } from './common/health/health.module.js';
 import { LifecycleModule } from './common/lifecycle/process-lifecycle.js';
 import { LoggingModule } from './common/logging/logging.module.js';
@@ -8,6 +12,8 @@ import { RateLimitModule } from './common/rate-limit/rate-limit.module.js';
 import type { Configuration } from './config/configuration.js';
 import { ConfigurationModule } from './config/configuration.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { MailModule } from './mail/mail.module.js';
+import { UsersModule } from './users/users.module.js';
 
 /** The application root: cross-cutting modules first, then one module per capability. */
 @Module({})
@@ -23,7 +29,13 @@ export class AppModule {
         MetricsModule,
         RateLimitModule,
         DatabaseModule,
+        ScheduleModule.forRoot(),
+        DomainEventsModule,
         HealthModule,
+        MailModule,
+        AuditModule,
+        AuthModule,
+        UsersModule,
       ],
     };
   }

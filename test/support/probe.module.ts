@@ -5,6 +5,7 @@ import { IsInt, IsOptional, IsString, Length, Max, Min, ValidateNested } from 'c
 import { Model } from 'mongoose';
 import { AppError } from '../../src/common/errors/app-error.js';
 import { ErrorCode } from '../../src/common/errors/error-code.js';
+import { Public } from '../../src/auth/auth.decorators.js';
 import { RateLimit } from '../../src/common/rate-limit/rate-limit.decorator.js';
 
 /**
@@ -73,6 +74,7 @@ export class ProbeGate {
   }
 }
 
+@Public()
 @Controller('probe')
 class ProbeController {
   constructor(@InjectModel(ProbeItem.name) private readonly items: Model<ProbeItem>) {}

@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
+import { Public } from '../../auth/auth.decorators.js';
 import { HealthCheck, HealthCheckResult, HealthCheckService, MongooseHealthIndicator } from '@nestjs/terminus';
 import { DatabaseConfig } from '../../config/configuration.js';
 import { AppError } from '../errors/app-error.js';
@@ -15,6 +16,7 @@ class LivenessDto {
  * Health endpoints, outside the API prefix. `/health` is what the mobile client probes (only 200
  * counts as up); `/health/live` is for process supervisors; `/health/ready` checks dependencies.
  */
+@Public()
 @ApiTags('health')
 @SkipThrottle()
 @Controller('health')

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Controller, Get, Header, Headers } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
+import { Public } from '../../auth/auth.decorators.js';
 import { ObservabilityConfig } from '../../config/configuration.js';
 import { AppError } from '../errors/app-error.js';
 import { ErrorCode } from '../errors/error-code.js';
@@ -14,6 +15,7 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 /** Prometheus scrape endpoint, outside the API prefix. Protected by METRICS_TOKEN when it is set. */
+@Public()
 @ApiExcludeController()
 @SkipThrottle()
 @Controller('metrics')

@@ -1,0 +1,355 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service.js';
+import { Clock } from '../common/clock/clock.js';
+import { AppError } from '../common/errors/app-error.js';
+import { ErrorCode } from '../common/errors/error-code.js';
+import { AuthConfig, MailConfig } from '../config/configuration.js';
+import { Mailer } from '../mail/mailer.js';
+import { DuplicateUserError, UsersRepository } from '../users/users.repository.js';
+import { normalizeEmail, User } from '../users/user.js';
+import { AuthError, AuthErrorReason } from './auth.errors.js';
+import { Principal } from './auth.decorators.js';
+import { GoogleIdTokenVerifier } from './google/google-id-token.verifier.js';
+import { IdentitiesRepository } from './identities.repository.js';
+import { OneTimeCodesRepository } from './one-time-codes.repository.js';
+import { PasswordHasher } from './passwords/password-hasher.js';
+import { RequestContext } from './request-context.js';
+import { SessionsRepository } from './sessions.repository.js';
+import { TokenPair, TokenService } from './tokens/token.service.js';
+import { usernameCandidates } from './username-from-email.js';
+
+export const INCORRECT_CREDENTIALS = 'Incorrect username/email or password';
+
+const VERIFICATION_TTL_MS = 24 * 3600_000;
+const RESET_TTL_MS = 3600_000;
+const MAX_CODE_ATTEMPTS = 5;
+/** Verification mails: at most one a minute and five an hour per account. */
+const RESEND_MIN_INTERVAL_MS = 60_000;
+const RESEND_WINDOW_MS = 3600_000;
+const RESEND_MAX_IN_WINDOW = 5;
+
+/**
+ * Accounts and sessions: sign-up, sign-in (password and Google), refresh rotation with reuse
+ * detection, lockout, email verification and password reset.
+ */
+@Injectable()
+export class AuthService {
+  private readonly logger = new Logger('Auth');
+
+  constructor(
+    private readonly config: AuthConfig,
+    private readonly mailConfig: MailConfig,
+    private readonly clock: Clock,
+    private readonly users: UsersRepository,
+    private readonly sessions: SessionsRepository,
+    private readonly codes: OneTimeCodesRepository,
+    private readonly identities: IdentitiesRepository,
+    private readonly hasher: PasswordHasher,
+    private readonly tokens: TokenService,
+    private readonly google: GoogleIdTokenVerifier,
+    private readonly mailer: Mailer,
+    private readonly audit: AuditService,
+  ) {}
+
+  // ---- sessions and tokens -------------------------------------------------------------------
+
+  private async startSession(user: User, ctx: RequestContext): Promise<TokenPair> {
+    const now = this.clock.now();
+    const sessionId = randomUUID();
+    const pair = await this.tokens.issuePair(user.id, sessionId);
+    await this.sessions.create({
+      id: sessionId,
+      userId: user.id,
+      jtiDigest: this.tokens.digest(pair.refreshJti),
+      now,
+      expiresAt: this.refreshExpiry(now),
+      userAgent: ctx.userAgent,
+      ip: ctx.ip,
+    });
+    return pair;
+  }
+
+  private refreshExpiry(now: Date): Date {
+    return new Date(now.getTime() + this.config.refreshTokenTtlSeconds * 1000);
+  }
+
+  /** Resolves an access token to its user and session; every failure is a 401. */
+  async authenticate(accessToken: string): Promise<Principal> {
+    const claims = await this.tokens.verifyAccess(accessToken);
+    const [user, session] = await Promise.all([this.users.findById(claims.sub), this.sessions.findById(claims.sid)]);
+    if (!session || session.revokedAt || session.userId !== claims.sub) {
+      throw new AuthError(AuthErrorReason.SessionRevoked, 'The session has ended; sign in again');
+    }
+    if (!user || !user.isActive) throw new AuthError(AuthErrorReason.UserInactive, 'The account is disabled or no longer exists');
+    return { user, sessionId: session.id };
+  }
+
+  async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
+    const claims = await this.tokens.verifyRefresh(refreshToken);
+    const now = this.clock.now();
+    const presented = this.tokens.digest(claims.jti);
+    const next = await this.tokens.issuePair(claims.sub, claims.sid);
+    const nextDigest = this.tokens.digest(next.refreshJti);
+
+    let session = await this.sessions.rotate(claims.sid, presented, nextDigest, now, this.refreshExpiry(now));
+    if (!session) {
+      const existing = await this.sessions.findById(claims.sid);
+      if (!existing || existing.userId !== claims.sub || existing.revokedAt || existing.expiresAt <= now) {
+        throw new AuthError(AuthErrorReason.SessionRevoked, 'The session has ended; sign in again');
+      }
+      const withinGrace =
+        existing.previousJtiDigest === presented &&
+        existing.rotatedAt !== null &&
+        now.getTime() - existing.rotatedAt.getTime() <= this.config.refreshReuseGraceSeconds * 1000;
+      if (withinGrace) {
+        session = await this.sessions.rotateFromPrevious(claims.sid, presented, existing.currentJtiDigest, nextDigest, now, this.refreshExpiry(now));
+      }
+      if (!session) {
+        await this.sessions.revoke(claims.sid, now, 'refresh_token_reuse');
+        await this.audit.record({ action: 'auth.refresh_reuse_detected', actorId: claims.sub, targetId: claims.sid, target: 'session', ip: ctx.ip });
+        this.logger.warn(`Refresh token reuse detected; session ${claims.sid} of user ${claims.sub} revoked`);
+        throw new AuthError(AuthErrorReason.RefreshReuse, 'This refresh token was already used; the session has been ended for safety');
+      }
+    }
+    const user = await this.users.findById(claims.sub);
+    if (!user || !user.isActive) throw new AuthError(AuthErrorReason.UserInactive, 'The account is disabled or no longer exists');
+    return next;
+  }
+
+  async logout(principal: Principal, ctx: RequestContext): Promise<void> {
+    await this.sessions.revoke(principal.sessionId, this.clock.now(), 'logout');
+    await this.audit.record({ action: 'auth.logout', actorId: principal.user.id, actorUsername: principal.user.username, targetId: principal.sessionId, target: 'session', ip: ctx.ip });
+  }
+
+  // ---- registration and sign-in ---------------------------------------------------------------
+
+  async register(input: { username: string; email: string; password: string; fullName?: string | null }, ctx: RequestContext): Promise<TokenPair> {
+    const taken = await this.users.existing(input.username, input.email);
+    if (taken.username) throw this.duplicate('username');
+    if (taken.email) throw this.duplicate('email');
+    const passwordHash = await this.hasher.hash(input.password);
+    let user: User;
+    try {
+      user = await this.users.create({ username: input.username, email: input.email, passwordHash, fullName: input.fullName ?? null });
+    } catch (error) {
+      if (error instanceof DuplicateUserError) throw this.duplicate(error.field);
+      throw error;
+    }
+    await this.audit.record({ action: 'auth.register', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+    await this.sendVerificationCode(user, false);
+    return this.startSession(user, ctx);
+  }
+
+  private duplicate(field: 'username' | 'email'): AppError {
+    const detail = field === 'username' ? 'An account with this username already exists' : 'An account with this email address already exists';
+    return new AppError(ErrorCode.Conflict, detail, { errors: [{ field, message: detail, code: 'already_exists' }] });
+  }
+
+  async login(login: string, password: string, ctx: RequestContext): Promise<TokenPair> {
+    let user = await this.users.findByUsernameOrEmail(login);
+    if (!user || !user.passwordHash) {
+      await this.hasher.verifyNothing(password);
+      await this.audit.record({ action: 'auth.login_failed', target: 'user', ip: ctx.ip, details: { reason: user ? 'no_password' : 'unknown_account' }, targetId: user?.id ?? null });
+      throw new AppError(ErrorCode.Unauthorized, INCORRECT_CREDENTIALS);
+    }
+    const now = this.clock.now();
+    if (user.lockedUntil && user.lockedUntil <= now) {
+      user = (await this.users.clearExpiredLock(user.id, user.lockedUntil)) ?? (await this.users.findById(user.id)) ?? user;
+    }
+    if (user.lockedUntil && user.lockedUntil > now) throw this.locked(user.lockedUntil, now);
+
+    const matches = await this.hasher.verify(user.passwordHash!, password);
+    if (!matches) {
+      const counted = await this.users.recordFailedLogin(user.id, now, this.config.lockoutThreshold, this.config.lockoutSeconds);
+      await this.audit.record({ action: 'auth.login_failed', targetId: user.id, target: 'user', ip: ctx.ip, details: { reason: 'wrong_password', failures: counted?.failedLoginCount } });
+      if (counted?.lockedUntil && counted.lockedUntil > now) {
+        if (counted.failedLoginCount === this.config.lockoutThreshold) {
+          await this.audit.record({ action: 'auth.lockout', targetId: user.id, target: 'user', ip: ctx.ip, details: { until: counted.lockedUntil.toISOString() } });
+        }
+        throw this.locked(counted.lockedUntil, now);
+      }
+      throw new AppError(ErrorCode.Unauthorized, INCORRECT_CREDENTIALS);
+    }
+    if (!user.isActive) throw new AppError(ErrorCode.Forbidden, 'This account is disabled');
+    await this.users.recordSuccessfulLogin(user.id, now);
+    await this.audit.record({ action: 'auth.login', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+    return this.startSession(user, ctx);
+  }
+
+  private locked(until: Date, now: Date): AppError {
+    const seconds = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
+    return new AppError(ErrorCode.Locked, `Too many failed sign-ins; the account is locked for ${Math.ceil(seconds / 60)} more minute(s)`, {
+      headers: { 'Retry-After': String(seconds) },
+      extra: { locked_until: until.toISOString() },
+    });
+  }
+
+  async signInWithGoogle(idToken: string, ctx: RequestContext): Promise<TokenPair> {
+    const identity = await this.google.verify(idToken);
+    if (!identity.email || !identity.emailVerified) {
+      throw new AppError(ErrorCode.Unauthorized, 'The Google account has no verified email address');
+    }
+    let user: User | null = null;
+    const linkedUserId = await this.identities.findUserId('google', identity.subject);
+    if (linkedUserId) user = await this.users.findById(linkedUserId);
+    if (!user) {
+      user = await this.users.findByEmail(identity.email);
+      if (user) {
+        await this.identities.link('google', identity.subject, user.id, identity.email);
+        if (!user.isVerified) user = (await this.users.markVerified(user.id)) ?? user;
+        await this.audit.record({ action: 'auth.google_linked', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+      } else {
+        user = await this.createGoogleUser(identity.email, identity.name, identity.picture);
+        const owner = await this.identities.link('google', identity.subject, user.id, identity.email);
+        if (owner !== user.id) {
+          // A parallel sign-in with the same Google account won: use its user, drop ours.
+          await this.users.delete(user.id);
+          user = await this.users.findById(owner);
+        }
+        if (user) await this.audit.record({ action: 'auth.register', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip, details: { provider: 'google' } });
+      }
+    }
+    if (!user) throw new AppError(ErrorCode.Unauthorized, 'The linked account no longer exists');
+    if (!user.isActive) throw new AppError(ErrorCode.Forbidden, 'This account is disabled');
+    await this.users.recordSuccessfulLogin(user.id, this.clock.now());
+    await this.audit.record({ action: 'auth.google_login', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+    return this.startSession(user, ctx);
+  }
+
+  private async createGoogleUser(email: string, name: string | null, picture: string | null): Promise<User> {
+    for (const username of usernameCandidates(email)) {
+      try {
+        return await this.users.create({ username, email, passwordHash: null, fullName: name, avatarUrl: picture, isVerified: true });
+      } catch (error) {
+        if (!(error instanceof DuplicateUserError)) throw error;
+        if (error.field === 'email') {
+          const existing = await this.users.findByEmail(email);
+          if (existing) return existing;
+        }
+      }
+    }
+    throw new AppError(ErrorCode.Conflict, 'Could not choose a username for this Google account; register with a username instead');
+  }
+
+  // ---- passwords ---------------------------------------------------------------------------
+
+  async changePassword(principal: Principal, currentPassword: string, newPassword: string, ctx: RequestContext): Promise<void> {
+    const user = await this.users.findById(principal.user.id);
+    if (!user) throw new AuthError(AuthErrorReason.UserInactive, 'The account no longer exists');
+    if (!user.passwordHash || !(await this.hasher.verify(user.passwordHash, currentPassword))) {
+      throw new AppError(ErrorCode.BadRequest, 'The current password is incorrect', {
+        errors: [{ field: 'current_password', message: 'The current password is incorrect', code: 'incorrect' }],
+      });
+    }
+    await this.users.setPasswordHash(user.id, await this.hasher.hash(newPassword));
+    const revoked = await this.sessions.revokeAllForUser(user.id, this.clock.now(), 'password_changed', principal.sessionId);
+    await this.audit.record({ action: 'auth.password_changed', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip, details: { other_sessions_revoked: revoked } });
+  }
+
+  async forgotPassword(email: string, ctx: RequestContext): Promise<void> {
+    const user = await this.users.findByEmail(normalizeEmail(email));
+    if (!user || !user.isActive) return;
+    const token = TokenService.randomSecret();
+    const sent = await this.issueCode(user, 'password_reset', token, RESET_TTL_MS, true);
+    if (!sent) return;
+    await this.audit.record({ action: 'auth.password_reset_requested', targetId: user.id, target: 'user', ip: ctx.ip });
+    const link = `${this.mailConfig.publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
+    await this.deliver(user.email, 'Reset your DevPocket password', [
+      `Hello ${user.fullName ?? user.username},`,
+      '',
+      'Someone (hopefully you) asked to reset the password of your DevPocket account.',
+      `Open this link within an hour: ${link}`,
+      '',
+      `Or paste this reset token into the app: ${token}`,
+      '',
+      'If it was not you, ignore this mail: your password stays as it is.',
+    ]);
+  }
+
+  async resetPassword(token: string, newPassword: string, ctx: RequestContext): Promise<void> {
+    const invalid = new AppError(ErrorCode.BadRequest, 'The reset token is invalid, expired or already used; ask for a new one');
+    const now = this.clock.now();
+    const code = await this.codes.findByDigest('password_reset', this.tokens.digest(token));
+    if (!code || code.consumedAt || code.expiresAt <= now) throw invalid;
+    if (!(await this.codes.consume('password_reset', code.userId, code.digest, now))) throw invalid;
+    const user = await this.users.setPasswordHash(code.userId, await this.hasher.hash(newPassword));
+    if (!user) throw invalid;
+    await this.sessions.revokeAllForUser(user.id, now, 'password_reset');
+    await this.audit.record({ action: 'auth.password_reset', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+  }
+
+  // ---- email verification ----------------------------------------------------------------------
+
+  /** Mails a fresh 6-digit code. With `throttle`, refuses (429) when the account asked too often. */
+  async sendVerificationCode(user: User, throttle: boolean): Promise<void> {
+    if (user.isVerified) {
+      if (throttle) throw new AppError(ErrorCode.Conflict, 'The email address is already verified');
+      return;
+    }
+    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    const sent = await this.issueCode(user, 'email_verification', code, VERIFICATION_TTL_MS, throttle);
+    if (!sent) return;
+    await this.deliver(user.email, `Your DevPocket verification code: ${code}`, [
+      `Hello ${user.fullName ?? user.username},`,
+      '',
+      `Your DevPocket verification code is ${code}`,
+      '',
+      'Type it in the app to confirm your email address. It is valid for 24 hours.',
+    ]);
+  }
+
+  /**
+   * Stores a new code, applying the per-account send throttle (one a minute, five an hour).
+   * Returns false when throttled silently (forgot-password never reveals anything).
+   */
+  private async issueCode(user: User, purpose: 'email_verification' | 'password_reset', secret: string, ttlMs: number, throttle: boolean): Promise<boolean> {
+    const now = this.clock.now();
+    const previous = await this.codes.find(purpose, user.id);
+    let sendsInWindow = 1;
+    let windowStartedAt = now;
+    if (previous && now.getTime() - previous.windowStartedAt.getTime() < RESEND_WINDOW_MS) {
+      sendsInWindow = previous.sendsInWindow + 1;
+      windowStartedAt = previous.windowStartedAt;
+      const tooSoon = now.getTime() - previous.sentAt.getTime() < RESEND_MIN_INTERVAL_MS;
+      if (throttle && (tooSoon || sendsInWindow > RESEND_MAX_IN_WINDOW)) {
+        if (purpose === 'password_reset') return false;
+        const retryAt = tooSoon ? previous.sentAt.getTime() + RESEND_MIN_INTERVAL_MS : windowStartedAt.getTime() + RESEND_WINDOW_MS;
+        const seconds = Math.max(1, Math.ceil((retryAt - now.getTime()) / 1000));
+        throw new AppError(ErrorCode.RateLimited, `A code was sent recently; try again in ${seconds} s`, { headers: { 'Retry-After': String(seconds) } });
+      }
+    }
+    await this.codes.put({ userId: user.id, purpose, digest: this.tokens.digest(secret), expiresAt: new Date(now.getTime() + ttlMs), sentAt: now, sendsInWindow, windowStartedAt });
+    return true;
+  }
+
+  async verifyEmail(principal: Principal, code: string, ctx: RequestContext): Promise<User> {
+    const user = principal.user;
+    if (user.isVerified) return user;
+    const now = this.clock.now();
+    const stored = await this.codes.find('email_verification', user.id);
+    const needNew = 'request a new code';
+    if (!stored || stored.consumedAt) throw new AppError(ErrorCode.BadRequest, `There is no pending verification code; ${needNew}`);
+    if (stored.expiresAt <= now) throw new AppError(ErrorCode.BadRequest, `The verification code has expired; ${needNew}`);
+    if (stored.failedAttempts >= MAX_CODE_ATTEMPTS) throw new AppError(ErrorCode.BadRequest, `Too many wrong codes; ${needNew}`);
+    if (stored.digest !== this.tokens.digest(code)) {
+      const failures = await this.codes.recordFailure('email_verification', user.id);
+      const left = MAX_CODE_ATTEMPTS - failures;
+      throw new AppError(ErrorCode.BadRequest, left > 0 ? `The verification code is incorrect; ${left} attempt(s) left` : `Too many wrong codes; ${needNew}`);
+    }
+    if (!(await this.codes.consume('email_verification', user.id, stored.digest, now))) {
+      throw new AppError(ErrorCode.BadRequest, `The verification code was already used; ${needNew}`);
+    }
+    const verified = (await this.users.markVerified(user.id)) ?? user;
+    await this.audit.record({ action: 'auth.email_verified', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+    return verified;
+  }
+
+  private async deliver(to: string, subject: string, lines: string[]): Promise<void> {
+    try {
+      await this.mailer.send({ to, subject, text: `${lines.join('\n')}\n` });
+    } catch (error) {
+      this.logger.error(`Could not send "${subject.replace(/\d{6}/, '******')}" to a user: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { Public } from '../auth/auth.decorators.js';
+import { PLAN_NAMES, PLANS, type PlanName } from './plans.js';
+
+class ResourcesDto {
+  @ApiProperty({ example: '500m' }) cpu!: string;
+  @ApiProperty({ example: '1Gi' }) memory!: string;
+  @ApiProperty({ example: '5Gi' }) storage!: string;
+}
+
+class PlanDto {
+  @ApiProperty({ enum: PLAN_NAMES }) name!: PlanName;
+  @ApiProperty({ example: 'Free' }) display_name!: string;
+  @ApiProperty({ example: 1 }) max_environments!: number;
+  @ApiProperty({ type: ResourcesDto }) default_resources!: ResourcesDto;
+  @ApiProperty({ type: ResourcesDto }) max_resources!: ResourcesDto;
+  @ApiProperty({ example: 30 }) idle_timeout_minutes!: number;
+}
+
+@ApiTags('plans')
+@Controller('plans')
+export class PlansController {
+  @Public()
+  @Get()
+  @ApiOperation({ summary: 'Every subscription plan with its quotas' })
+  @ApiOkResponse({ type: [PlanDto] })
+  list(): PlanDto[] {
+    return PLAN_NAMES.map((name) => {
+      const plan = PLANS[name];
+      return {
+        name,
+        display_name: plan.displayName,
+        max_environments: plan.maxEnvironments,
+        default_resources: { ...plan.defaultResources },
+        max_resources: { ...plan.maxResources },
+        idle_timeout_minutes: plan.idleTimeoutMinutes,
+      };
+    });
+  }
+}
