@@ -68,7 +68,7 @@ describe('OutboxMailer', () => {
     const [name, ...others] = emlFiles();
     expect(others).toEqual([]);
     expect(name).toMatch(/^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}\.eml$/);
-    const raw = readFileSync(join(outboxDir, name!), 'utf8');
+    const raw = readFileSync(join(outboxDir, name), 'utf8');
     expect(raw).toMatch(/\r\n\r\n/);
     expect(raw.replace(/\r\n/g, '')).not.toMatch(/\n/);
     const mail = parseMail(raw);
@@ -89,7 +89,7 @@ describe('OutboxMailer', () => {
 
     expect(statSync(outboxDir).mode & 0o777).toBe(0o700);
     const [name] = emlFiles();
-    expect(statSync(join(outboxDir, name!)).mode & 0o777).toBe(0o600);
+    expect(statSync(join(outboxDir, name)).mode & 0o777).toBe(0o600);
   });
 
   it('never overwrites: messages sent at the same moment get their own files', async () => {
@@ -122,7 +122,7 @@ describe('OutboxMailer', () => {
 
     const [name] = emlFiles();
     const lines = logs.lines();
-    const summary = lines.find((line) => line.includes(join(outboxDir, name!)));
+    const summary = lines.find((line) => line.includes(join(outboxDir, name)));
     expect(summary).toBeDefined();
     expect(summary).toContain('ada@example.test');
     expect(summary).toContain('Verify your e-mail');
@@ -140,9 +140,9 @@ describe('OutboxMailer', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('ada@example.test');
     expect(lines[0]).toContain('Verify your e-mail');
-    expect(lines[0]).toContain(join(outboxDir, name!));
+    expect(lines[0]).toContain(join(outboxDir, name));
     expect(lines.join('\n')).not.toContain('482913');
-    expect(parseMail(readFileSync(join(outboxDir, name!), 'utf8')).text).toBe('Your code is 482913');
+    expect(parseMail(readFileSync(join(outboxDir, name), 'utf8')).text).toBe('Your code is 482913');
   });
 
   it('reports an outbox it cannot write as MailDeliveryError, logging no success', async () => {

@@ -191,7 +191,9 @@ export class UsersRepository {
       )
       .lean<LeanUser>()
       .exec();
-    return toUser(locked ?? counted);
+    if (locked) return toUser(locked);
+    // A parallel failure set the lock first: report the account as it is now.
+    return this.findById(id);
   }
 
   /** Clears an expired lock and its failure count; a no-op if another request already did. */
