@@ -25,8 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-command -v go >/dev/null 2>&1 || {
-  echo "setup: Go (>= 1.26) is required to build the embedded database (tools/devdb)" >&2
+command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || {
+  echo "setup: Go (>= 1.24) is required to build the embedded database (tools/devdb)" >&2
   exit 1
 }
 

@@ -5,7 +5,7 @@ import express from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { ErrorBodyDto, FieldErrorDto } from './common/errors/error-body.dto.js';
-import { HttpExceptionFilter } from './common/errors/http-exception.filter.js';
+import { HttpExceptionFilter, notFoundFallback } from './common/errors/http-exception.filter.js';
 import { createValidationPipe } from './common/errors/validation.js';
 import { requestIdMiddleware } from './common/logging/request-id.js';
 import type { Configuration } from './config/configuration.js';
@@ -46,9 +46,9 @@ function setupSwagger(app: INestApplication): void {
 
 /**
  * Everything between "a Nest application exists" and "it may listen": shared by main.ts and the
- * end-to-end tests so that tests exercise exactly what production runs.
+ * end-to-end tests so that tests exercise exactly what production runs. Initialises the app.
  */
-export function configureApp(app: NestExpressApplication, configuration: Configuration): void {
+export async function configureApp(app: NestExpressApplication, configuration: Configuration): Promise<void> {
   const { http, app: appConfig } = configuration;
   app.useLogger(app.get(Logger));
   app.set('trust proxy', http.trustedProxies.length > 0 ? http.trustedProxies : false);
@@ -80,4 +80,6 @@ export function configureApp(app: NestExpressApplication, configuration: Configu
   app.useGlobalFilters(new HttpExceptionFilter());
   app.enableShutdownHooks([], { useProcessExit: true });
   if (appConfig.swaggerEnabled) setupSwagger(app);
+  await app.init();
+  app.use(notFoundFallback);
 }

@@ -35,7 +35,7 @@ async function bootstrap(): Promise<void> {
   const { configuration, embedded } = await resolveDatabase(loadOrExit());
   try {
     const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(configuration), NEST_APPLICATION_OPTIONS);
-    configureApp(app, configuration);
+    await configureApp(app, configuration);
     if (embedded) app.get(ProcessLifecycle).onShutdown(() => embedded.stop());
     await app.listen(configuration.app.port, configuration.app.host);
     logger.log(`DevPocket Server listening on ${await app.getUrl()} (API under /api/v1, docs at /docs)`);

@@ -98,7 +98,7 @@ function describe(errors: ValidationError[], raw: Record<string, unknown>): stri
   return errors.map((error) => {
     const messages = Object.values(error.constraints ?? {}).join('; ');
     const value = raw[error.property];
-    const shown = error.property.includes('SECRET') || error.property.includes('TOKEN') ? '' : ` (got ${JSON.stringify(value)})`;
+    const shown = /SECRET|TOKEN|PASSWORD|_URL$|_URI$/.test(error.property) ? '' : ` (got ${JSON.stringify(value)})`;
     return `${error.property}: ${messages}${shown}`;
   });
 }

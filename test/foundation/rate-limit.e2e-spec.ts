@@ -19,9 +19,13 @@ describe('rate limiting', () => {
 
     it('applies the global default per client IP, whatever X-Forwarded-For claims', async () => {
       const statuses: number[] = [];
-      for (let i = 0; i < 6; i += 1) statuses.push(await hit(t, '/api/v1/probe/items/x', { 'x-forwarded-for': `203.0.113.${i}` }));
+      for (let i = 0; i < 6; i += 1) statuses.push(await hit(t, `/api/v1/probe/items/x${i}`, { 'x-forwarded-for': `203.0.113.${i}` }));
       expect(statuses.slice(0, 5).every((s) => s === 404)).toBe(true);
       expect(statuses[5]).toBe(429);
+    });
+
+    it('counts one budget across every route', async () => {
+      expect(await hit(t, '/api/v1/plans')).toBe(429);
     });
 
     it('does not limit health probes', async () => {

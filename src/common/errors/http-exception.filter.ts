@@ -6,7 +6,7 @@ import { isDatabaseUnavailableError, isDuplicateKeyError } from './database-erro
 import { codeForStatus, ErrorCode } from './error-code.js';
 import type { ErrorBodyDto } from './error-body.dto.js';
 
-interface Normalised {
+export interface Normalised {
   status: number;
   code: ErrorCode;
   detail: string;
@@ -42,6 +42,30 @@ function httpExceptionDetail(exception: HttpException): string {
   return exception.message;
 }
 
+/** Writes the one error body. Also used outside Nest's router (see `notFoundFallback`). */
+export function sendError(request: Request, response: Response, error: Normalised): void {
+  if (response.headersSent) {
+    response.end();
+    return;
+  }
+  const body: ErrorBodyDto & Record<string, unknown> = {
+    detail: error.detail,
+    code: error.code,
+    ...(error.errors ? { errors: error.errors } : {}),
+    ...(error.extra ?? {}),
+    path: requestPath(request),
+    timestamp: new Date().toISOString(),
+    request_id: typeof request.id === 'string' ? request.id : '',
+  };
+  for (const [name, value] of Object.entries(error.headers ?? {})) response.setHeader(name, value);
+  response.status(error.status).json(body);
+}
+
+/** The last Express handler: paths outside every route (and outside the API prefix) get the JSON 404 too. */
+export function notFoundFallback(request: Request, response: Response): void {
+  sendError(request, response, { status: 404, code: ErrorCode.NotFound, detail: `No route matches ${request.method} ${requestPath(request)}` });
+}
+
 /**
  * Turns everything thrown while serving an HTTP request into the one error body
  * `{detail, code, errors?, path, timestamp, request_id}`. Unknown errors become a 500 whose
@@ -63,21 +87,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     } else if (normalised.code === ErrorCode.DatabaseUnavailable) {
       this.logger.warn(`Database unavailable: ${exception instanceof Error ? exception.message : String(exception)}`);
     }
-    if (response.headersSent) {
-      response.end();
-      return;
-    }
-    const body: ErrorBodyDto & Record<string, unknown> = {
-      detail: normalised.detail,
-      code: normalised.code,
-      ...(normalised.errors ? { errors: normalised.errors } : {}),
-      ...(normalised.extra ?? {}),
-      path: requestPath(request),
-      timestamp: new Date().toISOString(),
-      request_id: typeof request.id === 'string' ? request.id : '',
-    };
-    for (const [name, value] of Object.entries(normalised.headers ?? {})) response.setHeader(name, value);
-    response.status(normalised.status).json(body);
+    sendError(request, response, normalised);
   }
 
   private normalise(thrown: unknown, request: Request): Normalised {

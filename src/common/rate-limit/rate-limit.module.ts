@@ -9,7 +9,8 @@ import { RateLimitGuard } from './rate-limit.guard.js';
     ThrottlerModule.forRootAsync({
       inject: [HttpConfig],
       useFactory: (http: HttpConfig) => ({
-        throttlers: [{ name: 'default', ttl: http.rateLimitTtlMs, limit: http.rateLimitMax }],
+        // One budget per client across all routes (the library's default key is per route).
+        throttlers: [{ name: 'default', ttl: http.rateLimitTtlMs, limit: http.rateLimitMax, generateKey: (_context, tracker) => `global:${tracker}` }],
       }),
     }),
   ],
