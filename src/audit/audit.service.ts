@@ -75,7 +75,11 @@ export class AuditService {
     }
   }
 
-  async list(filter: { action?: string; actorId?: string; targetId?: string }, page: number, pageSize: number): Promise<{ items: AuditEvent[]; total: number }> {
+  async list(
+    filter: { action?: string; actorId?: string; targetId?: string },
+    page: number,
+    pageSize: number,
+  ): Promise<{ items: AuditEvent[]; total: number }> {
     const query: Record<string, string> = {};
     if (filter.action) query.action = filter.action;
     if (filter.actorId) query.actor_id = filter.actorId;

@@ -120,7 +120,11 @@ export class AuthController {
   @ApiOperation({ summary: 'Change the password; every other session is signed out' })
   @ApiOkResponse({ type: MessageResponseDto })
   @ApiResponse({ status: 400, ...ERRORS, description: 'The current password is incorrect' })
-  async changePassword(@CurrentPrincipal() principal: Principal, @Body() body: ChangePasswordDto, @Req() req: Request): Promise<MessageResponseDto> {
+  async changePassword(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: ChangePasswordDto,
+    @Req() req: Request,
+  ): Promise<MessageResponseDto> {
     await this.auth.changePassword(principal, body.current_password, body.new_password, requestContext(req));
     return { message: 'Password changed; other sessions were signed out' };
   }

@@ -33,7 +33,8 @@ export class AuthGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, targets)) return true;
     const req = context.switchToHttp().getRequest<Request>();
     const token = bearerToken(req);
-    if (!token) throw new AuthError(AuthErrorReason.MissingToken, 'Authentication required: send an access token as `Authorization: Bearer <token>`');
+    if (!token)
+      throw new AuthError(AuthErrorReason.MissingToken, 'Authentication required: send an access token as `Authorization: Bearer <token>`');
     req.principal = await this.auth.authenticate(token);
     if (this.reflector.getAllAndOverride<boolean | undefined>(ADMIN_ONLY, targets) && req.principal.user.role !== 'admin') {
       throw new AppError(ErrorCode.Forbidden, 'This action requires the admin role');

@@ -103,11 +103,24 @@ export class AuthService {
         existing.rotatedAt !== null &&
         now.getTime() - existing.rotatedAt.getTime() <= this.config.refreshReuseGraceSeconds * 1000;
       if (withinGrace) {
-        session = await this.sessions.rotateFromPrevious(claims.sid, presented, existing.currentJtiDigest, nextDigest, now, this.refreshExpiry(now));
+        session = await this.sessions.rotateFromPrevious(
+          claims.sid,
+          presented,
+          existing.currentJtiDigest,
+          nextDigest,
+          now,
+          this.refreshExpiry(now),
+        );
       }
       if (!session) {
         await this.sessions.revoke(claims.sid, now, 'refresh_token_reuse');
-        await this.audit.record({ action: 'auth.refresh_reuse_detected', actorId: claims.sub, targetId: claims.sid, target: 'session', ip: ctx.ip });
+        await this.audit.record({
+          action: 'auth.refresh_reuse_detected',
+          actorId: claims.sub,
+          targetId: claims.sid,
+          target: 'session',
+          ip: ctx.ip,
+        });
         this.logger.warn(`Refresh token reuse detected; session ${claims.sid} of user ${claims.sub} revoked`);
         throw new AuthError(AuthErrorReason.RefreshReuse, 'This refresh token was already used; the session has been ended for safety');
       }
@@ -119,12 +132,22 @@ export class AuthService {
 
   async logout(principal: Principal, ctx: RequestContext): Promise<void> {
     await this.sessions.revoke(principal.sessionId, this.clock.now(), 'logout');
-    await this.audit.record({ action: 'auth.logout', actorId: principal.user.id, actorUsername: principal.user.username, targetId: principal.sessionId, target: 'session', ip: ctx.ip });
+    await this.audit.record({
+      action: 'auth.logout',
+      actorId: principal.user.id,
+      actorUsername: principal.user.username,
+      targetId: principal.sessionId,
+      target: 'session',
+      ip: ctx.ip,
+    });
   }
 
   // ---- registration and sign-in ---------------------------------------------------------------
 
-  async register(input: { username: string; email: string; password: string; fullName?: string | null }, ctx: RequestContext): Promise<TokenPair> {
+  async register(
+    input: { username: string; email: string; password: string; fullName?: string | null },
+    ctx: RequestContext,
+  ): Promise<TokenPair> {
     const taken = await this.users.existing(input.username, input.email);
     if (taken.username) throw this.duplicate('username');
     if (taken.email) throw this.duplicate('email');
@@ -136,13 +159,21 @@ export class AuthService {
       if (error instanceof DuplicateUserError) throw this.duplicate(error.field);
       throw error;
     }
-    await this.audit.record({ action: 'auth.register', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+    await this.audit.record({
+      action: 'auth.register',
+      actorId: user.id,
+      actorUsername: user.username,
+      targetId: user.id,
+      target: 'user',
+      ip: ctx.ip,
+    });
     await this.sendVerificationCode(user, false);
     return this.startSession(user, ctx);
   }
 
   private duplicate(field: 'username' | 'email'): AppError {
-    const detail = field === 'username' ? 'An account with this username already exists' : 'An account with this email address already exists';
+    const detail =
+      field === 'username' ? 'An account with this username already exists' : 'An account with this email address already exists';
     return new AppError(ErrorCode.Conflict, detail, { errors: [{ field, message: detail, code: 'already_exists' }] });
   }
 
@@ -150,7 +181,13 @@ export class AuthService {
     let user = await this.users.findByUsernameOrEmail(login);
     if (!user || !user.passwordHash) {
       await this.hasher.verifyNothing(password);
-      await this.audit.record({ action: 'auth.login_failed', target: 'user', ip: ctx.ip, details: { reason: user ? 'no_password' : 'unknown_account' }, targetId: user?.id ?? null });
+      await this.audit.record({
+        action: 'auth.login_failed',
+        target: 'user',
+        ip: ctx.ip,
+        details: { reason: user ? 'no_password' : 'unknown_account' },
+        targetId: user?.id ?? null,
+      });
       throw new AppError(ErrorCode.Unauthorized, INCORRECT_CREDENTIALS);
     }
     const now = this.clock.now();
@@ -162,10 +199,22 @@ export class AuthService {
     const matches = await this.hasher.verify(user.passwordHash!, password);
     if (!matches) {
       const counted = await this.users.recordFailedLogin(user.id, now, this.config.lockoutThreshold, this.config.lockoutSeconds);
-      await this.audit.record({ action: 'auth.login_failed', targetId: user.id, target: 'user', ip: ctx.ip, details: { reason: 'wrong_password', failures: counted?.failedLoginCount } });
+      await this.audit.record({
+        action: 'auth.login_failed',
+        targetId: user.id,
+        target: 'user',
+        ip: ctx.ip,
+        details: { reason: 'wrong_password', failures: counted?.failedLoginCount },
+      });
       if (counted?.lockedUntil && counted.lockedUntil > now) {
         if (counted.failedLoginCount === this.config.lockoutThreshold) {
-          await this.audit.record({ action: 'auth.lockout', targetId: user.id, target: 'user', ip: ctx.ip, details: { until: counted.lockedUntil.toISOString() } });
+          await this.audit.record({
+            action: 'auth.lockout',
+            targetId: user.id,
+            target: 'user',
+            ip: ctx.ip,
+            details: { until: counted.lockedUntil.toISOString() },
+          });
         }
         throw this.locked(counted.lockedUntil, now);
       }
@@ -173,7 +222,14 @@ export class AuthService {
     }
     if (!user.isActive) throw new AppError(ErrorCode.Forbidden, 'This account is disabled');
     await this.users.recordSuccessfulLogin(user.id, now);
-    await this.audit.record({ action: 'auth.login', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+    await this.audit.record({
+      action: 'auth.login',
+      actorId: user.id,
+      actorUsername: user.username,
+      targetId: user.id,
+      target: 'user',
+      ip: ctx.ip,
+    });
     return this.startSession(user, ctx);
   }
 
@@ -198,7 +254,14 @@ export class AuthService {
       if (user) {
         await this.identities.link('google', identity.subject, user.id, identity.email);
         if (!user.isVerified) user = (await this.users.markVerified(user.id)) ?? user;
-        await this.audit.record({ action: 'auth.google_linked', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+        await this.audit.record({
+          action: 'auth.google_linked',
+          actorId: user.id,
+          actorUsername: user.username,
+          targetId: user.id,
+          target: 'user',
+          ip: ctx.ip,
+        });
       } else {
         user = await this.createGoogleUser(identity.email, identity.name, identity.picture);
         const owner = await this.identities.link('google', identity.subject, user.id, identity.email);
@@ -207,13 +270,29 @@ export class AuthService {
           await this.users.delete(user.id);
           user = await this.users.findById(owner);
         }
-        if (user) await this.audit.record({ action: 'auth.register', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip, details: { provider: 'google' } });
+        if (user)
+          await this.audit.record({
+            action: 'auth.register',
+            actorId: user.id,
+            actorUsername: user.username,
+            targetId: user.id,
+            target: 'user',
+            ip: ctx.ip,
+            details: { provider: 'google' },
+          });
       }
     }
     if (!user) throw new AppError(ErrorCode.Unauthorized, 'The linked account no longer exists');
     if (!user.isActive) throw new AppError(ErrorCode.Forbidden, 'This account is disabled');
     await this.users.recordSuccessfulLogin(user.id, this.clock.now());
-    await this.audit.record({ action: 'auth.google_login', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+    await this.audit.record({
+      action: 'auth.google_login',
+      actorId: user.id,
+      actorUsername: user.username,
+      targetId: user.id,
+      target: 'user',
+      ip: ctx.ip,
+    });
     return this.startSession(user, ctx);
   }
 
@@ -244,7 +323,15 @@ export class AuthService {
     }
     await this.users.setPasswordHash(user.id, await this.hasher.hash(newPassword));
     const revoked = await this.sessions.revokeAllForUser(user.id, this.clock.now(), 'password_changed', principal.sessionId);
-    await this.audit.record({ action: 'auth.password_changed', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip, details: { other_sessions_revoked: revoked } });
+    await this.audit.record({
+      action: 'auth.password_changed',
+      actorId: user.id,
+      actorUsername: user.username,
+      targetId: user.id,
+      target: 'user',
+      ip: ctx.ip,
+      details: { other_sessions_revoked: revoked },
+    });
   }
 
   async forgotPassword(email: string, ctx: RequestContext): Promise<void> {
@@ -276,7 +363,14 @@ export class AuthService {
     const user = await this.users.setPasswordHash(code.userId, await this.hasher.hash(newPassword));
     if (!user) throw invalid;
     await this.sessions.revokeAllForUser(user.id, now, 'password_reset');
-    await this.audit.record({ action: 'auth.password_reset', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+    await this.audit.record({
+      action: 'auth.password_reset',
+      actorId: user.id,
+      actorUsername: user.username,
+      targetId: user.id,
+      target: 'user',
+      ip: ctx.ip,
+    });
   }
 
   // ---- email verification ----------------------------------------------------------------------
@@ -303,7 +397,13 @@ export class AuthService {
    * Stores a new code, applying the per-account send throttle (one a minute, five an hour).
    * Returns false when throttled silently (forgot-password never reveals anything).
    */
-  private async issueCode(user: User, purpose: 'email_verification' | 'password_reset', secret: string, ttlMs: number, throttle: boolean): Promise<boolean> {
+  private async issueCode(
+    user: User,
+    purpose: 'email_verification' | 'password_reset',
+    secret: string,
+    ttlMs: number,
+    throttle: boolean,
+  ): Promise<boolean> {
     const now = this.clock.now();
     const previous = await this.codes.find(purpose, user.id);
     let sendsInWindow = 1;
@@ -316,10 +416,20 @@ export class AuthService {
         if (purpose === 'password_reset') return false;
         const retryAt = tooSoon ? previous.sentAt.getTime() + RESEND_MIN_INTERVAL_MS : windowStartedAt.getTime() + RESEND_WINDOW_MS;
         const seconds = Math.max(1, Math.ceil((retryAt - now.getTime()) / 1000));
-        throw new AppError(ErrorCode.RateLimited, `A code was sent recently; try again in ${seconds} s`, { headers: { 'Retry-After': String(seconds) } });
+        throw new AppError(ErrorCode.RateLimited, `A code was sent recently; try again in ${seconds} s`, {
+          headers: { 'Retry-After': String(seconds) },
+        });
       }
     }
-    await this.codes.put({ userId: user.id, purpose, digest: this.tokens.digest(secret), expiresAt: new Date(now.getTime() + ttlMs), sentAt: now, sendsInWindow, windowStartedAt });
+    await this.codes.put({
+      userId: user.id,
+      purpose,
+      digest: this.tokens.digest(secret),
+      expiresAt: new Date(now.getTime() + ttlMs),
+      sentAt: now,
+      sendsInWindow,
+      windowStartedAt,
+    });
     return true;
   }
 
@@ -335,13 +445,23 @@ export class AuthService {
     if (stored.digest !== this.tokens.digest(code)) {
       const failures = await this.codes.recordFailure('email_verification', user.id);
       const left = MAX_CODE_ATTEMPTS - failures;
-      throw new AppError(ErrorCode.BadRequest, left > 0 ? `The verification code is incorrect; ${left} attempt(s) left` : `Too many wrong codes; ${needNew}`);
+      throw new AppError(
+        ErrorCode.BadRequest,
+        left > 0 ? `The verification code is incorrect; ${left} attempt(s) left` : `Too many wrong codes; ${needNew}`,
+      );
     }
     if (!(await this.codes.consume('email_verification', user.id, stored.digest, now))) {
       throw new AppError(ErrorCode.BadRequest, `The verification code was already used; ${needNew}`);
     }
     const verified = (await this.users.markVerified(user.id)) ?? user;
-    await this.audit.record({ action: 'auth.email_verified', actorId: user.id, actorUsername: user.username, targetId: user.id, target: 'user', ip: ctx.ip });
+    await this.audit.record({
+      action: 'auth.email_verified',
+      actorId: user.id,
+      actorUsername: user.username,
+      targetId: user.id,
+      target: 'user',
+      ip: ctx.ip,
+    });
     return verified;
   }
 
@@ -349,7 +469,9 @@ export class AuthService {
     try {
       await this.mailer.send({ to, subject, text: `${lines.join('\n')}\n` });
     } catch (error) {
-      this.logger.error(`Could not send "${subject.replace(/\d{6}/, '******')}" to a user: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(
+        `Could not send "${subject.replace(/\d{6}/, '******')}" to a user: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   }
 }

@@ -46,7 +46,15 @@ export class OneTimeCodesRepository {
   }
 
   /** Replaces the user's code for this purpose; the send counters carry the throttle state. */
-  async put(input: { userId: string; purpose: CodePurpose; digest: string; expiresAt: Date; sentAt: Date; sendsInWindow: number; windowStartedAt: Date }): Promise<void> {
+  async put(input: {
+    userId: string;
+    purpose: CodePurpose;
+    digest: string;
+    expiresAt: Date;
+    sentAt: Date;
+    sendsInWindow: number;
+    windowStartedAt: Date;
+  }): Promise<void> {
     await this.codes
       .replaceOne(
         { _id: idOf(input.purpose, input.userId) },

@@ -40,7 +40,15 @@ function toSession(record: SessionRecord): Session {
 export class SessionsRepository {
   constructor(@InjectModel(SessionRecord.name) private readonly sessions: Model<SessionRecord>) {}
 
-  async create(input: { id: string; userId: string; jtiDigest: string; now: Date; expiresAt: Date; userAgent: string | null; ip: string | null }): Promise<Session> {
+  async create(input: {
+    id: string;
+    userId: string;
+    jtiDigest: string;
+    now: Date;
+    expiresAt: Date;
+    userAgent: string | null;
+    ip: string | null;
+  }): Promise<Session> {
     const created = await this.sessions.create({
       _id: input.id,
       user_id: input.userId,
@@ -76,7 +84,14 @@ export class SessionsRepository {
    * The grace retry: `presented` was rotated away moments ago and the client never saw the answer.
    * Issues `next` as the new current token, keeping `presented` as the previous one.
    */
-  async rotateFromPrevious(id: string, presented: string, current: string, next: string, now: Date, expiresAt: Date): Promise<Session | null> {
+  async rotateFromPrevious(
+    id: string,
+    presented: string,
+    current: string,
+    next: string,
+    now: Date,
+    expiresAt: Date,
+  ): Promise<Session | null> {
     const updated = await this.sessions
       .findOneAndUpdate(
         { _id: id, previous_jti_digest: presented, current_jti_digest: current, revoked_at: null },
@@ -93,7 +108,9 @@ export class SessionsRepository {
   }
 
   async revokeAllForUser(userId: string, now: Date, reason: string, exceptSessionId?: string): Promise<number> {
-    const filter = exceptSessionId ? { user_id: userId, revoked_at: null, _id: { $ne: exceptSessionId } } : { user_id: userId, revoked_at: null };
+    const filter = exceptSessionId
+      ? { user_id: userId, revoked_at: null, _id: { $ne: exceptSessionId } }
+      : { user_id: userId, revoked_at: null };
     const result = await this.sessions.updateMany(filter, { $set: { revoked_at: now, revoke_reason: reason } }).exec();
     return result.modifiedCount;
   }
@@ -104,7 +121,9 @@ export class SessionsRepository {
 
   /** Scheduled clean-up: sessions that expired, or were revoked, before `before`. */
   async purge(before: Date): Promise<number> {
-    const result = await this.sessions.deleteMany({ $or: [{ expires_at: { $lt: before } }, { revoked_at: { $ne: null, $lt: before } }] }).exec();
+    const result = await this.sessions
+      .deleteMany({ $or: [{ expires_at: { $lt: before } }, { revoked_at: { $ne: null, $lt: before } }] })
+      .exec();
     return result.deletedCount;
   }
 }

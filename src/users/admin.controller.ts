@@ -6,7 +6,14 @@ import type { Request } from 'express';
 import { AuditService } from '../audit/audit.service.js';
 import { AdminOnly, CurrentPrincipal, Principal } from '../auth/auth.decorators.js';
 import { requestContext } from '../auth/request-context.js';
-import { AdminUpdateUserDto, PaginationQueryDto, toUserResponse, UserPageDto, UserResponseDto, UserSearchQueryDto } from './dto/user.dto.js';
+import {
+  AdminUpdateUserDto,
+  PaginationQueryDto,
+  toUserResponse,
+  UserPageDto,
+  UserResponseDto,
+  UserSearchQueryDto,
+} from './dto/user.dto.js';
 import { UsersService } from './users.service.js';
 
 const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);

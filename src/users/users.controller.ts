@@ -37,7 +37,11 @@ export class UsersController {
   @ApiOperation({ summary: 'Delete the account: every session ends, everything it owns is removed' })
   @ApiOkResponse({ type: MessageResponseDto })
   async delete(@CurrentPrincipal() principal: Principal, @Req() req: Request): Promise<MessageResponseDto> {
-    await this.users.deleteAccount(principal.user.id, { id: principal.user.id, username: principal.user.username, ip: requestContext(req).ip });
+    await this.users.deleteAccount(principal.user.id, {
+      id: principal.user.id,
+      username: principal.user.username,
+      ip: requestContext(req).ip,
+    });
     return { message: 'Account deleted' };
   }
 }

@@ -113,12 +113,18 @@ export class UsersRepository {
   }
 
   async findByEmail(email: string): Promise<User | null> {
-    const found = await this.users.findOne({ email: normalizeEmail(email) }).lean<LeanUser>().exec();
+    const found = await this.users
+      .findOne({ email: normalizeEmail(email) })
+      .lean<LeanUser>()
+      .exec();
     return found ? toUser(found) : null;
   }
 
   async findByUsername(username: string): Promise<User | null> {
-    const found = await this.users.findOne({ username_normalized: normalizeUsername(username) }).lean<LeanUser>().exec();
+    const found = await this.users
+      .findOne({ username_normalized: normalizeUsername(username) })
+      .lean<LeanUser>()
+      .exec();
     return found ? toUser(found) : null;
   }
 
@@ -225,7 +231,12 @@ export class UsersRepository {
 
   async search(query: string | undefined, page: number, pageSize: number): Promise<Page<User>> {
     const filter = query
-      ? { $or: [{ username_normalized: { $regex: escapeRegex(query.toLowerCase()) } }, { email: { $regex: escapeRegex(query.toLowerCase()) } }] }
+      ? {
+          $or: [
+            { username_normalized: { $regex: escapeRegex(query.toLowerCase()) } },
+            { email: { $regex: escapeRegex(query.toLowerCase()) } },
+          ],
+        }
       : {};
     const [items, total] = await Promise.all([
       this.users

@@ -40,7 +40,14 @@ export class UsersService {
   async deleteAccount(id: string, actor: { id: string; username: string; ip: string | null }): Promise<void> {
     const user = await this.users.requestDeletion(id, this.clock.now());
     if (!user) throw new AppError(ErrorCode.NotFound, 'No such user');
-    await this.audit.record({ action: 'user.deleted', actorId: actor.id, actorUsername: actor.username, targetId: id, target: user.username, ip: actor.ip });
+    await this.audit.record({
+      action: 'user.deleted',
+      actorId: actor.id,
+      actorUsername: actor.username,
+      targetId: id,
+      target: user.username,
+      ip: actor.ip,
+    });
     try {
       await this.finishDeletion(id);
     } catch (error) {

@@ -11,12 +11,18 @@ describe('email verification and password reset', () => {
   beforeAll(async () => (app = await createAccountsApp()));
   afterAll(() => app.close());
 
-  const verify = (token: string, code: string) => app.json<ErrorBody & { is_verified?: boolean }>('POST', '/api/v1/auth/verify-email', { token, body: { token: code } });
+  const verify = (token: string, code: string) =>
+    app.json<ErrorBody & { is_verified?: boolean }>('POST', '/api/v1/auth/verify-email', { token, body: { token: code } });
   const resend = (token: string) => app.json<ErrorBody>('POST', '/api/v1/auth/resend-verification', { token });
   const wrongCode = (code: string): string => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
   /** A fresh access token after the clock moved past the old one's 15 minutes. */
   const signIn = async (account: { username: string; password: string }): Promise<string> =>
-    (await app.json<Tokens>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password: account.password }, ip: randomIp() })).body.access_token;
+    (
+      await app.json<Tokens>('POST', '/api/v1/auth/login', {
+        body: { username_or_email: account.username, password: account.password },
+        ip: randomIp(),
+      })
+    ).body.access_token;
 
   describe('verification codes', () => {
     it('mails a 6-digit code at registration that verifies the address once', async () => {
@@ -90,9 +96,12 @@ describe('email verification and password reset', () => {
   });
 
   describe('password reset', () => {
-    const forgot = (email: string, ip = randomIp()) => app.json<{ message: string }>('POST', '/api/v1/auth/forgot-password', { body: { email }, ip });
-    const reset = (token: string, password: string) => app.json<ErrorBody>('POST', '/api/v1/auth/reset-password', { body: { token, new_password: password }, ip: randomIp() });
-    const login = (user: string, password: string) => app.json<Tokens>('POST', '/api/v1/auth/login', { body: { username_or_email: user, password }, ip: randomIp() });
+    const forgot = (email: string, ip = randomIp()) =>
+      app.json<{ message: string }>('POST', '/api/v1/auth/forgot-password', { body: { email }, ip });
+    const reset = (token: string, password: string) =>
+      app.json<ErrorBody>('POST', '/api/v1/auth/reset-password', { body: { token, new_password: password }, ip: randomIp() });
+    const login = (user: string, password: string) =>
+      app.json<Tokens>('POST', '/api/v1/auth/login', { body: { username_or_email: user, password }, ip: randomIp() });
 
     it('answers 202 the same way whether or not the address has an account', async () => {
       const known = await app.register();
@@ -165,7 +174,10 @@ describe('mail over real SMTP', () => {
     expect(mail.from).toContain('no-reply@devpocket.test');
     const code = /\b(\d{6})\b/.exec(mail.text ?? '')?.[1];
     expect(code).toMatch(/^\d{6}$/);
-    const res = await app.json<{ is_verified: boolean }>('POST', '/api/v1/auth/verify-email', { token: account.tokens.access_token, body: { token: code } });
+    const res = await app.json<{ is_verified: boolean }>('POST', '/api/v1/auth/verify-email', {
+      token: account.tokens.access_token,
+      body: { token: code },
+    });
     expect(res.status).toBe(200);
     expect(res.body.is_verified).toBe(true);
   });

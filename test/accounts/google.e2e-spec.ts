@@ -15,14 +15,31 @@ describe('Google sign-in', () => {
   beforeAll(async () => (app = await createAccountsApp()));
   afterAll(() => app.close());
 
-  const google = (idToken: string) => app.json<Tokens & { detail: string }>('POST', '/api/v1/auth/google', { body: { id_token: idToken, access_token: null }, ip: randomIp() });
+  const google = (idToken: string) =>
+    app.json<Tokens & { detail: string }>('POST', '/api/v1/auth/google', {
+      body: { id_token: idToken, access_token: null },
+      ip: randomIp(),
+    });
   const me = async (tokens: Tokens) => (await app.json<UserBody>('GET', '/api/v1/users/me', { token: tokens.access_token })).body;
 
   it('creates an account from a new Google identity, with a username from the email', async () => {
-    const res = await google(signGoogleIdToken({ sub: 'g-new-1', email: 'Jean.Luc+devpocket@Example.com', name: 'Jean-Luc', picture: 'https://example.com/p.png' }));
+    const res = await google(
+      signGoogleIdToken({
+        sub: 'g-new-1',
+        email: 'Jean.Luc+devpocket@Example.com',
+        name: 'Jean-Luc',
+        picture: 'https://example.com/p.png',
+      }),
+    );
     expect(res.status).toBe(200);
     const user = await me(res.body);
-    expect(user).toMatchObject({ username: 'jean_luc', email: 'jean.luc+devpocket@example.com', is_verified: true, full_name: 'Jean-Luc', avatar_url: 'https://example.com/p.png' });
+    expect(user).toMatchObject({
+      username: 'jean_luc',
+      email: 'jean.luc+devpocket@example.com',
+      is_verified: true,
+      full_name: 'Jean-Luc',
+      avatar_url: 'https://example.com/p.png',
+    });
   });
 
   it('signs the same Google identity into the same account next time', async () => {
@@ -44,7 +61,14 @@ describe('Google sign-in', () => {
     expect(user.username).toBe(account.username);
     expect(user.is_verified).toBe(true);
     // the password still works too
-    expect((await app.json('POST', '/api/v1/auth/login', { body: { username_or_email: account.email, password: account.password }, ip: randomIp() })).status).toBe(200);
+    expect(
+      (
+        await app.json('POST', '/api/v1/auth/login', {
+          body: { username_or_email: account.email, password: account.password },
+          ip: randomIp(),
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it('derives distinct usernames when they collide', async () => {
@@ -58,7 +82,9 @@ describe('Google sign-in', () => {
   it('handles short, dotted and symbol-only local parts', async () => {
     const short = await me((await google(signGoogleIdToken({ sub: 'g-short', email: 'x@example.com' }))).body);
     expect(short.username).toMatch(/^[A-Za-z0-9_-]{3,30}$/);
-    const dots = await me((await google(signGoogleIdToken({ sub: 'g-dots', email: 'a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q@example.com' }))).body);
+    const dots = await me(
+      (await google(signGoogleIdToken({ sub: 'g-dots', email: 'a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q@example.com' }))).body,
+    );
     expect(dots.username).toMatch(/^[A-Za-z0-9_-]{3,30}$/);
     const symbols = await me((await google(signGoogleIdToken({ sub: 'g-sym', email: '!!!@example.com' }))).body);
     expect(symbols.username).toMatch(/^[A-Za-z0-9_-]{3,30}$/);
@@ -68,7 +94,9 @@ describe('Google sign-in', () => {
     const unverified = await google(signGoogleIdToken({ sub: 'g-unv', email: 'unverified@example.com', email_verified: false }));
     expect(unverified.status).toBe(401);
     expect(unverified.body.detail).toMatch(/verified email/);
-    const audience = await google(signGoogleIdToken({ sub: 'g-aud', email: 'aud@example.com', aud: 'someone-else.apps.googleusercontent.com' }));
+    const audience = await google(
+      signGoogleIdToken({ sub: 'g-aud', email: 'aud@example.com', aud: 'someone-else.apps.googleusercontent.com' }),
+    );
     expect(audience.status).toBe(401);
     const untrusted = await google(signGoogleIdToken({ sub: 'g-key', email: 'key@example.com' }, { key: 'untrusted' }));
     expect(untrusted.status).toBe(401);
@@ -88,7 +116,9 @@ describe('Google sign-in without configured client ids', () => {
   it('answers 503 with a reason', async () => {
     const app = await createAccountsApp({ env: { GOOGLE_CLIENT_IDS: '' } });
     try {
-      const res = await app.json<{ detail: string }>('POST', '/api/v1/auth/google', { body: { id_token: signGoogleIdToken({ sub: 'x' }) } });
+      const res = await app.json<{ detail: string }>('POST', '/api/v1/auth/google', {
+        body: { id_token: signGoogleIdToken({ sub: 'x' }) },
+      });
       expect(res.status).toBe(503);
       expect(res.body.detail).toBe('Google sign-in is not configured on this server');
     } finally {

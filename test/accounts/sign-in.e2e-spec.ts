@@ -46,15 +46,28 @@ describe('registration and sign-in', () => {
       expect(refresh.payload.sid).toBe(access.payload.sid);
       expect((refresh.payload.exp as number) - (refresh.payload.iat as number)).toBe(30 * 86_400);
 
-      const me = await app.json<{ username: string; email: string; is_verified: boolean }>('GET', '/api/v1/users/me', { token: res.body.access_token });
+      const me = await app.json<{ username: string; email: string; is_verified: boolean }>('GET', '/api/v1/users/me', {
+        token: res.body.access_token,
+      });
       expect(me.body).toMatchObject({ username: 'Grace_Hopper', email: 'grace@example.com', is_verified: false });
     });
 
     it.each([
-      ['username, whatever its case', { username: 'grace_HOPPER', email: 'other1@example.com' }, 'An account with this username already exists'],
-      ['email, whatever its case', { username: 'someone_else', email: 'GRACE@example.com' }, 'An account with this email address already exists'],
+      [
+        'username, whatever its case',
+        { username: 'grace_HOPPER', email: 'other1@example.com' },
+        'An account with this username already exists',
+      ],
+      [
+        'email, whatever its case',
+        { username: 'someone_else', email: 'GRACE@example.com' },
+        'An account with this email address already exists',
+      ],
     ])('refuses a duplicate %s with 409', async (_label, taken, detail) => {
-      const res = await app.json<ErrorBody>('POST', '/api/v1/auth/register', { body: { ...taken, password: 'Secret123x' }, ip: randomIp() });
+      const res = await app.json<ErrorBody>('POST', '/api/v1/auth/register', {
+        body: { ...taken, password: 'Secret123x' },
+        ip: randomIp(),
+      });
       expect(res.status).toBe(409);
       expect(res.body.detail).toBe(detail);
     });
@@ -90,7 +103,10 @@ describe('registration and sign-in', () => {
     it('signs in by username or email, case-insensitively, and records last_login', async () => {
       const account = await app.register();
       for (const login of [account.username, account.username.toUpperCase(), account.email, account.email.toUpperCase()]) {
-        const res = await app.json<Tokens>('POST', '/api/v1/auth/login', { body: { username_or_email: login, password: account.password }, ip: randomIp() });
+        const res = await app.json<Tokens>('POST', '/api/v1/auth/login', {
+          body: { username_or_email: login, password: account.password },
+          ip: randomIp(),
+        });
         expect(res.status).toBe(200);
         expect(res.body.token_type).toBe('bearer');
       }
@@ -100,8 +116,12 @@ describe('registration and sign-in', () => {
 
     it('answers a wrong password and an unknown account identically', async () => {
       const account = await app.register();
-      const wrong = await app.json<ErrorBody>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password: 'Wrong1234' } });
-      const unknown = await app.json<ErrorBody>('POST', '/api/v1/auth/login', { body: { username_or_email: 'nobody_here', password: 'Wrong1234' } });
+      const wrong = await app.json<ErrorBody>('POST', '/api/v1/auth/login', {
+        body: { username_or_email: account.username, password: 'Wrong1234' },
+      });
+      const unknown = await app.json<ErrorBody>('POST', '/api/v1/auth/login', {
+        body: { username_or_email: 'nobody_here', password: 'Wrong1234' },
+      });
       for (const res of [wrong, unknown]) {
         expect(res.status).toBe(401);
         expect(res.body.detail).toBe('Incorrect username/email or password');
@@ -112,7 +132,11 @@ describe('registration and sign-in', () => {
 
     it('locks after 5 failures (423 + Retry-After), even for the right password, until the lock expires', async () => {
       const account = await app.register();
-      const attempt = (password: string) => app.json<ErrorBody & { locked_until?: string }>('POST', '/api/v1/auth/login', { body: { username_or_email: account.email, password }, ip: randomIp() });
+      const attempt = (password: string) =>
+        app.json<ErrorBody & { locked_until?: string }>('POST', '/api/v1/auth/login', {
+          body: { username_or_email: account.email, password },
+          ip: randomIp(),
+        });
       for (let i = 1; i <= 4; i += 1) expect((await attempt('Wrong1234')).status).toBe(401);
       const fifth = await attempt('Wrong1234');
       expect(fifth.status).toBe(423);
@@ -134,7 +158,8 @@ describe('registration and sign-in', () => {
 
     it('an expired lock resets the count: the next failure is the first of five again', async () => {
       const account = await app.register();
-      const attempt = (password: string) => app.json<ErrorBody>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password }, ip: randomIp() });
+      const attempt = (password: string) =>
+        app.json<ErrorBody>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password }, ip: randomIp() });
       for (let i = 1; i <= 5; i += 1) await attempt('Wrong1234');
       app.clock.advanceSeconds(901);
       for (let i = 1; i <= 4; i += 1) expect((await attempt('Wrong1234')).status).toBe(401);
@@ -145,7 +170,10 @@ describe('registration and sign-in', () => {
       const account = await app.register();
       const results = await Promise.all(
         Array.from({ length: 12 }, () =>
-          app.json<ErrorBody>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password: 'Wrong1234' }, ip: randomIp() }),
+          app.json<ErrorBody>('POST', '/api/v1/auth/login', {
+            body: { username_or_email: account.username, password: 'Wrong1234' },
+            ip: randomIp(),
+          }),
         ),
       );
       expect(results.every((r) => r.status === 401 || r.status === 423)).toBe(true);
@@ -154,14 +182,20 @@ describe('registration and sign-in', () => {
       const stored = await storedUser(app, account.username);
       expect(stored.failed_login_count).toBe(12);
       expect(stored.locked_until).not.toBeNull();
-      const after = await app.json<ErrorBody>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password: account.password }, ip: randomIp() });
+      const after = await app.json<ErrorBody>('POST', '/api/v1/auth/login', {
+        body: { username_or_email: account.username, password: account.password },
+        ip: randomIp(),
+      });
       expect(after.status).toBe(423);
     });
 
     it('throttles sign-in attempts per account across client addresses (429 + Retry-After)', async () => {
       const statuses: number[] = [];
       for (let i = 0; i < 21; i += 1) {
-        const res = await app.request('POST', '/api/v1/auth/login', { body: { username_or_email: 'Ghost_Account', password: 'Wrong1234' }, ip: randomIp() });
+        const res = await app.request('POST', '/api/v1/auth/login', {
+          body: { username_or_email: 'Ghost_Account', password: 'Wrong1234' },
+          ip: randomIp(),
+        });
         statuses.push(res.status);
         if (res.status === 429) expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
       }
@@ -173,7 +207,10 @@ describe('registration and sign-in', () => {
       const ip = randomIp();
       const statuses: number[] = [];
       for (let i = 0; i < 21; i += 1) {
-        const res = await app.request('POST', '/api/v1/auth/register', { body: { username: `flood_${i}`, email: `flood${i}@example.com`, password: 'Flood1234' }, ip });
+        const res = await app.request('POST', '/api/v1/auth/register', {
+          body: { username: `flood_${i}`, email: `flood${i}@example.com`, password: 'Flood1234' },
+          ip,
+        });
         statuses.push(res.status);
       }
       expect(statuses.slice(0, 20).every((s) => s === 201)).toBe(true);

@@ -14,7 +14,9 @@ function forge(payload: Record<string, unknown>, options: { alg: 'none' | 'HS256
   const header = Buffer.from(JSON.stringify({ alg: options.alg, typ: 'JWT' })).toString('base64url');
   const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
   if (options.alg === 'none') return `${header}.${body}.`;
-  const signature = createHmac('sha256', options.secret ?? '').update(`${header}.${body}`).digest('base64url');
+  const signature = createHmac('sha256', options.secret ?? '')
+    .update(`${header}.${body}`)
+    .digest('base64url');
   return `${header}.${body}.${signature}`;
 }
 
@@ -24,7 +26,8 @@ describe('tokens and sessions', () => {
   afterAll(() => app.close());
 
   const me = (token: string) => app.json<ErrorBody & { id?: string }>('GET', '/api/v1/users/me', { token });
-  const refresh = (refreshToken: string) => app.json<Tokens & ErrorBody>('POST', '/api/v1/auth/refresh', { body: { refresh_token: refreshToken }, ip: randomIp() });
+  const refresh = (refreshToken: string) =>
+    app.json<Tokens & ErrorBody>('POST', '/api/v1/auth/refresh', { body: { refresh_token: refreshToken }, ip: randomIp() });
 
   it('rotates refresh tokens: each use returns a new pair of the same session', async () => {
     const account = await app.register();
@@ -62,7 +65,10 @@ describe('tokens and sessions', () => {
     expect((await refresh(rotated.body.refresh_token)).status).toBe(401);
     expect((await me(rotated.body.access_token)).status).toBe(401);
     // other sessions of the same user are untouched
-    const other = await app.json<Tokens>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password: account.password }, ip: randomIp() });
+    const other = await app.json<Tokens>('POST', '/api/v1/auth/login', {
+      body: { username_or_email: account.username, password: account.password },
+      ip: randomIp(),
+    });
     expect((await me(other.body.access_token)).status).toBe(200);
   });
 
@@ -79,7 +85,9 @@ describe('tokens and sessions', () => {
   it('refuses tokens signed with another key, with alg none, or tampered with', async () => {
     const account = await app.register();
     const { payload } = decodeJwt(account.tokens.access_token);
-    const otherKey = await new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('another-secret-of-sufficient-length-0123456789'));
+    const otherKey = await new SignJWT(payload)
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode('another-secret-of-sufficient-length-0123456789'));
     const none = forge(payload, { alg: 'none' });
     const [h, , s] = account.tokens.access_token.split('.');
     const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, sub: '000000000000000000000000' })).toString('base64url')}.${s}`;
@@ -120,7 +128,10 @@ describe('tokens and sessions', () => {
 
   it('logout ends the current session only', async () => {
     const account = await app.register();
-    const second = await app.json<Tokens>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password: account.password }, ip: randomIp() });
+    const second = await app.json<Tokens>('POST', '/api/v1/auth/login', {
+      body: { username_or_email: account.username, password: account.password },
+      ip: randomIp(),
+    });
     const out = await app.json<{ message: string }>('POST', '/api/v1/auth/logout', { token: account.tokens.access_token });
     expect(out.status).toBe(200);
     expect((await me(account.tokens.access_token)).status).toBe(401);
@@ -130,7 +141,10 @@ describe('tokens and sessions', () => {
 
   it('change-password signs out the other sessions, keeps this one, and the new password works', async () => {
     const account = await app.register();
-    const other = await app.json<Tokens>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password: account.password }, ip: randomIp() });
+    const other = await app.json<Tokens>('POST', '/api/v1/auth/login', {
+      body: { username_or_email: account.username, password: account.password },
+      ip: randomIp(),
+    });
     const wrong = await app.json<ErrorBody>('POST', '/api/v1/auth/change-password', {
       token: account.tokens.access_token,
       body: { current_password: 'Nope12345', new_password: 'Brand1New2' },
@@ -149,7 +163,8 @@ describe('tokens and sessions', () => {
     expect((await me(account.tokens.access_token)).status).toBe(200);
     expect((await me(other.body.access_token)).status).toBe(401);
     expect((await refresh(other.body.refresh_token)).status).toBe(401);
-    const login = (password: string) => app.json('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password }, ip: randomIp() });
+    const login = (password: string) =>
+      app.json('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password }, ip: randomIp() });
     expect((await login(account.password)).status).toBe(401);
     expect((await login('Brand1New2')).status).toBe(200);
   });
@@ -160,7 +175,10 @@ describe('tokens and sessions', () => {
     expect(deleted.status).toBe(200);
     expect((await me(account.tokens.access_token)).status).toBe(401);
     expect((await refresh(account.tokens.refresh_token)).status).toBe(401);
-    const login = await app.json('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password: account.password }, ip: randomIp() });
+    const login = await app.json('POST', '/api/v1/auth/login', {
+      body: { username_or_email: account.username, password: account.password },
+      ip: randomIp(),
+    });
     expect(login.status).toBe(401);
   });
 });

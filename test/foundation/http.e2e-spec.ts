@@ -80,12 +80,15 @@ describe('HTTP foundation', () => {
       expect(body.detail).toContain('/api/v1/does-not-exist');
     });
 
-    it.each(['/nothing', '/docs/missing/page', '/health/nope'])('a path outside the API prefix: 404 in the same JSON shape (%s)', async (path) => {
-      const res = await get(path);
-      expect(res.status).toBe(404);
-      expect(res.headers.get('content-type')).toContain('application/json');
-      expectErrorBody((await res.json()) as ErrorBody, 'not_found', path);
-    });
+    it.each(['/nothing', '/docs/missing/page', '/health/nope'])(
+      'a path outside the API prefix: 404 in the same JSON shape (%s)',
+      async (path) => {
+        const res = await get(path);
+        expect(res.status).toBe(404);
+        expect(res.headers.get('content-type')).toContain('application/json');
+        expectErrorBody((await res.json()) as ErrorBody, 'not_found', path);
+      },
+    );
 
     it('a route that answers 404 itself uses the same body', async () => {
       const res = await get('/api/v1/probe/items/missing');

@@ -20,7 +20,11 @@ export interface AccountsApp extends TestApp {
   google: LocalGoogleCertificates;
   /** A JSON request; `ip` sets X-Forwarded-For (the app trusts loopback proxies), `token` the bearer. */
   request(method: string, path: string, options?: { body?: unknown; token?: string; ip?: string; raw?: string }): Promise<Response>;
-  json<T>(method: string, path: string, options?: { body?: unknown; token?: string; ip?: string }): Promise<{ status: number; body: T; headers: Headers }>;
+  json<T>(
+    method: string,
+    path: string,
+    options?: { body?: unknown; token?: string; ip?: string },
+  ): Promise<{ status: number; body: T; headers: Headers }>;
   /** Registers a fresh account (unique name, own client address) and returns its credentials and tokens. */
   register(overrides?: Partial<{ username: string; email: string; password: string; full_name: string }>): Promise<TestAccount>;
   /** Mails written to the development outbox for this address, oldest first. */
@@ -56,7 +60,11 @@ export async function createAccountsApp(options: TestAppOptions = {}): Promise<A
     const headers: Record<string, string> = { 'x-forwarded-for': opts.ip ?? '127.0.0.1' };
     if (opts.body !== undefined || opts.raw !== undefined) headers['content-type'] = 'application/json';
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    return fetch(`${t.baseUrl}${path}`, { method, headers, body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)) });
+    return fetch(`${t.baseUrl}${path}`, {
+      method,
+      headers,
+      body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
+    });
   };
   const json: AccountsApp['json'] = async <T>(method: string, path: string, opts = {}) => {
     const res = await request(method, path, opts);
@@ -70,7 +78,10 @@ export async function createAccountsApp(options: TestAppOptions = {}): Promise<A
       email: overrides.email ?? `user.${suffix}@example.com`,
       password: overrides.password ?? `Passw0rd-${suffix}`,
     };
-    const res = await json<Tokens>('POST', '/api/v1/auth/register', { body: { ...account, ...(overrides.full_name ? { full_name: overrides.full_name } : {}) }, ip: randomIp() });
+    const res = await json<Tokens>('POST', '/api/v1/auth/register', {
+      body: { ...account, ...(overrides.full_name ? { full_name: overrides.full_name } : {}) },
+      ip: randomIp(),
+    });
     if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
     return { ...account, tokens: res.body };
   };
@@ -78,11 +89,15 @@ export async function createAccountsApp(options: TestAppOptions = {}): Promise<A
     const dir = t.configuration.mail.outboxDir;
     let files: string[];
     try {
-      files = readdirSync(dir).filter((f) => f.endsWith('.eml')).sort();
+      files = readdirSync(dir)
+        .filter((f) => f.endsWith('.eml'))
+        .sort();
     } catch {
       return [];
     }
-    return files.map((f) => parseMail(readFileSync(join(dir, f), 'utf8'))).filter((m) => m.to.toLowerCase().includes(address.toLowerCase()));
+    return files
+      .map((f) => parseMail(readFileSync(join(dir, f), 'utf8')))
+      .filter((m) => m.to.toLowerCase().includes(address.toLowerCase()));
   };
   return { ...t, clock, google, request, json, register, outbox };
 }

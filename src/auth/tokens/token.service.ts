@@ -88,7 +88,7 @@ export class TokenService {
       if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string') {
         throw new AuthError(AuthErrorReason.InvalidToken, 'The token is missing required claims');
       }
-      return { typ: expected, sub, sid, jti } as AccessClaims | RefreshClaims;
+      return { typ: expected, sub, sid, jti };
     } catch (error) {
       if (error instanceof AuthError) throw error;
       if (error instanceof joseErrors.JWTExpired) throw new AuthError(AuthErrorReason.TokenExpired, 'The token has expired');

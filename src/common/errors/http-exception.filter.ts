@@ -63,7 +63,11 @@ export function sendError(request: Request, response: Response, error: Normalise
 
 /** The last Express handler: paths outside every route (and outside the API prefix) get the JSON 404 too. */
 export function notFoundFallback(request: Request, response: Response): void {
-  sendError(request, response, { status: 404, code: ErrorCode.NotFound, detail: `No route matches ${request.method} ${requestPath(request)}` });
+  sendError(request, response, {
+    status: 404,
+    code: ErrorCode.NotFound,
+    detail: `No route matches ${request.method} ${requestPath(request)}`,
+  });
 }
 
 /**

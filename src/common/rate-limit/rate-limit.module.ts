@@ -10,7 +10,9 @@ import { RateLimitGuard } from './rate-limit.guard.js';
       inject: [HttpConfig],
       useFactory: (http: HttpConfig) => ({
         // One budget per client across all routes (the library's default key is per route).
-        throttlers: [{ name: 'default', ttl: http.rateLimitTtlMs, limit: http.rateLimitMax, generateKey: (_context, tracker) => `global:${tracker}` }],
+        throttlers: [
+          { name: 'default', ttl: http.rateLimitTtlMs, limit: http.rateLimitMax, generateKey: (_context, tracker) => `global:${tracker}` },
+        ],
       }),
     }),
   ],

@@ -82,6 +82,12 @@ export async function launchDatabase(options: LaunchOptions = {}): Promise<Launc
     return useExternal(mongodbUri, readyTimeoutMs, log);
   }
 
+  const dataDirOption = nonEmpty(options.dataDir);
+  if (dataDirOption !== undefined && postgresqlUrl === undefined) {
+    const running = await findRunning(path.resolve(dataDirOption), log);
+    if (running) return running;
+  }
+
   let binary: string;
   try {
     binary = await ensureDevdbBinary(log);
@@ -143,6 +149,7 @@ async function launchFerretDb(binary: string, options: FerretDbOptions, log: Lau
   const stderrTail = forwardStderr(child, log);
 
   const cleanup = async (): Promise<void> => {
+    if (dataDir && !dataDir.temporary) await fs.rm(path.join(dataDir.path, ENDPOINT_FILE), { force: true });
     await stopProcess(child, exited);
     if (dataDir?.temporary === true) {
       await fs.rm(dataDir.path, { recursive: true, force: true });
@@ -160,6 +167,8 @@ async function launchFerretDb(binary: string, options: FerretDbOptions, log: Lau
   }
 
   logStarted(log, uri, child.pid ?? null, dataDir, options.postgresqlUrl);
+  const endpointFile = dataDir && !dataDir.temporary ? path.join(dataDir.path, ENDPOINT_FILE) : null;
+  if (endpointFile) await fs.writeFile(endpointFile, JSON.stringify({ pid: child.pid, uri }), { mode: 0o600 });
 
   let stopped: Promise<void> | null = null;
   void exited.then((status) => {
@@ -178,6 +187,31 @@ async function launchFerretDb(binary: string, options: FerretDbOptions, log: Lau
       return stopped;
     },
   };
+}
+
+/** Written into a persistent data directory while its database runs, so other processes can share it. */
+const ENDPOINT_FILE = 'devdb-endpoint.json';
+
+/**
+ * The database already serving `dataDir` (started by `npm run start:dev`, `npm run db` or another
+ * process), if it is alive and answers. Its owner stops it; `stop()` here does nothing.
+ */
+async function findRunning(dataDir: string, log: LauncherLog): Promise<LaunchedDatabase | null> {
+  let endpoint: { pid?: unknown; uri?: unknown };
+  try {
+    endpoint = JSON.parse(await fs.readFile(path.join(dataDir, ENDPOINT_FILE), 'utf8')) as { pid?: unknown; uri?: unknown };
+  } catch {
+    return null;
+  }
+  if (typeof endpoint.pid !== 'number' || typeof endpoint.uri !== 'string') return null;
+  try {
+    process.kill(endpoint.pid, 0);
+    await pingDatabase(endpoint.uri, 1_000);
+  } catch {
+    return null;
+  }
+  log(`Using the embedded database already running for ${dataDir} (pid ${endpoint.pid}) at ${endpoint.uri}`);
+  return { kind: 'ferretdb', uri: endpoint.uri, dataDir, pid: endpoint.pid, stop: () => Promise.resolve() };
 }
 
 function devdbArgs(port: number, dataDir: string | null, postgresqlUrl: string | undefined): string[] {

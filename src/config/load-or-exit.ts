@@ -1,0 +1,12 @@
+import { Configuration, ConfigurationError, loadConfiguration } from './configuration.js';
+
+/** For entry points: the configuration, or exit 78 (EX_CONFIG) with one line per bad variable. */
+export function loadOrExit(env: NodeJS.ProcessEnv = process.env): Configuration {
+  try {
+    return loadConfiguration(env);
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(78);
+  }
+}
