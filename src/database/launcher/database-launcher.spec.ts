@@ -1,4 +1,4 @@
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, promises as fs, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -69,9 +69,38 @@ describe('launchDatabase (embedded FerretDB)', () => {
     expect(existsSync(dataDir)).toBe(true);
   });
 
-  it('refuses to serve a data dir that another instance is using', async () => {
+  it('joins the instance already serving a data dir instead of starting a second one', async () => {
     const running = await launchDatabase({ dataDir, log: quiet });
     try {
+      const joined = await launchDatabase({ dataDir, log: quiet });
+      expect(joined.uri).toBe(running.uri);
+      expect(joined.pid).toBe(running.pid);
+      await joined.stop(); // the owner stops it, not a process that joined
+      await withClient(running.uri, (client) => client.db('admin').command({ ping: 1 }));
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('ignores a stale endpoint file left by a killed instance', async () => {
+    const running = await launchDatabase({ dataDir, log: quiet });
+    const endpoint = path.join(dataDir, 'devdb-endpoint.json');
+    const stale = readFileSync(endpoint, 'utf8');
+    await running.stop();
+    writeFileSync(endpoint, stale);
+    const fresh = await launchDatabase({ dataDir, log: quiet });
+    try {
+      expect(fresh.pid).not.toBe(running.pid);
+      await withClient(fresh.uri, (client) => client.db('admin').command({ ping: 1 }));
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('the devdb itself still refuses a data dir locked by another devdb process', async () => {
+    const running = await launchDatabase({ dataDir, log: quiet });
+    try {
+      rmSync(path.join(dataDir, 'devdb-endpoint.json'));
       await expect(launchDatabase({ dataDir, log: quiet })).rejects.toThrow(/in use by another devdb process/);
     } finally {
       await running.stop();
