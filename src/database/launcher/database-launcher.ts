@@ -144,7 +144,9 @@ async function launchFerretDb(binary: string, options: FerretDbOptions, log: Lau
   const dataDir = options.postgresqlUrl === undefined ? await prepareDataDir(options.dataDir) : null;
   const args = devdbArgs(options.port, dataDir?.path ?? null, options.postgresqlUrl);
 
-  const child: DevdbProcess = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Its own process group: a Ctrl-C or a watcher's signal to our group reaches us, and we stop the
+  // database in order; if we die, its stdin closes and it exits by itself (--exit-on-stdin-eof).
+  const child: DevdbProcess = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const exited = waitForExit(child);
   const stderrTail = forwardStderr(child, log);
 
