@@ -89,15 +89,13 @@ async function setField(app: INestApplicationContext, args: string[], field: 'pl
     updated = await service.setRole(user.id, value as Role);
   }
   const before = field === 'plan' ? user.plan : user.role;
-  await app
-    .get(AuditService)
-    .record({
-      action: 'admin.user_updated',
-      actorUsername: 'cli',
-      targetId: user.id,
-      target: user.username,
-      details: { [field === 'plan' ? 'subscription_plan' : 'role']: { from: before, to: value } },
-    });
+  await app.get(AuditService).record({
+    action: 'admin.user_updated',
+    actorUsername: 'cli',
+    targetId: user.id,
+    target: user.username,
+    details: { [field === 'plan' ? 'subscription_plan' : 'role']: { from: before, to: value } },
+  });
   return `Updated ${describe(updated ?? user)}`;
 }
 

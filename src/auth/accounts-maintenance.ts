@@ -33,6 +33,9 @@ export class AccountsMaintenance implements OnModuleInit {
       await this.identities.deleteAllForUser(userId);
       await this.codes.deleteAllForUser(userId);
     });
+    this.events.on('user.deactivated', async ({ userId }) => {
+      await this.sessions.revokeAllForUser(userId, this.clock.now(), 'account_deactivated');
+    });
   }
 
   @Interval('accounts-maintenance', 3600_000)

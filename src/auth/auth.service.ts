@@ -4,7 +4,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
 import { AppError } from '../common/errors/app-error.js';
 import { ErrorCode } from '../common/errors/error-code.js';
-import { AuthConfig, MailConfig } from '../config/configuration.js';
+import { AuthConfig } from '../config/configuration.js';
 import { Mailer } from '../mail/mailer.js';
 import { DuplicateUserError, UsersRepository } from '../users/users.repository.js';
 import { normalizeEmail, User } from '../users/user.js';
@@ -39,7 +39,6 @@ export class AuthService {
 
   constructor(
     private readonly config: AuthConfig,
-    private readonly mailConfig: MailConfig,
     private readonly clock: Clock,
     private readonly users: UsersRepository,
     private readonly sessions: SessionsRepository,
@@ -253,7 +252,7 @@ export class AuthService {
       user = await this.users.findByEmail(identity.email);
       if (user) {
         await this.identities.link('google', identity.subject, user.id, identity.email);
-        if (!user.isVerified) user = (await this.users.markVerified(user.id)) ?? user;
+        if (!user.isVerified) user = await this.takeOverUnverifiedAccount(user);
         await this.audit.record({
           action: 'auth.google_linked',
           actorId: user.id,
@@ -294,6 +293,17 @@ export class AuthService {
       ip: ctx.ip,
     });
     return this.startSession(user, ctx);
+  }
+
+  /**
+   * Google proved this person owns the address; whoever registered it without verifying it did
+   * not. Their password and sessions go (no pre-registered account survives as a back door), and
+   * the address counts as verified. The owner can set a password with forgot-password.
+   */
+  private async takeOverUnverifiedAccount(user: User): Promise<User> {
+    await this.sessions.revokeAllForUser(user.id, this.clock.now(), 'email_claimed_by_google');
+    await this.users.clearPassword(user.id);
+    return (await this.users.markVerified(user.id)) ?? user;
   }
 
   private async createGoogleUser(email: string, name: string | null, picture: string | null): Promise<User> {
@@ -341,14 +351,11 @@ export class AuthService {
     const sent = await this.issueCode(user, 'password_reset', token, RESET_TTL_MS, true);
     if (!sent) return;
     await this.audit.record({ action: 'auth.password_reset_requested', targetId: user.id, target: 'user', ip: ctx.ip });
-    const link = `${this.mailConfig.publicUrl}/reset-password?token=${encodeURIComponent(token)}`;
     await this.deliver(user.email, 'Reset your DevPocket password', [
       `Hello ${user.fullName ?? user.username},`,
       '',
       'Someone (hopefully you) asked to reset the password of your DevPocket account.',
-      `Open this link within an hour: ${link}`,
-      '',
-      `Or paste this reset token into the app: ${token}`,
+      `Within an hour, paste this reset token into the app: ${token}`,
       '',
       'If it was not you, ignore this mail: your password stays as it is.',
     ]);
@@ -384,7 +391,7 @@ export class AuthService {
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const sent = await this.issueCode(user, 'email_verification', code, VERIFICATION_TTL_MS, throttle);
     if (!sent) return;
-    await this.deliver(user.email, `Your DevPocket verification code: ${code}`, [
+    await this.deliver(user.email, 'Your DevPocket verification code', [
       `Hello ${user.fullName ?? user.username},`,
       '',
       `Your DevPocket verification code is ${code}`,

@@ -171,6 +171,10 @@ export class UsersRepository {
     return this.update(id, { password_hash: passwordHash, failed_login_count: 0, locked_until: null });
   }
 
+  clearPassword(id: string): Promise<User | null> {
+    return this.update(id, { password_hash: null });
+  }
+
   markVerified(id: string): Promise<User | null> {
     return this.update(id, { is_verified: true });
   }

@@ -86,6 +86,7 @@ export class UsersService {
     const before = await this.get(targetId);
     const user = await this.users.updateAsAdmin(targetId, changes);
     if (!user) throw new AppError(ErrorCode.NotFound, 'No such user');
+    if (before.isActive && changes.isActive === false) await this.events.emit('user.deactivated', { userId: targetId });
     await this.audit.record({
       action: 'admin.user_updated',
       actorId: actor.id,

@@ -1,4 +1,4 @@
-import { AccountsApp, createAccountsApp, randomIp, Tokens } from '../support/accounts.js';
+import { AccountsApp, createAccountsApp, latestVerificationCode, randomIp, Tokens } from '../support/accounts.js';
 import { signGoogleIdToken } from '../support/google.js';
 
 interface UserBody {
@@ -54,21 +54,36 @@ describe('Google sign-in', () => {
     expect(later.id).toBe(first.id);
   });
 
-  it('links to an existing password account with the same verified email, and marks it verified', async () => {
+  it('links to an existing verified password account with the same email; the password keeps working', async () => {
     const account = await app.register({ email: 'linked.user@example.com' });
+    const code = latestVerificationCode(app, account.email);
+    expect(
+      (await app.json('POST', '/api/v1/auth/verify-email', { token: account.tokens.access_token, body: { token: code } })).status,
+    ).toBe(200);
     const res = await google(signGoogleIdToken({ sub: 'g-link', email: 'LINKED.user@example.com' }));
     const user = await me(res.body);
     expect(user.username).toBe(account.username);
     expect(user.is_verified).toBe(true);
-    // the password still works too
-    expect(
-      (
-        await app.json('POST', '/api/v1/auth/login', {
-          body: { username_or_email: account.email, password: account.password },
-          ip: randomIp(),
-        })
-      ).status,
-    ).toBe(200);
+    const login = await app.json('POST', '/api/v1/auth/login', {
+      body: { username_or_email: account.email, password: account.password },
+      ip: randomIp(),
+    });
+    expect(login.status).toBe(200);
+    expect((await app.json('GET', '/api/v1/users/me', { token: account.tokens.access_token })).status).toBe(200);
+  });
+
+  it('takes an unverified account over from whoever pre-registered the address: their password and sessions end', async () => {
+    const squatter = await app.register({ email: 'victim@example.com' });
+    const res = await google(signGoogleIdToken({ sub: 'g-victim', email: 'victim@example.com' }));
+    expect(res.status).toBe(200);
+    const user = await me(res.body);
+    expect(user.is_verified).toBe(true);
+    expect((await app.json('GET', '/api/v1/users/me', { token: squatter.tokens.access_token })).status).toBe(401);
+    const login = await app.json('POST', '/api/v1/auth/login', {
+      body: { username_or_email: squatter.email, password: squatter.password },
+      ip: randomIp(),
+    });
+    expect(login.status).toBe(401);
   });
 
   it('derives distinct usernames when they collide', async () => {

@@ -83,7 +83,7 @@ export class TokenService {
       });
       const { typ, sub, sid, jti } = payload as { typ?: unknown; sub?: unknown; sid?: unknown; jti?: unknown };
       if (typ !== expected) {
-        throw new AuthError(AuthErrorReason.WrongTokenType, `A ${String(typ)} token cannot be used as a ${expected} token`);
+        throw new AuthError(AuthErrorReason.WrongTokenType, `This is not ${expected === 'access' ? 'an access' : 'a refresh'} token`);
       }
       if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string') {
         throw new AuthError(AuthErrorReason.InvalidToken, 'The token is missing required claims');

@@ -4,6 +4,8 @@ import { Global, Injectable, Logger, Module } from '@nestjs/common';
 export interface DomainEventMap {
   /** An account is being deleted: it is already deactivated; handlers remove what belongs to it. */
   'user.deleting': { userId: string };
+  /** An admin deactivated an account: its sessions end. */
+  'user.deactivated': { userId: string };
 }
 
 type Handler<K extends keyof DomainEventMap> = (payload: DomainEventMap[K]) => Promise<void> | void;
