@@ -9,6 +9,7 @@ declare -A packages=(
   [tmux]=tmux
   [chromium]=chromium
   [pg_ctl]=postgresql
+  [bwrap]=bubblewrap
 )
 missing=()
 for command in "${!packages[@]}"; do

@@ -1,5 +1,14 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import { AppConfig, AuthConfig, Configuration, DatabaseConfig, HttpConfig, MailConfig, ObservabilityConfig } from './configuration.js';
+import {
+  AppConfig,
+  AuthConfig,
+  Configuration,
+  DatabaseConfig,
+  HttpConfig,
+  MailConfig,
+  ObservabilityConfig,
+  RuntimeConfig,
+} from './configuration.js';
 
 /**
  * Provides each concern of the validated configuration as its own injectable class token,
@@ -14,6 +23,7 @@ export class ConfigurationModule {
       { provide: DatabaseConfig, useValue: configuration.database },
       { provide: AuthConfig, useValue: configuration.auth },
       { provide: MailConfig, useValue: configuration.mail },
+      { provide: RuntimeConfig, useValue: configuration.runtime },
       { provide: HttpConfig, useValue: configuration.http },
       { provide: ObservabilityConfig, useValue: configuration.observability },
     ];

@@ -70,11 +70,24 @@ export class ObservabilityConfig {
   readonly metricsToken!: string | null;
 }
 
+export class RuntimeConfig {
+  readonly kind!: 'local' | 'kubernetes';
+  /** Local runtime: confine each environment's processes with bubblewrap. */
+  readonly localSandbox!: 'none' | 'bwrap';
+  /** Where local environments live: DATA_DIR/environments. */
+  readonly localRoot!: string;
+  /** Directory of the template YAML files. */
+  readonly templatesDir!: string;
+  /** Terminated environments stay in their owner's list this many days, then are purged. */
+  readonly retentionDays!: number;
+}
+
 export interface Configuration {
   app: AppConfig;
   database: DatabaseConfig;
   auth: AuthConfig;
   mail: MailConfig;
+  runtime: RuntimeConfig;
   http: HttpConfig;
   observability: ObservabilityConfig;
 }
@@ -139,6 +152,13 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
     const problem = secretProblem(parsed.JWT_SECRET);
     if (problem) problems.push(`JWT_SECRET: ${problem}`);
   }
+  const runtimeKind = parsed.RUNTIME ?? 'local';
+  const localSandbox = parsed.LOCAL_SANDBOX ?? 'none';
+  if (isProduction && runtimeKind === 'local' && localSandbox === 'none' && parsed.ALLOW_UNSANDBOXED_LOCAL_RUNTIME !== true) {
+    problems.push(
+      'RUNTIME: the local runtime without a sandbox is for a single trusted user; in production set LOCAL_SANDBOX=bwrap, RUNTIME=kubernetes, or ALLOW_UNSANDBOXED_LOCAL_RUNTIME=true',
+    );
+  }
   if (problems.length > 0) throw new ConfigurationError(problems);
 
   const dataDirSetting = parsed.DATA_DIR ?? './.data';
@@ -174,6 +194,13 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
       from: parsed.MAIL_FROM ?? 'DevPocket <no-reply@devpocket.local>',
       outboxDir: join(dataDir, 'outbox'),
       publicUrl: (parsed.PUBLIC_URL ?? `http://localhost:${parsed.PORT ?? 8000}`).replace(/\/+$/, ''),
+    },
+    runtime: {
+      kind: runtimeKind,
+      localSandbox,
+      localRoot: join(dataDir, 'environments'),
+      templatesDir: parsed.TEMPLATES_DIR ? resolve(cwd, parsed.TEMPLATES_DIR) : resolve(cwd, 'templates'),
+      retentionDays: parsed.ENVIRONMENT_RETENTION_DAYS ?? 30,
     },
     http: {
       corsOrigins: list(parsed.CORS_ORIGINS),

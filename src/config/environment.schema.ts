@@ -181,4 +181,32 @@ export class EnvironmentSchema {
   @Transform(trimmed)
   @Matches(/^https?:\/\/\S+$/, { message: 'must be an http:// or https:// URL' })
   PUBLIC_URL?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(['local', 'kubernetes'])
+  RUNTIME?: 'local' | 'kubernetes';
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(['none', 'bwrap'])
+  LOCAL_SANDBOX?: 'none' | 'bwrap';
+
+  @IsOptional()
+  @Transform(toBool)
+  @IsBoolean()
+  ALLOW_UNSANDBOXED_LOCAL_RUNTIME?: boolean;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  @MinLength(1)
+  TEMPLATES_DIR?: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3650)
+  ENVIRONMENT_RETENTION_DAYS?: number;
 }

@@ -1,0 +1,122 @@
+import type { Duplex } from 'node:stream';
+import type { Template, TemplateResources } from '../templates/template.js';
+
+/**
+ * The runtime port: where environments actually run. One implementation is bound from
+ * configuration (`RUNTIME=local` today, `kubernetes` later). Every operation is idempotent and
+ * safe to repeat after a crash; identifiers reaching the runtime are validated by the caller
+ * (environment ids are 24 hex characters, slugs are DNS-1123 labels).
+ */
+
+/** Everything a runtime needs to know about one environment. */
+export interface EnvironmentSpec {
+  /** 24 lower-case hex characters (the environment's id); safe in paths and names. */
+  id: string;
+  /** DNS-1123 label derived from the display name, for human-readable runtime object names. */
+  slug: string;
+  userId: string;
+  template: Template;
+  resources: TemplateResources;
+  /** Template variables merged with the user's; passed as an environment, never through a shell string. */
+  environmentVariables: Record<string, string>;
+}
+
+/** The runtime's view of an environment's workload. */
+export type RuntimeState =
+  /** Nothing exists (never provisioned, or destroyed). */
+  | 'absent'
+  /** Storage exists, no workload runs (stopped). */
+  | 'stopped'
+  /** The workload is being scheduled or started. */
+  | 'pending'
+  | 'running'
+  /** The workload cannot run; `message` says why. */
+  | 'failed';
+
+export interface RuntimeStatus {
+  state: RuntimeState;
+  message: string | null;
+  /** Progress of the template's startup script, when known. */
+  installation: { completed: boolean; failed: boolean; stepsDone: number; stepsTotal: number } | null;
+}
+
+export interface ExecOptions {
+  tty: boolean;
+  cols?: number;
+  rows?: number;
+  /** Extra environment for this process only. */
+  env?: Record<string, string>;
+}
+
+export interface ExitStatus {
+  /** Exit code, or null when killed by a signal. */
+  code: number | null;
+  signal: string | null;
+}
+
+/**
+ * A running process inside an environment. `stream` carries stdin (write) and stdout+stderr
+ * (read; with a TTY they are one stream). Backpressure works both ways: pausing the readable side
+ * stops reading from the process.
+ */
+export interface ExecSession {
+  readonly stream: Duplex;
+  resize(cols: number, rows: number): void;
+  /** Resolves once, when the process has exited. */
+  readonly exit: Promise<ExitStatus>;
+  /** Ends the process (SIGHUP then SIGKILL for a TTY); resolves when it has exited. */
+  kill(): Promise<void>;
+}
+
+export interface LogQuery {
+  /** At most this many of the newest lines. */
+  lines: number;
+  /** Only lines written at or after this time (when the source records times). */
+  since?: Date;
+}
+
+export interface LogPage {
+  lines: string[];
+  /** Lines available before `lines` was cut to size. */
+  total: number;
+}
+
+export interface RuntimeMetrics {
+  /** CPU in use, in cores (e.g. 0.25), or null when unknown. */
+  cpuCores: number | null;
+  memoryBytes: number | null;
+  diskBytes: number | null;
+  networkInBytes: number | null;
+  networkOutBytes: number | null;
+  at: Date;
+}
+
+export type Unsubscribe = () => void;
+
+export abstract class RuntimeProvider {
+  abstract readonly kind: 'local' | 'kubernetes';
+
+  /**
+   * Creates storage and configuration and starts the workload (and the template's startup
+   * script). Returns once the workload was asked to start; `status` tells when it runs.
+   */
+  abstract provision(spec: EnvironmentSpec): Promise<void>;
+  /** Starts a stopped environment; storage is reused. */
+  abstract start(spec: EnvironmentSpec): Promise<void>;
+  /** Stops the workload (every process ends), keeping storage. */
+  abstract stop(spec: EnvironmentSpec): Promise<void>;
+  /** Removes everything, storage included. Repeating it is harmless. */
+  abstract destroy(spec: EnvironmentSpec): Promise<void>;
+  abstract status(spec: EnvironmentSpec): Promise<RuntimeStatus>;
+  /** Calls `listener` whenever the runtime notices a state change of any environment it runs. */
+  abstract watch(listener: (environmentId: string, status: RuntimeStatus) => void): Unsubscribe;
+  /** Runs `argv` inside the environment as its user, in its working directory. */
+  abstract exec(spec: EnvironmentSpec, argv: string[], options: ExecOptions): Promise<ExecSession>;
+  /** The environment's log (startup script output, then runtime events). */
+  abstract logs(spec: EnvironmentSpec, query: LogQuery): Promise<LogPage>;
+  /** Follows new log lines until the returned function is called. */
+  abstract followLogs(spec: EnvironmentSpec, onLine: (line: string) => void): Unsubscribe;
+  abstract metrics(spec: EnvironmentSpec): Promise<RuntimeMetrics>;
+  /** Ids of every environment this runtime holds resources for (for the reconciler). */
+  abstract list(): Promise<string[]>;
+}
