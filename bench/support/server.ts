@@ -26,6 +26,7 @@ export async function startServer(
     env: {
       ...process.env,
       NODE_ENV: 'production',
+      ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true',
       MONGODB_URI: mongodbUri,
       MONGODB_DB_NAME: dbName,
       JWT_SECRET: BENCH_JWT_SECRET,

@@ -60,11 +60,19 @@ describe('loadConfiguration', () => {
   });
 
   it('in production requires MONGODB_URI and a strong JWT_SECRET', () => {
-    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+    expect(problemsOf({ NODE_ENV: 'production', ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true' })).toEqual([
       'MONGODB_URI: is required in production (the embedded database is for development and tests only)',
       'JWT_SECRET: is required in production',
     ]);
-    expect(problemsOf({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db:27017', JWT_SECRET: STRONG })).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db:27017', JWT_SECRET: STRONG, LOCAL_SANDBOX: 'bwrap' })).toEqual([]);
+  });
+
+  it('in production refuses the unsandboxed local runtime unless explicitly allowed', () => {
+    const base = { NODE_ENV: 'production', MONGODB_URI: 'mongodb://db:27017', JWT_SECRET: STRONG };
+    expect(problemsOf(base)).toEqual([expect.stringMatching(/^RUNTIME: the local runtime without a sandbox is for a single trusted user/)]);
+    expect(problemsOf({ ...base, ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true' })).toEqual([]);
+    expect(problemsOf({ ...base, RUNTIME: 'kubernetes' })).toEqual([]);
+    expect(problemsOf({ DATA_DIR: '/tmp/x' })).toEqual([]);
   });
 
   it('never echoes a secret in its messages', () => {

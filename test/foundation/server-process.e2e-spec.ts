@@ -44,6 +44,7 @@ describe('the server process', () => {
     it('keeps credentials out of its logs and shuts down cleanly on SIGTERM', async () => {
       const server = new ServerProcess({
         NODE_ENV: 'production',
+        ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true',
         MONGODB_URI: database.serverUri,
         MONGODB_DB_NAME: database.name,
         JWT_SECRET: TEST_JWT_SECRET,
