@@ -140,7 +140,7 @@ export class AuthController {
   @ApiResponse({ status: 202, type: MessageResponseDto })
   async forgotPassword(@Body() body: ForgotPasswordDto, @Req() req: Request): Promise<MessageResponseDto> {
     await this.auth.forgotPassword(body.email, requestContext(req));
-    return { message: 'If an account exists for this address, a reset link is on its way' };
+    return { message: 'If an account exists for this address, a reset token is on its way' };
   }
 
   @Public()

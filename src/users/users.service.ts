@@ -86,7 +86,6 @@ export class UsersService {
     const before = await this.get(targetId);
     const user = await this.users.updateAsAdmin(targetId, changes);
     if (!user) throw new AppError(ErrorCode.NotFound, 'No such user');
-    if (before.isActive && changes.isActive === false) await this.events.emit('user.deactivated', { userId: targetId });
     await this.audit.record({
       action: 'admin.user_updated',
       actorId: actor.id,
@@ -96,6 +95,7 @@ export class UsersService {
       ip: actor.ip,
       details: changeSummary(before, changes),
     });
+    if (before.isActive && changes.isActive === false) await this.events.emit('user.deactivated', { userId: targetId });
     return user;
   }
 

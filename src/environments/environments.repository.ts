@@ -1,0 +1,264 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model, Types } from 'mongoose';
+import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import type { TemplateResources } from '../templates/template.js';
+import { Environment, Installation, Operation, OperationKind, Phase } from './environment.js';
+import { EnvironmentQuotaRecord, EnvironmentRecord } from './schemas/environment.schema.js';
+
+type LeanEnvironment = EnvironmentRecord & { _id: Types.ObjectId };
+
+function toEnvironment(r: LeanEnvironment): Environment {
+  return {
+    id: r._id.toHexString(),
+    userId: r.user_id,
+    name: r.name,
+    slug: r.slug,
+    templateId: r.template_id,
+    templateName: r.template_name,
+    resources: { cpu: r.resources.cpu, memory: r.resources.memory, storage: r.resources.storage },
+    environmentVariables: { ...(r.environment_variables ?? {}) },
+    phase: r.phase,
+    statusMessage: r.status_message ?? null,
+    installation: r.installation
+      ? { completed: r.installation.completed, failed: r.installation.failed, stepsDone: r.installation.steps_done, stepsTotal: r.installation.steps_total }
+      : null,
+    operation: r.operation
+      ? { id: r.operation.id, kind: r.operation.kind as OperationKind, startedAt: r.operation.started_at, heartbeatAt: r.operation.heartbeat_at }
+      : null,
+    lastAccessed: r.last_accessed ?? null,
+    startedAt: r.started_at ?? null,
+    terminatedAt: r.terminated_at ?? null,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export interface NewEnvironment {
+  userId: string;
+  name: string;
+  slug: string;
+  templateId: string;
+  templateName: string;
+  resources: TemplateResources;
+  environmentVariables: Record<string, string>;
+  operation: Operation;
+}
+
+/** Fields a transition may set besides the phase. */
+export interface TransitionChanges {
+  phase: Phase;
+  statusMessage?: string | null;
+  operation?: Operation | null;
+  installation?: Installation | null;
+  startedAt?: Date | null;
+  terminatedAt?: Date | null;
+}
+
+function objectId(id: string): Types.ObjectId | null {
+  return /^[0-9a-f]{24}$/.test(id) ? new Types.ObjectId(id) : null;
+}
+
+function operationDocument(operation: Operation | null): EnvironmentRecord['operation'] {
+  return operation ? { id: operation.id, kind: operation.kind, started_at: operation.startedAt, heartbeat_at: operation.heartbeatAt } : null;
+}
+
+function changeSet(changes: TransitionChanges): Record<string, unknown> {
+  const set: Record<string, unknown> = { phase: changes.phase };
+  if (changes.statusMessage !== undefined) set.status_message = changes.statusMessage;
+  if (changes.operation !== undefined) set.operation = operationDocument(changes.operation);
+  if (changes.installation !== undefined) {
+    set.installation = changes.installation
+      ? { completed: changes.installation.completed, failed: changes.installation.failed, steps_done: changes.installation.stepsDone, steps_total: changes.installation.stepsTotal }
+      : null;
+  }
+  if (changes.startedAt !== undefined) set.started_at = changes.startedAt;
+  if (changes.terminatedAt !== undefined) set.terminated_at = changes.terminatedAt;
+  return set;
+}
+
+/**
+ * Persistence of environments. Every lifecycle change is a conditional single-document update
+ * (expected phase, or expected operation id), so concurrent requests and replicas never both win.
+ */
+@Injectable()
+export class EnvironmentsRepository {
+  constructor(
+    @InjectModel(EnvironmentRecord.name) private readonly environments: Model<EnvironmentRecord>,
+    @InjectModel(EnvironmentQuotaRecord.name) private readonly quotas: Model<EnvironmentQuotaRecord>,
+  ) {}
+
+  async create(input: NewEnvironment): Promise<Environment> {
+    const created = await this.environments.create({
+      user_id: input.userId,
+      name: input.name,
+      slug: input.slug,
+      template_id: input.templateId,
+      template_name: input.templateName,
+      resources: input.resources,
+      environment_variables: input.environmentVariables,
+      phase: 'provisioning',
+      operation: operationDocument(input.operation),
+    });
+    return toEnvironment(created.toObject<LeanEnvironment>());
+  }
+
+  async findById(id: string): Promise<Environment | null> {
+    const _id = objectId(id);
+    if (!_id) return null;
+    const found = await this.environments.findById(_id).lean<LeanEnvironment>().exec();
+    return found ? toEnvironment(found) : null;
+  }
+
+  /** The environment if it belongs to this user; otherwise null (callers answer 404 either way). */
+  async findOwned(id: string, userId: string): Promise<Environment | null> {
+    const _id = objectId(id);
+    if (!_id) return null;
+    const found = await this.environments.findOne({ _id, user_id: userId }).lean<LeanEnvironment>().exec();
+    return found ? toEnvironment(found) : null;
+  }
+
+  async listForUser(userId: string): Promise<Environment[]> {
+    const found = await this.environments.find({ user_id: userId }).sort({ created_at: -1, _id: -1 }).lean<LeanEnvironment[]>().exec();
+    return found.map(toEnvironment);
+  }
+
+  async listInPhases(phases: readonly Phase[], limit = 1000): Promise<Environment[]> {
+    const found = await this.environments.find({ phase: { $in: phases } }).limit(limit).lean<LeanEnvironment[]>().exec();
+    return found.map(toEnvironment);
+  }
+
+  async existingIds(ids: string[]): Promise<Set<string>> {
+    const objectIds = ids.map(objectId).filter((id): id is Types.ObjectId => id !== null);
+    const found = await this.environments
+      .find({ _id: { $in: objectIds }, phase: { $ne: 'terminated' } }, { _id: 1 })
+      .lean<{ _id: Types.ObjectId }[]>()
+      .exec();
+    return new Set(found.map((f) => f._id.toHexString()));
+  }
+
+  /** Moves from one of `from` to a new phase; null when the environment was not in one of them. */
+  async transition(id: string, from: readonly Phase[], changes: TransitionChanges, userId?: string): Promise<Environment | null> {
+    const _id = objectId(id);
+    if (!_id) return null;
+    const filter: Record<string, unknown> = { _id, phase: { $in: from } };
+    if (userId !== undefined) filter.user_id = userId;
+    const updated = await this.environments.findOneAndUpdate(filter, { $set: changeSet(changes) }, { returnDocument: 'after' }).lean<LeanEnvironment>().exec();
+    return updated ? toEnvironment(updated) : null;
+  }
+
+  /** Records the outcome of operation `operationId`, only if it is still the environment's operation. */
+  async completeOperation(id: string, operationId: string, changes: TransitionChanges): Promise<Environment | null> {
+    const _id = objectId(id);
+    if (!_id) return null;
+    const updated = await this.environments
+      .findOneAndUpdate({ _id, 'operation.id': operationId }, { $set: changeSet(changes) }, { returnDocument: 'after' })
+      .lean<LeanEnvironment>()
+      .exec();
+    return updated ? toEnvironment(updated) : null;
+  }
+
+  async heartbeat(id: string, operationId: string, now: Date): Promise<boolean> {
+    const _id = objectId(id);
+    if (!_id) return false;
+    const result = await this.environments.updateOne({ _id, 'operation.id': operationId }, { $set: { 'operation.heartbeat_at': now } }).exec();
+    return result.matchedCount === 1;
+  }
+
+  /** Takes over an operation whose owner stopped sending heartbeats (crashed server). */
+  async claimStaleOperation(id: string, staleOperationId: string, replacement: Operation): Promise<Environment | null> {
+    const _id = objectId(id);
+    if (!_id) return null;
+    const updated = await this.environments
+      .findOneAndUpdate({ _id, 'operation.id': staleOperationId }, { $set: { operation: operationDocument(replacement) } }, { returnDocument: 'after' })
+      .lean<LeanEnvironment>()
+      .exec();
+    return updated ? toEnvironment(updated) : null;
+  }
+
+  async staleOperations(before: Date): Promise<Environment[]> {
+    const found = await this.environments
+      .find({ operation: { $ne: null }, 'operation.heartbeat_at': { $lt: before } })
+      .limit(200)
+      .lean<LeanEnvironment[]>()
+      .exec();
+    return found.map(toEnvironment);
+  }
+
+  async updateInstallation(id: string, installation: Installation | null, statusMessage: string | null): Promise<void> {
+    const _id = objectId(id);
+    if (!_id) return;
+    await this.environments
+      .updateOne(
+        { _id, phase: 'running' },
+        {
+          $set: {
+            installation: installation && { completed: installation.completed, failed: installation.failed, steps_done: installation.stepsDone, steps_total: installation.stepsTotal },
+            status_message: statusMessage,
+          },
+        },
+      )
+      .exec();
+  }
+
+  async updateSettings(id: string, userId: string, set: { name?: string; slug?: string; environmentVariables?: Record<string, string>; resources?: TemplateResources }): Promise<Environment | null> {
+    const _id = objectId(id);
+    if (!_id) return null;
+    const $set: Record<string, unknown> = {};
+    if (set.name !== undefined) $set.name = set.name;
+    if (set.slug !== undefined) $set.slug = set.slug;
+    if (set.environmentVariables !== undefined) $set.environment_variables = set.environmentVariables;
+    if (set.resources !== undefined) $set.resources = set.resources;
+    const updated = await this.environments
+      .findOneAndUpdate({ _id, user_id: userId, phase: { $nin: ['terminating', 'terminated'] } }, { $set }, { returnDocument: 'after' })
+      .lean<LeanEnvironment>()
+      .exec();
+    return updated ? toEnvironment(updated) : null;
+  }
+
+  async touch(id: string, now: Date): Promise<void> {
+    const _id = objectId(id);
+    if (_id) await this.environments.updateOne({ _id }, { $set: { last_accessed: now } }).exec();
+  }
+
+  async deleteTerminatedBefore(before: Date): Promise<number> {
+    const result = await this.environments.deleteMany({ phase: 'terminated', terminated_at: { $lt: before } }).exec();
+    return result.deletedCount;
+  }
+
+  async deleteAllForUser(userId: string): Promise<void> {
+    await this.environments.deleteMany({ user_id: userId }).exec();
+    await this.quotas.deleteOne({ _id: userId }).exec();
+  }
+
+  // ---- quota --------------------------------------------------------------------------------
+
+  /** Takes one of the user's `max` slots; false when all are taken. Atomic across replicas. */
+  async reserveSlot(userId: string, max: number): Promise<boolean> {
+    try {
+      const updated = await this.quotas
+        .findOneAndUpdate({ _id: userId, live: { $lt: max } }, { $inc: { live: 1 } }, { upsert: true, returnDocument: 'after' })
+        .lean()
+        .exec();
+      return updated !== null;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false; // the document exists and is full
+      throw error;
+    }
+  }
+
+  async releaseSlot(userId: string): Promise<void> {
+    await this.quotas.updateOne({ _id: userId, live: { $gt: 0 } }, { $inc: { live: -1 } }).exec();
+  }
+
+  /** Repairs the counter from the environments themselves (reconciler). */
+  async recountSlots(userId: string): Promise<number> {
+    const live = await this.environments.countDocuments({ user_id: userId, phase: { $ne: 'terminated' } }).exec();
+    await this.quotas.updateOne({ _id: userId }, { $set: { live } }, { upsert: true }).exec();
+    return live;
+  }
+
+  async usersWithEnvironments(): Promise<string[]> {
+    return (await this.environments.distinct('user_id').exec()).map(String);
+  }
+}
