@@ -1,6 +1,6 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
-import { AuditService } from '../audit/audit.service.js';
+import { AuditAction, AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
 import { AppError } from '../common/errors/app-error.js';
 import { ErrorCode } from '../common/errors/error-code.js';
@@ -50,6 +50,19 @@ export class AuthService {
     private readonly mailer: Mailer,
     private readonly audit: AuditService,
   ) {}
+
+  /** An audit entry for something a user did to their own account. */
+  private auditSelf(action: AuditAction, user: User, ctx: RequestContext, details?: Record<string, unknown>): Promise<void> {
+    return this.audit.record({
+      action,
+      actorId: user.id,
+      actorUsername: user.username,
+      targetId: user.id,
+      target: 'user',
+      ip: ctx.ip,
+      details,
+    });
+  }
 
   // ---- sessions and tokens -------------------------------------------------------------------
 
@@ -158,14 +171,7 @@ export class AuthService {
       if (error instanceof DuplicateUserError) throw this.duplicate(error.field);
       throw error;
     }
-    await this.audit.record({
-      action: 'auth.register',
-      actorId: user.id,
-      actorUsername: user.username,
-      targetId: user.id,
-      target: 'user',
-      ip: ctx.ip,
-    });
+    await this.auditSelf('auth.register', user, ctx);
     await this.sendVerificationCode(user, false);
     return this.startSession(user, ctx);
   }
@@ -221,14 +227,7 @@ export class AuthService {
     }
     if (!user.isActive) throw new AppError(ErrorCode.Forbidden, 'This account is disabled');
     await this.users.recordSuccessfulLogin(user.id, now);
-    await this.audit.record({
-      action: 'auth.login',
-      actorId: user.id,
-      actorUsername: user.username,
-      targetId: user.id,
-      target: 'user',
-      ip: ctx.ip,
-    });
+    await this.auditSelf('auth.login', user, ctx);
     return this.startSession(user, ctx);
   }
 
@@ -253,14 +252,7 @@ export class AuthService {
       if (user) {
         await this.identities.link('google', identity.subject, user.id, identity.email);
         if (!user.isVerified) user = await this.takeOverUnverifiedAccount(user);
-        await this.audit.record({
-          action: 'auth.google_linked',
-          actorId: user.id,
-          actorUsername: user.username,
-          targetId: user.id,
-          target: 'user',
-          ip: ctx.ip,
-        });
+        await this.auditSelf('auth.google_linked', user, ctx);
       } else {
         user = await this.createGoogleUser(identity.email, identity.name, identity.picture);
         const owner = await this.identities.link('google', identity.subject, user.id, identity.email);
@@ -269,29 +261,13 @@ export class AuthService {
           await this.users.delete(user.id);
           user = await this.users.findById(owner);
         }
-        if (user)
-          await this.audit.record({
-            action: 'auth.register',
-            actorId: user.id,
-            actorUsername: user.username,
-            targetId: user.id,
-            target: 'user',
-            ip: ctx.ip,
-            details: { provider: 'google' },
-          });
+        if (user) await this.auditSelf('auth.register', user, ctx, { provider: 'google' });
       }
     }
     if (!user) throw new AppError(ErrorCode.Unauthorized, 'The linked account no longer exists');
     if (!user.isActive) throw new AppError(ErrorCode.Forbidden, 'This account is disabled');
     await this.users.recordSuccessfulLogin(user.id, this.clock.now());
-    await this.audit.record({
-      action: 'auth.google_login',
-      actorId: user.id,
-      actorUsername: user.username,
-      targetId: user.id,
-      target: 'user',
-      ip: ctx.ip,
-    });
+    await this.auditSelf('auth.google_login', user, ctx);
     return this.startSession(user, ctx);
   }
 
@@ -333,15 +309,7 @@ export class AuthService {
     }
     await this.users.setPasswordHash(user.id, await this.hasher.hash(newPassword));
     const revoked = await this.sessions.revokeAllForUser(user.id, this.clock.now(), 'password_changed', principal.sessionId);
-    await this.audit.record({
-      action: 'auth.password_changed',
-      actorId: user.id,
-      actorUsername: user.username,
-      targetId: user.id,
-      target: 'user',
-      ip: ctx.ip,
-      details: { other_sessions_revoked: revoked },
-    });
+    await this.auditSelf('auth.password_changed', user, ctx, { other_sessions_revoked: revoked });
   }
 
   async forgotPassword(email: string, ctx: RequestContext): Promise<void> {
@@ -370,14 +338,7 @@ export class AuthService {
     const user = await this.users.setPasswordHash(code.userId, await this.hasher.hash(newPassword));
     if (!user) throw invalid;
     await this.sessions.revokeAllForUser(user.id, now, 'password_reset');
-    await this.audit.record({
-      action: 'auth.password_reset',
-      actorId: user.id,
-      actorUsername: user.username,
-      targetId: user.id,
-      target: 'user',
-      ip: ctx.ip,
-    });
+    await this.auditSelf('auth.password_reset', user, ctx);
   }
 
   // ---- email verification ----------------------------------------------------------------------
@@ -461,14 +422,7 @@ export class AuthService {
       throw new AppError(ErrorCode.BadRequest, `The verification code was already used; ${needNew}`);
     }
     const verified = (await this.users.markVerified(user.id)) ?? user;
-    await this.audit.record({
-      action: 'auth.email_verified',
-      actorId: user.id,
-      actorUsername: user.username,
-      targetId: user.id,
-      target: 'user',
-      ip: ctx.ip,
-    });
+    await this.auditSelf('auth.email_verified', user, ctx);
     return verified;
   }
 

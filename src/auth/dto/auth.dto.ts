@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, Length, Matches, MaxLength } from 'class-validator';
@@ -6,6 +7,15 @@ const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'stri
 
 export const PASSWORD_RULE = /^(?=.*[a-z])(?=.*[A-Z])(?=.*\d).{8,128}$/s;
 export const PASSWORD_MESSAGE = '$property must be 8-128 characters and contain a lower-case letter, an upper-case letter and a digit';
+/** A password being set: the strength rule and its Swagger description, in one decorator. */
+function IsNewPassword(extra: { example?: string } = {}): PropertyDecorator {
+  return applyDecorators(
+    ApiProperty({ ...extra, description: '8-128 characters with a lower-case letter, an upper-case letter and a digit' }),
+    IsString(),
+    Matches(PASSWORD_RULE, { message: PASSWORD_MESSAGE }),
+  );
+}
+
 export const USERNAME_RULE = /^[A-Za-z0-9_-]{3,30}$/;
 
 export class RegisterDto {
@@ -22,9 +32,7 @@ export class RegisterDto {
   @IsEmail({}, { message: 'email must be a valid email address' })
   email!: string;
 
-  @ApiProperty({ example: 'Analytical1', description: '8-128 characters with a lower-case letter, an upper-case letter and a digit' })
-  @IsString()
-  @Matches(PASSWORD_RULE, { message: PASSWORD_MESSAGE })
+  @IsNewPassword({ example: 'Analytical1' })
   password!: string;
 
   @ApiPropertyOptional({ example: 'Ada Lovelace', nullable: true })
@@ -74,9 +82,7 @@ export class ChangePasswordDto {
   @Length(1, 1024)
   current_password!: string;
 
-  @ApiProperty({ description: '8-128 characters with a lower-case letter, an upper-case letter and a digit' })
-  @IsString()
-  @Matches(PASSWORD_RULE, { message: PASSWORD_MESSAGE })
+  @IsNewPassword()
   new_password!: string;
 }
 
@@ -96,9 +102,7 @@ export class ResetPasswordDto {
   @Length(1, 512)
   token!: string;
 
-  @ApiProperty({ description: '8-128 characters with a lower-case letter, an upper-case letter and a digit' })
-  @IsString()
-  @Matches(PASSWORD_RULE, { message: PASSWORD_MESSAGE })
+  @IsNewPassword()
   new_password!: string;
 }
 
