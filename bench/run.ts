@@ -10,6 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { launchDatabase } from '../src/database/launcher/database-launcher.js';
 import { startPostgres } from './support/postgres.js';
 import { accounts } from './suites/accounts.js';
+import { environments } from './suites/environments.js';
 import { foundation } from './suites/foundation.js';
 
 export interface BenchContext {
@@ -20,7 +21,7 @@ export interface BenchContext {
 
 type Suite = (ctx: BenchContext) => Promise<Record<string, unknown>>;
 
-const SUITES: Record<string, Suite> = { foundation, accounts };
+const SUITES: Record<string, Suite> = { foundation, accounts, environments };
 
 const log = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
 

@@ -4,6 +4,7 @@ import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { ClockModule } from './common/clock/clock.module.js';
 import { DomainEventsModule } from './common/events/domain-events.js';
+import { WebSocketModule } from './common/websocket/websocket.module.js';
 import { HealthModule } from './common/health/health.module.js';
 import { LifecycleModule } from './common/lifecycle/process-lifecycle.js';
 import { LoggingModule } from './common/logging/logging.module.js';
@@ -14,6 +15,9 @@ import { ConfigurationModule } from './config/configuration.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { MailModule } from './mail/mail.module.js';
 import { UsersModule } from './users/users.module.js';
+import { EnvironmentsModule } from './environments/environments.module.js';
+import { RuntimeModule } from './runtime/runtime.module.js';
+import { TemplatesModule } from './templates/templates.module.js';
 
 /** The application root: cross-cutting modules first, then one module per capability. */
 @Module({})
@@ -31,11 +35,15 @@ export class AppModule {
         DatabaseModule,
         ScheduleModule.forRoot(),
         DomainEventsModule,
+        WebSocketModule,
         HealthModule,
         MailModule,
         AuditModule,
         AuthModule,
         UsersModule,
+        TemplatesModule,
+        RuntimeModule,
+        EnvironmentsModule,
       ],
     };
   }

@@ -1,0 +1,27 @@
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { AuthModule } from '../auth/auth.module.js';
+import { TemplatesModule } from '../templates/templates.module.js';
+import { UsersModule } from '../users/users.module.js';
+import { EnvironmentsController } from './environments.controller.js';
+import { EnvironmentsReconciler } from './environments.reconciler.js';
+import { EnvironmentsRepository } from './environments.repository.js';
+import { EnvironmentsService } from './environments.service.js';
+import { LogsGateway } from './logs.gateway.js';
+import { EnvironmentQuotaRecord, EnvironmentQuotaSchema, EnvironmentRecord, EnvironmentSchema } from './schemas/environment.schema.js';
+
+@Module({
+  imports: [
+    AuthModule,
+    UsersModule,
+    TemplatesModule,
+    MongooseModule.forFeature([
+      { name: EnvironmentRecord.name, schema: EnvironmentSchema },
+      { name: EnvironmentQuotaRecord.name, schema: EnvironmentQuotaSchema },
+    ]),
+  ],
+  controllers: [EnvironmentsController],
+  providers: [EnvironmentsRepository, EnvironmentsService, EnvironmentsReconciler, LogsGateway],
+  exports: [EnvironmentsService],
+})
+export class EnvironmentsModule {}
