@@ -4,7 +4,12 @@ import { Environment, statusOf } from './environment.js';
 /** The Environment of the mobile client contract, both generations of field names included. */
 export function toEnvironmentResponse(environment: Environment): EnvironmentResponseDto {
   const installation = environment.installation;
-  const progress = installation && installation.stepsTotal > 0 ? Math.round((installation.stepsDone / installation.stepsTotal) * 100) : installation?.completed ? 100 : null;
+  const progress =
+    installation && installation.stepsTotal > 0
+      ? Math.round((installation.stepsDone / installation.stepsTotal) * 100)
+      : installation?.completed
+        ? 100
+        : null;
   return {
     id: environment.id,
     name: environment.name,

@@ -1,7 +1,17 @@
 import type { TemplateResources } from '../templates/template.js';
 
 /** The fine-grained lifecycle state. */
-export const PHASES = ['provisioning', 'starting', 'running', 'stopping', 'stopped', 'restarting', 'terminating', 'terminated', 'error'] as const;
+export const PHASES = [
+  'provisioning',
+  'starting',
+  'running',
+  'stopping',
+  'stopped',
+  'restarting',
+  'terminating',
+  'terminated',
+  'error',
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** The five values the mobile client understands (anything else crashes it). */

@@ -2,7 +2,14 @@ import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, 
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, Principal } from '../auth/auth.decorators.js';
 import { ErrorBodyDto } from '../common/errors/error-body.dto.js';
-import { CreateEnvironmentDto, EnvironmentResponseDto, LogsQueryDto, LogsResponseDto, MetricsResponseDto, UpdateEnvironmentDto } from './dto/environment.dto.js';
+import {
+  CreateEnvironmentDto,
+  EnvironmentResponseDto,
+  LogsQueryDto,
+  LogsResponseDto,
+  MetricsResponseDto,
+  UpdateEnvironmentDto,
+} from './dto/environment.dto.js';
 import { toEnvironmentResponse } from './environment.mapper.js';
 import { EnvironmentsService } from './environments.service.js';
 
@@ -41,7 +48,11 @@ export class EnvironmentsController {
   @Put(':id')
   @ApiOperation({ summary: 'Rename, or change variables and resources (applied at the next start)' })
   @ApiOkResponse({ type: EnvironmentResponseDto })
-  async update(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: UpdateEnvironmentDto): Promise<EnvironmentResponseDto> {
+  async update(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body() body: UpdateEnvironmentDto,
+  ): Promise<EnvironmentResponseDto> {
     return toEnvironmentResponse(await this.environments.update(principal, id, body));
   }
 

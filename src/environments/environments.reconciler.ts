@@ -68,7 +68,12 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
     for (const environment of await this.environments.staleOperations(new Date(now.getTime() - STALE_OPERATION_MS))) {
       const stale = environment.operation;
       if (!stale) continue;
-      const claimed = await this.environments.claimStaleOperation(environment.id, stale.id, { id: randomUUID(), kind: stale.kind, startedAt: now, heartbeatAt: now });
+      const claimed = await this.environments.claimStaleOperation(environment.id, stale.id, {
+        id: randomUUID(),
+        kind: stale.kind,
+        startedAt: now,
+        heartbeatAt: now,
+      });
       if (!claimed) continue;
       this.logger.warn(`Resuming the ${stale.kind} of environment ${environment.id}, abandoned by a stopped server`);
       this.service.execute(claimed);
@@ -125,10 +130,16 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
   private async repair(environment: Environment, status: RuntimeStatus): Promise<boolean> {
     const { phase } = environment;
     if (phase === 'running' && status.state === 'stopped') {
-      return this.move(environment, 'running', { phase: 'stopped', statusMessage: 'The environment stopped outside DevPocket (its processes ended)' });
+      return this.move(environment, 'running', {
+        phase: 'stopped',
+        statusMessage: 'The environment stopped outside DevPocket (its processes ended)',
+      });
     }
     if ((phase === 'running' || phase === 'stopped') && status.state === 'absent') {
-      return this.move(environment, phase, { phase: 'error', statusMessage: "The environment's workload and storage vanished; delete it, or start it to recreate it empty" });
+      return this.move(environment, phase, {
+        phase: 'error',
+        statusMessage: "The environment's workload and storage vanished; delete it, or start it to recreate it empty",
+      });
     }
     if (phase === 'running' && status.state === 'failed') {
       return this.move(environment, 'running', { phase: 'error', statusMessage: status.message ?? 'The workload failed' });
@@ -139,7 +150,11 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
     return false;
   }
 
-  private async move(environment: Environment, from: 'running' | 'stopped', changes: Parameters<EnvironmentsRepository['transition']>[2]): Promise<boolean> {
+  private async move(
+    environment: Environment,
+    from: 'running' | 'stopped',
+    changes: Parameters<EnvironmentsRepository['transition']>[2],
+  ): Promise<boolean> {
     const moved = await this.environments.transition(environment.id, [from], changes);
     if (moved) this.logger.warn(`Environment ${environment.id}: ${from} → ${moved.phase} (${moved.statusMessage ?? 'runtime state'})`);
     return moved !== null;
@@ -155,7 +170,11 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
       if (!plans.has(environment.userId)) plans.set(environment.userId, await this.service.ownerPlan(environment.userId));
       const plan = plans.get(environment.userId);
       if (!plan) continue;
-      const activeAt = Math.max(environment.lastAccessed?.getTime() ?? 0, environment.startedAt?.getTime() ?? 0, environment.createdAt.getTime());
+      const activeAt = Math.max(
+        environment.lastAccessed?.getTime() ?? 0,
+        environment.startedAt?.getTime() ?? 0,
+        environment.createdAt.getTime(),
+      );
       if (now - activeAt < plan.idleTimeoutMinutes * 60_000) continue;
       if (await this.service.stopForIdleness(environment, plan.idleTimeoutMinutes)) stopped += 1;
     }

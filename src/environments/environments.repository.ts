@@ -21,10 +21,20 @@ function toEnvironment(r: LeanEnvironment): Environment {
     phase: r.phase,
     statusMessage: r.status_message ?? null,
     installation: r.installation
-      ? { completed: r.installation.completed, failed: r.installation.failed, stepsDone: r.installation.steps_done, stepsTotal: r.installation.steps_total }
+      ? {
+          completed: r.installation.completed,
+          failed: r.installation.failed,
+          stepsDone: r.installation.steps_done,
+          stepsTotal: r.installation.steps_total,
+        }
       : null,
     operation: r.operation
-      ? { id: r.operation.id, kind: r.operation.kind as OperationKind, startedAt: r.operation.started_at, heartbeatAt: r.operation.heartbeat_at }
+      ? {
+          id: r.operation.id,
+          kind: r.operation.kind as OperationKind,
+          startedAt: r.operation.started_at,
+          heartbeatAt: r.operation.heartbeat_at,
+        }
       : null,
     lastAccessed: r.last_accessed ?? null,
     startedAt: r.started_at ?? null,
@@ -60,7 +70,9 @@ function objectId(id: string): Types.ObjectId | null {
 }
 
 function operationDocument(operation: Operation | null): EnvironmentRecord['operation'] {
-  return operation ? { id: operation.id, kind: operation.kind, started_at: operation.startedAt, heartbeat_at: operation.heartbeatAt } : null;
+  return operation
+    ? { id: operation.id, kind: operation.kind, started_at: operation.startedAt, heartbeat_at: operation.heartbeatAt }
+    : null;
 }
 
 function changeSet(changes: TransitionChanges): Record<string, unknown> {
@@ -69,7 +81,12 @@ function changeSet(changes: TransitionChanges): Record<string, unknown> {
   if (changes.operation !== undefined) set.operation = operationDocument(changes.operation);
   if (changes.installation !== undefined) {
     set.installation = changes.installation
-      ? { completed: changes.installation.completed, failed: changes.installation.failed, steps_done: changes.installation.stepsDone, steps_total: changes.installation.stepsTotal }
+      ? {
+          completed: changes.installation.completed,
+          failed: changes.installation.failed,
+          steps_done: changes.installation.stepsDone,
+          steps_total: changes.installation.stepsTotal,
+        }
       : null;
   }
   if (changes.startedAt !== undefined) set.started_at = changes.startedAt;
@@ -124,7 +141,11 @@ export class EnvironmentsRepository {
   }
 
   async listInPhases(phases: readonly Phase[], limit = 1000): Promise<Environment[]> {
-    const found = await this.environments.find({ phase: { $in: phases } }).limit(limit).lean<LeanEnvironment[]>().exec();
+    const found = await this.environments
+      .find({ phase: { $in: phases } })
+      .limit(limit)
+      .lean<LeanEnvironment[]>()
+      .exec();
     return found.map(toEnvironment);
   }
 
@@ -143,7 +164,10 @@ export class EnvironmentsRepository {
     if (!_id) return null;
     const filter: Record<string, unknown> = { _id, phase: { $in: from } };
     if (userId !== undefined) filter.user_id = userId;
-    const updated = await this.environments.findOneAndUpdate(filter, { $set: changeSet(changes) }, { returnDocument: 'after' }).lean<LeanEnvironment>().exec();
+    const updated = await this.environments
+      .findOneAndUpdate(filter, { $set: changeSet(changes) }, { returnDocument: 'after' })
+      .lean<LeanEnvironment>()
+      .exec();
     return updated ? toEnvironment(updated) : null;
   }
 
@@ -161,7 +185,9 @@ export class EnvironmentsRepository {
   async heartbeat(id: string, operationId: string, now: Date): Promise<boolean> {
     const _id = objectId(id);
     if (!_id) return false;
-    const result = await this.environments.updateOne({ _id, 'operation.id': operationId }, { $set: { 'operation.heartbeat_at': now } }).exec();
+    const result = await this.environments
+      .updateOne({ _id, 'operation.id': operationId }, { $set: { 'operation.heartbeat_at': now } })
+      .exec();
     return result.matchedCount === 1;
   }
 
@@ -170,7 +196,11 @@ export class EnvironmentsRepository {
     const _id = objectId(id);
     if (!_id) return null;
     const updated = await this.environments
-      .findOneAndUpdate({ _id, 'operation.id': staleOperationId }, { $set: { operation: operationDocument(replacement) } }, { returnDocument: 'after' })
+      .findOneAndUpdate(
+        { _id, 'operation.id': staleOperationId },
+        { $set: { operation: operationDocument(replacement) } },
+        { returnDocument: 'after' },
+      )
       .lean<LeanEnvironment>()
       .exec();
     return updated ? toEnvironment(updated) : null;
@@ -193,7 +223,12 @@ export class EnvironmentsRepository {
         { _id, phase: 'running' },
         {
           $set: {
-            installation: installation && { completed: installation.completed, failed: installation.failed, steps_done: installation.stepsDone, steps_total: installation.stepsTotal },
+            installation: installation && {
+              completed: installation.completed,
+              failed: installation.failed,
+              steps_done: installation.stepsDone,
+              steps_total: installation.stepsTotal,
+            },
             status_message: statusMessage,
           },
         },
@@ -201,7 +236,11 @@ export class EnvironmentsRepository {
       .exec();
   }
 
-  async updateSettings(id: string, userId: string, set: { name?: string; slug?: string; environmentVariables?: Record<string, string>; resources?: TemplateResources }): Promise<Environment | null> {
+  async updateSettings(
+    id: string,
+    userId: string,
+    set: { name?: string; slug?: string; environmentVariables?: Record<string, string>; resources?: TemplateResources },
+  ): Promise<Environment | null> {
     const _id = objectId(id);
     if (!_id) return null;
     const $set: Record<string, unknown> = {};

@@ -6,7 +6,7 @@ import { AppError, FieldError } from '../common/errors/app-error.js';
 import { ErrorCode } from '../common/errors/error-code.js';
 import { DomainEvents } from '../common/events/domain-events.js';
 import { EnvironmentSpec, LogPage, RuntimeMetrics, RuntimeProvider, RuntimeStatus } from '../runtime/runtime.provider.js';
-import { Template, TemplateResources } from '../templates/template.js';
+import { TemplateResources } from '../templates/template.js';
 import { TemplatesService } from '../templates/templates.service.js';
 import { PLANS, type Plan } from '../users/plans.js';
 import { UsersRepository } from '../users/users.repository.js';
@@ -24,12 +24,18 @@ const POLL_MS = 250;
 /** Terminal activity is written at most this often per environment. */
 const TOUCH_INTERVAL_MS = 60_000;
 
-const TRANSITIONS: Record<'start' | 'stop' | 'restart' | 'delete', { from: readonly Phase[]; to: Phase; op: OperationKind; verb: string }> = {
-  start: { from: ['stopped', 'error'], to: 'starting', op: 'start', verb: 'start' },
-  stop: { from: ['running', 'error'], to: 'stopping', op: 'stop', verb: 'stop' },
-  restart: { from: ['running', 'stopped', 'error'], to: 'restarting', op: 'restart', verb: 'restart' },
-  delete: { from: ['provisioning', 'starting', 'running', 'stopping', 'stopped', 'restarting', 'error'], to: 'terminating', op: 'destroy', verb: 'delete' },
-};
+const TRANSITIONS: Record<'start' | 'stop' | 'restart' | 'delete', { from: readonly Phase[]; to: Phase; op: OperationKind; verb: string }> =
+  {
+    start: { from: ['stopped', 'error'], to: 'starting', op: 'start', verb: 'start' },
+    stop: { from: ['running', 'error'], to: 'stopping', op: 'stop', verb: 'stop' },
+    restart: { from: ['running', 'stopped', 'error'], to: 'restarting', op: 'restart', verb: 'restart' },
+    delete: {
+      from: ['provisioning', 'starting', 'running', 'stopping', 'stopped', 'restarting', 'error'],
+      to: 'terminating',
+      op: 'destroy',
+      verb: 'delete',
+    },
+  };
 
 function notFound(): AppError {
   return new AppError(ErrorCode.NotFound, 'Environment not found');
@@ -111,9 +117,19 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
     return this.runtime.followLogs(spec, onLine);
   }
 
-  async metrics(principal: Principal, id: string): Promise<RuntimeMetrics & { cpuPercent: number | null; memoryPercent: number | null; diskPercent: number | null }> {
+  async metrics(
+    principal: Principal,
+    id: string,
+  ): Promise<RuntimeMetrics & { cpuPercent: number | null; memoryPercent: number | null; diskPercent: number | null }> {
     const environment = await this.getOwned(principal, id);
-    const empty: RuntimeMetrics = { cpuCores: null, memoryBytes: null, diskBytes: null, networkInBytes: null, networkOutBytes: null, at: this.clock.now() };
+    const empty: RuntimeMetrics = {
+      cpuCores: null,
+      memoryBytes: null,
+      diskBytes: null,
+      networkInBytes: null,
+      networkOutBytes: null,
+      at: this.clock.now(),
+    };
     const metrics = environment.phase === 'terminated' ? empty : await this.runtime.metrics(await this.specFor(environment));
     const cpuLimit = cpuMillicores(environment.resources.cpu);
     return {
@@ -141,7 +157,11 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
     }
     const template = await this.templates.findForNewEnvironment(templateRef);
     const plan = PLANS[principal.user.plan];
-    const resources = this.resolveResources(dto.resources ?? dto.resource_limits ?? null, plan, dto.resources ? 'resources' : 'resource_limits');
+    const resources = this.resolveResources(
+      dto.resources ?? dto.resource_limits ?? null,
+      plan,
+      dto.resources ? 'resources' : 'resource_limits',
+    );
     const environmentVariables = { ...(dto.environment_variables ?? {}) };
 
     if (!(await this.environments.reserveSlot(principal.user.id, plan.maxEnvironments))) {
@@ -184,7 +204,11 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
       if (amount === null) {
         errors.push({ field: `${field}.${key}`, message: `${field}.${key} is not a valid quantity`, code: 'quantity' });
       } else if (amount > (measure(max) ?? 0)) {
-        errors.push({ field: `${field}.${key}`, message: `${field}.${key} ${wanted} exceeds your ${plan.displayName} plan's maximum of ${max}`, code: 'plan_limit' });
+        errors.push({
+          field: `${field}.${key}`,
+          message: `${field}.${key} ${wanted} exceeds your ${plan.displayName} plan's maximum of ${max}`,
+          code: 'plan_limit',
+        });
       }
       return wanted;
     };
@@ -197,7 +221,11 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
     const environment = await this.getOwned(principal, id);
     const requested = dto.resources ?? dto.resource_limits ?? null;
     const resources = requested
-      ? this.resolveResources({ ...environment.resources, ...stripNulls(requested) }, PLANS[principal.user.plan], dto.resources ? 'resources' : 'resource_limits')
+      ? this.resolveResources(
+          { ...environment.resources, ...stripNulls(requested) },
+          PLANS[principal.user.plan],
+          dto.resources ? 'resources' : 'resource_limits',
+        )
       : undefined;
     const updated = await this.environments.updateSettings(id, principal.user.id, {
       name: dto.name ? dto.name.trim() : undefined,
@@ -229,7 +257,12 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
 
   private async transition(principal: Principal, id: string, action: keyof typeof TRANSITIONS): Promise<Environment> {
     const rule = TRANSITIONS[action];
-    const moved = await this.environments.transition(id, rule.from, { phase: rule.to, operation: this.newOperation(rule.op), statusMessage: null }, principal.user.id);
+    const moved = await this.environments.transition(
+      id,
+      rule.from,
+      { phase: rule.to, operation: this.newOperation(rule.op), statusMessage: null },
+      principal.user.id,
+    );
     if (!moved) {
       const current = await this.environments.findOwned(id, principal.user.id);
       if (!current) throw notFound();
@@ -275,7 +308,9 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
   /** Runs the environment's current operation in the background. */
   execute(environment: Environment, finalMessage: string | null = null): void {
     const task = this.perform(environment, finalMessage)
-      .catch((error: unknown) => this.logger.error(`Operation on ${environment.id} failed unexpectedly: ${error instanceof Error ? error.message : String(error)}`))
+      .catch((error: unknown) =>
+        this.logger.error(`Operation on ${environment.id} failed unexpectedly: ${error instanceof Error ? error.message : String(error)}`),
+      )
       .finally(() => this.running.delete(task));
     this.running.add(task);
   }
@@ -287,7 +322,8 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
 
   async specFor(environment: Environment): Promise<EnvironmentSpec> {
     const template = await this.templates.findById(environment.templateId);
-    if (!template) throw new AppError(ErrorCode.Conflict, `The template of this environment (${environment.templateName}) no longer exists`);
+    if (!template)
+      throw new AppError(ErrorCode.Conflict, `The template of this environment (${environment.templateName}) no longer exists`);
     return {
       id: environment.id,
       slug: environment.slug,
@@ -301,12 +337,19 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
   private async perform(environment: Environment, finalMessage: string | null): Promise<void> {
     const operation = environment.operation;
     if (!operation) return;
-    const heartbeat = setInterval(() => void this.environments.heartbeat(environment.id, operation.id, this.clock.now()).catch(() => undefined), HEARTBEAT_MS);
+    const heartbeat = setInterval(
+      () => void this.environments.heartbeat(environment.id, operation.id, this.clock.now()).catch(() => undefined),
+      HEARTBEAT_MS,
+    );
     heartbeat.unref();
     try {
       const spec = await this.specFor(environment);
       const outcome = await this.runOperation(operation.kind, spec);
-      const completed = await this.environments.completeOperation(environment.id, operation.id, { ...outcome, statusMessage: outcome.statusMessage ?? finalMessage, operation: null });
+      const completed = await this.environments.completeOperation(environment.id, operation.id, {
+        ...outcome,
+        statusMessage: outcome.statusMessage ?? finalMessage,
+        operation: null,
+      });
       if (!completed) {
         // Another request took over (e.g. a delete during provisioning): never leave resources behind it.
         const current = await this.environments.findById(environment.id);
@@ -318,13 +361,26 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
       const reason = error instanceof Error ? error.message : String(error);
       this.logger.warn(`${operation.kind} of environment ${environment.id} failed: ${reason}`);
       if (this.shuttingDown) return;
-      await this.environments.completeOperation(environment.id, operation.id, { phase: 'error', statusMessage: `${operation.kind} failed: ${reason}`, operation: null });
+      await this.environments.completeOperation(environment.id, operation.id, {
+        phase: 'error',
+        statusMessage: `${operation.kind} failed: ${reason}`,
+        operation: null,
+      });
     } finally {
       clearInterval(heartbeat);
     }
   }
 
-  private async runOperation(kind: OperationKind, spec: EnvironmentSpec): Promise<{ phase: Phase; statusMessage?: string | null; installation?: Installation | null; startedAt?: Date | null; terminatedAt?: Date | null }> {
+  private async runOperation(
+    kind: OperationKind,
+    spec: EnvironmentSpec,
+  ): Promise<{
+    phase: Phase;
+    statusMessage?: string | null;
+    installation?: Installation | null;
+    startedAt?: Date | null;
+    terminatedAt?: Date | null;
+  }> {
     switch (kind) {
       case 'provision': {
         await this.runtime.provision(spec);
@@ -357,7 +413,12 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
     }
   }
 
-  private runningOutcome(status: RuntimeStatus): { phase: Phase; statusMessage: string | null; installation: Installation | null; startedAt: Date } {
+  private runningOutcome(status: RuntimeStatus): {
+    phase: Phase;
+    statusMessage: string | null;
+    installation: Installation | null;
+    startedAt: Date;
+  } {
     return { phase: 'running', statusMessage: status.message, installation: status.installation, startedAt: this.clock.now() };
   }
 
@@ -368,7 +429,10 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
       const status = await this.runtime.status(spec);
       if (states.includes(status.state)) return status;
       if (status.state === 'failed') throw new Error(status.message ?? 'the workload failed');
-      if (Date.now() > deadline) throw new Error(`the runtime did not reach ${states.join('/')} within ${OPERATION_TIMEOUT_MS / 60_000} minutes (it is ${status.state})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `the runtime did not reach ${states.join('/')} within ${OPERATION_TIMEOUT_MS / 60_000} minutes (it is ${status.state})`,
+        );
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
@@ -380,7 +444,14 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
       if (environment.phase === 'terminated') continue;
       const template = await this.templates.findById(environment.templateId);
       if (template) {
-        await this.runtime.destroy({ id: environment.id, slug: environment.slug, userId, template, resources: environment.resources, environmentVariables: {} });
+        await this.runtime.destroy({
+          id: environment.id,
+          slug: environment.slug,
+          userId,
+          template,
+          resources: environment.resources,
+          environmentVariables: {},
+        });
       }
     }
     await this.environments.deleteAllForUser(userId);

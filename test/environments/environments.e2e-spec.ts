@@ -37,7 +37,12 @@ describe('environments on the local runtime', () => {
   describe('the mobile client contract', () => {
     it('creates from the python template with a display name and reaches running, every field present', async () => {
       const account = await app.account('pro');
-      const res = await api<EnvironmentBody>('POST', '/', account, { name: 'My Awesome Project', template: 'python', resources: null, environment_variables: null });
+      const res = await api<EnvironmentBody>('POST', '/', account, {
+        name: 'My Awesome Project',
+        template: 'python',
+        resources: null,
+        environment_variables: null,
+      });
       expect(res.status).toBe(201);
       expect(res.body.status).toBe('creating');
       expect(res.body.phase).toBe('provisioning');
@@ -53,7 +58,8 @@ describe('environments on the local runtime', () => {
       expect(typeof env.template_id).toBe('string');
       expect(env.resource_limits).toEqual(env.resources);
       expect(env.resource_limits).toEqual({ cpu: '1', memory: '2Gi', storage: '10Gi' });
-      for (const field of ['created_at', 'updated_at']) expect(new Date(env[field as 'created_at']).toISOString()).toBe(env[field as 'created_at']);
+      for (const field of ['created_at', 'updated_at'])
+        expect(new Date(env[field as 'created_at']).toISOString()).toBe(env[field as 'created_at']);
 
       const list = await api<EnvironmentBody[]>('GET', '/', account);
       expect(Array.isArray(list.body)).toBe(true);
@@ -73,7 +79,12 @@ describe('environments on the local runtime', () => {
       const account = await app.account('pro');
       const res = await app.json<EnvironmentBody>('POST', '/api/v1/environments/', {
         token: account.tokens.access_token,
-        body: { name: 'Old client', template_id: 'debian', resource_limits: { cpu: '500m', memory: '512Mi', storage: null }, environment_variables: { GREETING: 'hi' } },
+        body: {
+          name: 'Old client',
+          template_id: 'debian',
+          resource_limits: { cpu: '500m', memory: '512Mi', storage: null },
+          environment_variables: { GREETING: 'hi' },
+        },
       });
       expect(res.status).toBe(201);
       expect(res.body.resources).toEqual({ cpu: '500m', memory: '512Mi', storage: '10Gi' });
@@ -99,7 +110,9 @@ describe('environments on the local runtime', () => {
 
     it('never lets parallel creations exceed the quota', async () => {
       const account = await app.account('starter');
-      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => api<EnvironmentBody>('POST', '/', account, { name: `Parallel ${i}`, template: 'debian' })));
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => api<EnvironmentBody>('POST', '/', account, { name: `Parallel ${i}`, template: 'debian' })),
+      );
       expect(results.filter((r) => r.status === 201)).toHaveLength(3);
       expect(results.filter((r) => r.status === 403)).toHaveLength(3);
       for (const r of results.filter((x) => x.status === 201)) await app.waitForPhase(account, r.body.id, 'running');
@@ -266,7 +279,9 @@ describe('environments on the local runtime', () => {
     it('streams new log lines over /api/v1/ws/logs/{id}', async () => {
       const account = await app.account('free');
       const env = await app.createRunning(account);
-      const socket = new WebSocket(`${app.baseUrl.replace('http', 'ws')}/api/v1/ws/logs/${env.id}?token=${account.tokens.access_token}&lines=0`);
+      const socket = new WebSocket(
+        `${app.baseUrl.replace('http', 'ws')}/api/v1/ws/logs/${env.id}?token=${account.tokens.access_token}&lines=0`,
+      );
       const lines: string[] = [];
       socket.on('message', (data: Buffer) => lines.push((JSON.parse(data.toString()) as { line: string }).line));
       await new Promise((resolve) => socket.once('open', resolve));
@@ -300,7 +315,8 @@ describe('environments on the local runtime', () => {
       const env = await app.createRunning(account);
       const res = await api<Record<string, number | string | null>>('GET', `/${env.id}/metrics`, account);
       expect(res.status).toBe(200);
-      for (const field of ['cpu_usage', 'memory_usage', 'disk_usage', 'network_in', 'network_out', 'timestamp']) expect(res.body).toHaveProperty(field);
+      for (const field of ['cpu_usage', 'memory_usage', 'disk_usage', 'network_in', 'network_out', 'timestamp'])
+        expect(res.body).toHaveProperty(field);
       expect(typeof res.body.memory_bytes).toBe('number');
       expect(Number(res.body.memory_bytes)).toBeGreaterThan(0);
       expect(typeof res.body.disk_bytes).toBe('number');
@@ -352,7 +368,10 @@ describe('environments on the local runtime', () => {
       const env = await app.createRunning(account);
       /** The clock moves past the access token's 15 minutes too: sign in again, as the app would. */
       const signedIn = async (): Promise<TestAccount> => {
-        const login = await app.json<TestAccount['tokens']>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password: account.password }, ip: '10.9.9.9' });
+        const login = await app.json<TestAccount['tokens']>('POST', '/api/v1/auth/login', {
+          body: { username_or_email: account.username, password: account.password },
+          ip: '10.9.9.9',
+        });
         return { ...account, tokens: login.body };
       };
       app.clock.advance(29 * 60_000);
@@ -371,7 +390,10 @@ describe('environments on the local runtime', () => {
       await app.service.touch(env.id);
       app.clock.advance(10 * 60_000);
       await app.reconciler.stopIdle();
-      const login = await app.json<TestAccount['tokens']>('POST', '/api/v1/auth/login', { body: { username_or_email: account.username, password: account.password }, ip: '10.9.9.8' });
+      const login = await app.json<TestAccount['tokens']>('POST', '/api/v1/auth/login', {
+        body: { username_or_email: account.username, password: account.password },
+        ip: '10.9.9.8',
+      });
       const body = await app.get({ ...account, tokens: login.body }, env.id);
       expect(body.phase).toBe('running');
       expect(body.last_accessed).not.toBeNull();
@@ -390,4 +412,3 @@ describe('environments on the local runtime', () => {
     });
   });
 });
-

@@ -1,10 +1,24 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsInt, IsISO8601, IsObject, IsOptional, IsString, Length, Matches, Max, Min, registerDecorator, ValidateNested, ValidationArguments } from 'class-validator';
+import {
+  IsInt,
+  IsISO8601,
+  IsObject,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+  registerDecorator,
+  ValidateNested,
+  ValidationArguments,
+} from 'class-validator';
 import { PHASES, STATUSES, type Phase, type Status } from '../environment.js';
 import { BYTE_QUANTITY, CPU_QUANTITY } from '../quantities.js';
 
-const toQuantity = ({ value }: { value: unknown }): unknown => (typeof value === 'number' && Number.isFinite(value) ? String(value) : typeof value === 'string' ? value.trim() : value);
+const toQuantity = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'number' && Number.isFinite(value) ? String(value) : typeof value === 'string' ? value.trim() : value;
 const toInt = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value);
 
 export const ENV_VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -19,7 +33,8 @@ export function environmentVariablesProblem(value: unknown): string | null {
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length > MAX_ENV_VARS) return `may hold at most ${MAX_ENV_VARS} variables`;
   for (const [name, v] of entries) {
-    if (!ENV_VAR_NAME.test(name)) return `has an invalid name ${JSON.stringify(name.slice(0, 64))}: use letters, digits and _ and do not start with a digit`;
+    if (!ENV_VAR_NAME.test(name))
+      return `has an invalid name ${JSON.stringify(name.slice(0, 64))}: use letters, digits and _ and do not start with a digit`;
     if (RESERVED_ENV_VARS.has(name) || name.startsWith('DEVPOCKET_')) return `may not set ${name}: the runtime sets it`;
     if (typeof v !== 'string') return `value of ${name} must be a string`;
     if (Buffer.byteLength(v) > MAX_ENV_VALUE_BYTES) return `value of ${name} is longer than ${MAX_ENV_VALUE_BYTES} bytes`;
@@ -36,7 +51,8 @@ function IsEnvironmentVariables(): PropertyDecorator {
       propertyName: String(propertyName),
       validator: {
         validate: (value: unknown) => value === null || value === undefined || environmentVariablesProblem(value) === null,
-        defaultMessage: (args?: ValidationArguments) => `${args?.property ?? 'environment_variables'} ${environmentVariablesProblem(args?.value) ?? 'is invalid'}`,
+        defaultMessage: (args?: ValidationArguments) =>
+          `${args?.property ?? 'environment_variables'} ${environmentVariablesProblem(args?.value) ?? 'is invalid'}`,
       },
     });
 }
@@ -123,7 +139,12 @@ export class UpdateEnvironmentDto {
   @Type(() => ResourcesDto)
   resource_limits?: ResourcesDto | null;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, nullable: true, description: 'Replaces the variables; applied at the next start' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    nullable: true,
+    description: 'Replaces the variables; applied at the next start',
+  })
   @IsOptional()
   @IsObject()
   @IsEnvironmentVariables()
@@ -159,11 +180,13 @@ export class EnvironmentResponseDto {
   @ApiProperty({ example: 'python', description: "The template's name (older clients read this)" }) template!: string;
   @ApiProperty({ enum: STATUSES, description: 'Exactly one of the five values the mobile client knows' }) status!: Status;
   @ApiProperty({ enum: PHASES, description: 'The finer lifecycle state' }) phase!: Phase;
-  @ApiProperty({ nullable: true, type: String, description: 'Why the environment is in error, or a notice' }) status_message!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'Why the environment is in error, or a notice' }) status_message!:
+    string | null;
   @ApiProperty({ description: 'The startup script has finished (successfully or not)' }) installation_completed!: boolean;
   @ApiProperty({ nullable: true, type: Number, description: 'Startup script progress 0-100' }) installation_progress!: number | null;
   @ApiProperty({ type: ResourceLimitsResponseDto }) resource_limits!: ResourceLimitsResponseDto;
-  @ApiProperty({ type: ResourceLimitsResponseDto, description: 'Same as resource_limits (older clients)' }) resources!: ResourceLimitsResponseDto;
+  @ApiProperty({ type: ResourceLimitsResponseDto, description: 'Same as resource_limits (older clients)' })
+  resources!: ResourceLimitsResponseDto;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) environment_variables!: Record<string, string>;
   @ApiProperty() created_at!: string;
   @ApiProperty() updated_at!: string;

@@ -3,7 +3,12 @@ import { Types } from 'mongoose';
 import { PHASES, type Phase } from '../environment.js';
 
 /** The `environments` collection: one document per environment, its lifecycle state included. */
-@Schema({ collection: 'environments', versionKey: false, timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' }, minimize: false })
+@Schema({
+  collection: 'environments',
+  versionKey: false,
+  timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' },
+  minimize: false,
+})
 export class EnvironmentRecord {
   _id!: Types.ObjectId;
 

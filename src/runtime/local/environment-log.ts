@@ -1,0 +1,213 @@
+import { createReadStream, FSWatcher, statSync, watch } from 'node:fs';
+import { appendFile, open, stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import type { LogPage, LogQuery, Unsubscribe } from '../runtime.provider.js';
+
+/** Longest line kept in the log; longer output is cut (with a marker) so one line cannot grow without bound. */
+export const MAX_LOG_LINE_CHARS = 8192;
+
+const TIMESTAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z) /;
+
+function clip(line: string): string {
+  return line.length > MAX_LOG_LINE_CHARS ? `${line.slice(0, MAX_LOG_LINE_CHARS)} [… line cut]` : line;
+}
+
+/**
+ * Appends lines to an environment's log, each prefixed with an ISO timestamp. Appends are
+ * serialised per file so lines from concurrent sources never interleave mid-line. A log whose
+ * directory has gone (the environment was destroyed) swallows further lines: it is never
+ * re-created.
+ */
+export class EnvironmentLog {
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly path: string,
+    private readonly now: () => Date,
+  ) {}
+
+  append(...lines: string[]): Promise<void> {
+    if (lines.length === 0) return this.tail;
+    const at = this.now().toISOString();
+    const text = lines.map((line) => `${at} ${clip(line.replace(/\r$/, ''))}\n`).join('');
+    this.tail = this.tail.then(() => appendFile(this.path, text, { mode: 0o600 }).catch(() => undefined));
+    return this.tail;
+  }
+
+  /** Resolves once every line appended so far is in the file. */
+  flushed(): Promise<void> {
+    return this.tail;
+  }
+}
+
+/** Splits a byte stream into lines (UTF-8), holding back an unfinished last line until `end()`. */
+export class LineSplitter {
+  private pending = '';
+  private readonly decoder = new TextDecoder('utf-8');
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  write(chunk: Buffer): void {
+    this.pending += this.decoder.decode(chunk, { stream: true });
+    let newline = this.pending.indexOf('\n');
+    while (newline !== -1) {
+      this.onLine(this.pending.slice(0, newline).replace(/\r$/, ''));
+      this.pending = this.pending.slice(newline + 1);
+      newline = this.pending.indexOf('\n');
+    }
+    if (this.pending.length > MAX_LOG_LINE_CHARS * 4) {
+      this.onLine(this.pending);
+      this.pending = '';
+    }
+  }
+
+  end(): void {
+    this.pending += this.decoder.decode();
+    if (this.pending !== '') this.onLine(this.pending);
+    this.pending = '';
+  }
+}
+
+/** The time a log line was written, from its prefix; null for a line without one. */
+export function lineTime(line: string): number | null {
+  const match = TIMESTAMP.exec(line);
+  if (!match?.[1]) return null;
+  const time = Date.parse(match[1]);
+  return Number.isNaN(time) ? null : time;
+}
+
+/**
+ * The newest `query.lines` lines of a log file (optionally only those written at or after
+ * `query.since`), reading the file as a stream so memory stays bounded by the page size. A line
+ * without a timestamp belongs to the time of the line before it.
+ */
+export async function readLogPage(path: string, query: LogQuery): Promise<LogPage> {
+  const wanted = Math.max(0, Math.floor(query.lines));
+  const since = query.since?.getTime() ?? null;
+  // A ring of the newest `wanted` lines: the page costs O(wanted) memory whatever the file's size.
+  const ring: string[] = new Array<string>(wanted);
+  let total = 0;
+  let current: number | null = null;
+  let input: ReturnType<typeof createReadStream>;
+  try {
+    await stat(path);
+    input = createReadStream(path, { encoding: 'utf8' });
+  } catch {
+    return { lines: [], total: 0 };
+  }
+  const reader = createInterface({ input, crlfDelay: Infinity });
+  try {
+    for await (const line of reader) {
+      current = lineTime(line) ?? current;
+      if (since !== null && (current === null || current < since)) continue;
+      if (wanted > 0) ring[total % wanted] = line;
+      total += 1;
+    }
+  } catch {
+    // The file went away while reading (destroyed): what was read is the answer.
+  } finally {
+    reader.close();
+    input.destroy();
+  }
+  const kept = Math.min(total, wanted);
+  const lines: string[] = [];
+  for (let i = total - kept; i < total; i += 1) lines.push(ring[i % wanted] ?? '');
+  return { lines, total };
+}
+
+/** How often followLog() looks at the file when no change notification arrives. */
+export const FOLLOW_POLL_MS = 1000;
+
+/**
+ * Calls `onLine` for every complete line appended to `path` after the call, until unsubscribed.
+ * Change notifications come from fs.watch (inotify) when it works, and a slow poll catches what
+ * it misses (file created later, replaced, or on file systems without notifications). A file that
+ * shrinks (truncated or re-created) is read again from its start.
+ */
+export function followLog(path: string, onLine: (line: string) => void): Unsubscribe {
+  let offset = 0;
+  let inode: number | null = null;
+  try {
+    const initial = statSync(path);
+    offset = initial.size;
+    inode = initial.ino;
+  } catch {
+    // Not there yet: read it from the start once it appears.
+  }
+  let closed = false;
+  let reading = false;
+  let again = false;
+  let watcher: FSWatcher | null = null;
+  const splitter = new LineSplitter((line) => {
+    if (!closed) onLine(line);
+  });
+
+  const arm = (): void => {
+    watcher?.close();
+    watcher = null;
+    try {
+      watcher = watch(path, { persistent: false }, () => void check());
+      watcher.on('error', () => {
+        watcher?.close();
+        watcher = null;
+      });
+    } catch {
+      watcher = null;
+    }
+  };
+
+  const readMore = async (): Promise<void> => {
+    let info;
+    try {
+      info = await stat(path);
+    } catch {
+      return;
+    }
+    if (inode !== info.ino || info.size < offset) {
+      if (inode !== null && inode !== info.ino) offset = 0;
+      if (info.size < offset) offset = 0;
+      inode = info.ino;
+      arm();
+    }
+    if (info.size <= offset) return;
+    const handle = await open(path, 'r');
+    try {
+      const buffer = Buffer.alloc(64 * 1024);
+      while (!closed && offset < info.size) {
+        const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, info.size - offset), offset);
+        if (bytesRead === 0) break;
+        offset += bytesRead;
+        splitter.write(buffer.subarray(0, bytesRead));
+      }
+    } finally {
+      await handle.close();
+    }
+  };
+
+  const check = async (): Promise<void> => {
+    if (closed) return;
+    if (reading) {
+      again = true;
+      return;
+    }
+    reading = true;
+    try {
+      do {
+        again = false;
+        await readMore().catch(() => undefined);
+      } while (again && !closed);
+    } finally {
+      reading = false;
+    }
+  };
+
+  if (inode !== null) arm();
+  const poll = setInterval(() => void check(), FOLLOW_POLL_MS);
+  poll.unref();
+  return () => {
+    closed = true;
+    clearInterval(poll);
+    watcher?.close();
+    watcher = null;
+  };
+}

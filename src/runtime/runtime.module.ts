@@ -1,0 +1,26 @@
+import { Global, Module } from '@nestjs/common';
+import { Clock } from '../common/clock/clock.js';
+import { AppConfig, RuntimeConfig } from '../config/configuration.js';
+import { LocalRuntime } from './local/local-runtime.js';
+import { RuntimeProvider } from './runtime.provider.js';
+
+/** Builds the runtime RUNTIME selects; refuses to boot with one this version does not have. */
+export function createRuntime(config: RuntimeConfig, app: AppConfig, clock: Clock): RuntimeProvider {
+  switch (config.kind) {
+    case 'local':
+      return new LocalRuntime(config, app, clock);
+    case 'kubernetes':
+      throw new Error('RUNTIME=kubernetes is not available in this version');
+  }
+}
+
+/**
+ * Provides `RuntimeProvider` everywhere: where environments run. The implementation is chosen
+ * from configuration (RUNTIME); see docs/runtime.md.
+ */
+@Global()
+@Module({
+  providers: [{ provide: RuntimeProvider, inject: [RuntimeConfig, AppConfig, Clock], useFactory: createRuntime }],
+  exports: [RuntimeProvider],
+})
+export class RuntimeModule {}
