@@ -1,6 +1,6 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { constants as fsConstants, Dirent, existsSync, mkdirSync } from 'node:fs';
-import { access, chmod, cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { access, chmod, cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -10,6 +10,7 @@ import { Clock } from '../../common/clock/clock.js';
 import { AppError } from '../../common/errors/app-error.js';
 import { ErrorCode } from '../../common/errors/error-code.js';
 import { AppConfig, RuntimeConfig } from '../../config/configuration.js';
+import { TMUX_CONF } from '../tmux-conf.js';
 import {
   EnvironmentSpec,
   ExecOptions,
@@ -524,7 +525,10 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
     if (await tmux.listening()) await tmux.killServer();
     await rm(paths.socket, { force: true });
 
-    const [file, args] = this.wrap(spec, paths, workdir, 'workload', ['tmux', '-D']);
+    const conf = join(paths.tmuxDir, 'devpocket.tmux.conf');
+    await mkdir(paths.tmuxDir, { recursive: true, mode: 0o700 });
+    await writeFile(conf, TMUX_CONF, { mode: 0o600 });
+    const [file, args] = this.wrap(spec, paths, workdir, 'workload', ['tmux', '-f', conf, '-D']);
     const child = spawn(file, args, {
       cwd: workdir,
       env: this.environment(spec, paths, shell),
