@@ -8,6 +8,7 @@ import {
   MailConfig,
   ObservabilityConfig,
   RuntimeConfig,
+  TerminalConfig,
 } from './configuration.js';
 
 /**
@@ -24,6 +25,7 @@ export class ConfigurationModule {
       { provide: AuthConfig, useValue: configuration.auth },
       { provide: MailConfig, useValue: configuration.mail },
       { provide: RuntimeConfig, useValue: configuration.runtime },
+      { provide: TerminalConfig, useValue: configuration.terminal },
       { provide: HttpConfig, useValue: configuration.http },
       { provide: ObservabilityConfig, useValue: configuration.observability },
     ];

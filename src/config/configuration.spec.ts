@@ -64,7 +64,9 @@ describe('loadConfiguration', () => {
       'MONGODB_URI: is required in production (the embedded database is for development and tests only)',
       'JWT_SECRET: is required in production',
     ]);
-    expect(problemsOf({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db:27017', JWT_SECRET: STRONG, LOCAL_SANDBOX: 'bwrap' })).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db:27017', JWT_SECRET: STRONG, LOCAL_SANDBOX: 'bwrap' })).toEqual(
+      [],
+    );
   });
 
   it('in production refuses the unsandboxed local runtime unless explicitly allowed', () => {

@@ -82,12 +82,22 @@ export class RuntimeConfig {
   readonly retentionDays!: number;
 }
 
+export class TerminalConfig {
+  /** How long a session's upstream stays open after its last client left (quick reconnects are instant). */
+  readonly graceMs!: number;
+  /** Output kept per session for resuming clients. */
+  readonly replayBufferBytes!: number;
+  readonly maxClientsPerEnvironment!: number;
+  readonly maxConnectionsPerUser!: number;
+}
+
 export interface Configuration {
   app: AppConfig;
   database: DatabaseConfig;
   auth: AuthConfig;
   mail: MailConfig;
   runtime: RuntimeConfig;
+  terminal: TerminalConfig;
   http: HttpConfig;
   observability: ObservabilityConfig;
 }
@@ -201,6 +211,12 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
       localRoot: join(dataDir, 'environments'),
       templatesDir: parsed.TEMPLATES_DIR ? resolve(cwd, parsed.TEMPLATES_DIR) : resolve(cwd, 'templates'),
       retentionDays: parsed.ENVIRONMENT_RETENTION_DAYS ?? 30,
+    },
+    terminal: {
+      graceMs: (parsed.TERMINAL_GRACE_SECONDS ?? 60) * 1000,
+      replayBufferBytes: parsed.TERMINAL_REPLAY_BUFFER_BYTES ?? 1024 * 1024,
+      maxClientsPerEnvironment: parsed.TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT ?? 10,
+      maxConnectionsPerUser: parsed.TERMINAL_MAX_CONNECTIONS_PER_USER ?? 20,
     },
     http: {
       corsOrigins: list(parsed.CORS_ORIGINS),

@@ -209,4 +209,32 @@ export class EnvironmentSchema {
   @Min(0)
   @Max(3650)
   ENVIRONMENT_RETENTION_DAYS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(86_400)
+  TERMINAL_GRACE_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(65_536)
+  @Max(268_435_456)
+  TERMINAL_REPLAY_BUFFER_BYTES?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  TERMINAL_MAX_CONNECTIONS_PER_USER?: number;
 }

@@ -156,6 +156,7 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
     changes: Parameters<EnvironmentsRepository['transition']>[2],
   ): Promise<boolean> {
     const moved = await this.environments.transition(environment.id, [from], changes);
+    if (moved) await this.service.announce(moved);
     if (moved) this.logger.warn(`Environment ${environment.id}: ${from} → ${moved.phase} (${moved.statusMessage ?? 'runtime state'})`);
     return moved !== null;
   }

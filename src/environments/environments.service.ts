@@ -268,6 +268,7 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
       if (!current) throw notFound();
       throw this.conflict(current, rule.verb);
     }
+    await this.announce(moved);
     this.execute(moved);
     return moved;
   }
@@ -279,7 +280,10 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
       operation: this.newOperation('stop'),
       statusMessage: `Stopped after ${minutes} minutes without terminal activity`,
     });
-    if (moved) this.execute(moved, moved.statusMessage);
+    if (moved) {
+      await this.announce(moved);
+      this.execute(moved, moved.statusMessage);
+    }
     return moved !== null;
   }
 
@@ -287,6 +291,20 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
     return new AppError(ErrorCode.Conflict, `Cannot ${verb} an environment that is ${environment.phase}`, {
       extra: { status: statusOf(environment.phase), phase: environment.phase },
     });
+  }
+
+  /** Tells other modules (terminals) that the environment changed phase. Never fails the caller. */
+  async announce(environment: Environment): Promise<void> {
+    try {
+      await this.events.emit('environment.phase_changed', {
+        environmentId: environment.id,
+        phase: environment.phase,
+        status: statusOf(environment.phase),
+        statusMessage: environment.statusMessage,
+      });
+    } catch (error) {
+      this.logger.warn(`A phase-change listener failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   /** Terminal activity keeps an environment from idling out; written at most once a minute. */
@@ -350,6 +368,7 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
         statusMessage: outcome.statusMessage ?? finalMessage,
         operation: null,
       });
+      if (completed) await this.announce(completed);
       if (!completed) {
         // Another request took over (e.g. a delete during provisioning): never leave resources behind it.
         const current = await this.environments.findById(environment.id);
@@ -361,11 +380,12 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
       const reason = error instanceof Error ? error.message : String(error);
       this.logger.warn(`${operation.kind} of environment ${environment.id} failed: ${reason}`);
       if (this.shuttingDown) return;
-      await this.environments.completeOperation(environment.id, operation.id, {
+      const failed = await this.environments.completeOperation(environment.id, operation.id, {
         phase: 'error',
         statusMessage: `${operation.kind} failed: ${reason}`,
         operation: null,
       });
+      if (failed) await this.announce(failed);
     } finally {
       clearInterval(heartbeat);
     }

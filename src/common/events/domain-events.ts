@@ -6,6 +6,8 @@ export interface DomainEventMap {
   'user.deleting': { userId: string };
   /** An admin deactivated an account: its sessions end. */
   'user.deactivated': { userId: string };
+  /** An environment moved to another lifecycle phase (terminals tell their clients). */
+  'environment.phase_changed': { environmentId: string; phase: string; status: string; statusMessage: string | null };
 }
 
 type Handler<K extends keyof DomainEventMap> = (payload: DomainEventMap[K]) => Promise<void> | void;
