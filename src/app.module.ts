@@ -18,6 +18,7 @@ import { UsersModule } from './users/users.module.js';
 import { EnvironmentsModule } from './environments/environments.module.js';
 import { RuntimeModule } from './runtime/runtime.module.js';
 import { TemplatesModule } from './templates/templates.module.js';
+import { TerminalModule } from './terminal/terminal.module.js';
 
 /** The application root: cross-cutting modules first, then one module per capability. */
 @Module({})
@@ -44,6 +45,7 @@ export class AppModule {
         TemplatesModule,
         RuntimeModule,
         EnvironmentsModule,
+        TerminalModule,
       ],
     };
   }

@@ -9,6 +9,7 @@ import { PasswordHasher } from './auth/passwords/password-hasher.js';
 import { PASSWORD_RULE, USERNAME_RULE } from './auth/dto/auth.dto.js';
 import { loadOrExit } from './config/load-or-exit.js';
 import { resolveDatabase } from './database/resolve-database.js';
+import { formatTemplateLoadReport, TemplatesLoader } from './templates/templates.loader.js';
 import { isPlanName, PLAN_NAMES } from './users/plans.js';
 import { ROLES, Role, User } from './users/user.js';
 import { UsersRepository } from './users/users.repository.js';
@@ -24,6 +25,9 @@ Commands:
       Without --password a strong one is generated and printed once.
   set-plan USER PLAN      USER is an id, username or email; PLAN is one of ${PLAN_NAMES.join(', ')}
   set-role USER ROLE      ROLE is one of ${ROLES.join(', ')}
+  templates:load [--prune]
+      Loads the template files (TEMPLATES_DIR, default ./templates) and prints what changed; --prune
+      soft-deletes file templates whose file is gone. Exits 1 if a file was refused (the others still load).
   help
 
 It uses the same configuration as the server (MONGODB_URI, or the embedded database under DATA_DIR).`;
@@ -99,6 +103,22 @@ async function setField(app: INestApplicationContext, args: string[], field: 'pl
   return `Updated ${describe(updated ?? user)}`;
 }
 
+async function loadTemplates(app: INestApplicationContext, args: string[]): Promise<string> {
+  let prune: boolean;
+  try {
+    prune = parseArgs({ args, options: { prune: { type: 'boolean', default: false } } }).values.prune === true;
+  } catch (error) {
+    throw new UsageError(`usage: templates:load [--prune] (${error instanceof Error ? error.message : String(error)})`);
+  }
+  const report = await app.get(TemplatesLoader).load({ prune });
+  const text = formatTemplateLoadReport(report);
+  if (report.errors.length === 0) return text;
+  process.stdout.write(`${text}\n`);
+  // Exit code 1 without a stack trace: the report above says what is wrong.
+  const message = `${report.errors.length} template file(s) refused; the others were loaded`;
+  throw Object.assign(new Error(message), { stack: message });
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   if (!command || command === 'help' || command === '--help') {
@@ -109,6 +129,7 @@ async function main(argv: string[]): Promise<number> {
     'create-admin': createAdmin,
     'set-plan': (app, rest) => setField(app, rest, 'plan'),
     'set-role': (app, rest) => setField(app, rest, 'role'),
+    'templates:load': loadTemplates,
   };
   const handler = handlers[command];
   if (!handler) {

@@ -1,0 +1,229 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { Model, Types } from 'mongoose';
+import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import type { TemplateDefinition } from './template-file.js';
+import type { Template, TemplateCategory, TemplateStatus } from './template.js';
+import { TemplateDeleter, TemplateRecord, TemplateSource } from './schemas/template.schema.js';
+
+/** A stored template with the bookkeeping the loader and the admin API need for their decisions. */
+export interface StoredTemplate {
+  template: Template;
+  contentHash: string;
+  source: TemplateSource;
+  /** Grows with every write of the definition or deletion state; conditional writes compare it. */
+  revision: number;
+  deletedBy: TemplateDeleter | null;
+}
+
+export interface TemplateQuery {
+  category?: TemplateCategory;
+  /** Only these statuses. */
+  statuses: readonly TemplateStatus[];
+  includeDeleted: boolean;
+}
+
+/** Another writer stored a template with this name first. */
+export class DuplicateTemplateError extends Error {
+  constructor(readonly templateName: string) {
+    super(`a template named ${templateName} already exists`);
+  }
+}
+
+type LeanTemplate = TemplateRecord & { _id: Types.ObjectId };
+
+function toTemplate(record: LeanTemplate): Template {
+  return {
+    id: record._id.toHexString(),
+    name: record.name,
+    displayName: record.display_name,
+    description: record.description,
+    category: record.category,
+    tags: [...(record.tags ?? [])],
+    status: record.status,
+    version: record.version,
+    defaultPort: record.default_port ?? null,
+    documentationUrl: record.documentation_url ?? null,
+    iconUrl: record.icon_url ?? null,
+    usageCount: record.usage_count ?? 0,
+    createdAt: record.created_at,
+    updatedAt: record.updated_at,
+    deletedAt: record.deleted_at ?? null,
+    image: record.image,
+    user: { name: record.user.name, uid: record.user.uid, gid: record.user.gid, home: record.user.home },
+    shell: record.shell,
+    workingDirectory: record.working_directory ?? '',
+    ports: (record.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+    environmentVariables: { ...(record.environment_variables ?? {}) },
+    startup: { system: [...(record.startup?.system ?? [])], user: [...(record.startup?.user ?? [])] },
+    requiredCommands: [...(record.required_commands ?? [])],
+    defaultResources: {
+      cpu: record.default_resources.cpu,
+      memory: record.default_resources.memory,
+      storage: record.default_resources.storage,
+    },
+    runAsNonRoot: record.run_as_non_root ?? false,
+  };
+}
+
+function toStored(record: LeanTemplate): StoredTemplate {
+  return {
+    template: toTemplate(record),
+    contentHash: record.content_hash,
+    source: record.source,
+    revision: record.revision ?? 0,
+    deletedBy: record.deleted_by ?? null,
+  };
+}
+
+function definitionFields(definition: TemplateDefinition): Partial<TemplateRecord> {
+  return {
+    name: definition.name,
+    display_name: definition.displayName,
+    description: definition.description,
+    category: definition.category,
+    tags: [...definition.tags],
+    status: definition.status,
+    version: definition.version,
+    default_port: definition.defaultPort,
+    documentation_url: definition.documentationUrl,
+    icon_url: definition.iconUrl,
+    image: definition.image,
+    user: { ...definition.user },
+    shell: definition.shell,
+    working_directory: definition.workingDirectory,
+    ports: definition.ports.map((p) => ({ ...p })),
+    environment_variables: { ...definition.environmentVariables },
+    startup: { system: [...definition.startup.system], user: [...definition.startup.user] },
+    required_commands: [...definition.requiredCommands],
+    default_resources: { ...definition.defaultResources },
+    run_as_non_root: definition.runAsNonRoot,
+  };
+}
+
+/** Persistence of templates. Everything it returns is a plain `Template` (or `StoredTemplate`). */
+@Injectable()
+export class TemplatesRepository {
+  constructor(@InjectModel(TemplateRecord.name) private readonly templates: Model<TemplateRecord>) {}
+
+  static objectId(id: string): Types.ObjectId | null {
+    return /^[0-9a-f]{24}$/i.test(id) ? new Types.ObjectId(id) : null;
+  }
+
+  /**
+   * Resolves once the collection and its unique index on `name` exist. The loader awaits it before
+   * inserting, so replicas booting at once cannot insert the same name twice before the index is built.
+   */
+  async ensureIndexes(): Promise<void> {
+    await this.templates.init();
+    await this.templates.createIndexes();
+  }
+
+  async findById(id: string): Promise<Template | null> {
+    const stored = await this.findStoredById(id);
+    return stored ? stored.template : null;
+  }
+
+  async findByName(name: string): Promise<Template | null> {
+    const stored = await this.findStoredByName(name);
+    return stored ? stored.template : null;
+  }
+
+  async findStoredById(id: string): Promise<StoredTemplate | null> {
+    const _id = TemplatesRepository.objectId(id);
+    if (!_id) return null;
+    const found = await this.templates.findById(_id).lean<LeanTemplate>().exec();
+    return found ? toStored(found) : null;
+  }
+
+  async findStoredByName(name: string): Promise<StoredTemplate | null> {
+    const found = await this.templates.findOne({ name }).lean<LeanTemplate>().exec();
+    return found ? toStored(found) : null;
+  }
+
+  /** Templates matching the query, by name. */
+  async list(query: TemplateQuery): Promise<Template[]> {
+    const filter: Record<string, unknown> = { status: { $in: [...query.statuses] } };
+    if (query.category) filter.category = query.category;
+    if (!query.includeDeleted) filter.deleted_at = null;
+    const found = await this.templates.find(filter).sort({ name: 1 }).lean<LeanTemplate[]>().exec();
+    return found.map(toTemplate);
+  }
+
+  /** Names (and ids) of the live templates the loader manages. */
+  async listFromFiles(): Promise<{ id: string; name: string }[]> {
+    const found = await this.templates
+      .find({ source: 'file', deleted_at: null }, { name: 1 })
+      .lean<{ _id: Types.ObjectId; name: string }[]>()
+      .exec();
+    return found.map((t) => ({ id: t._id.toHexString(), name: t.name }));
+  }
+
+  /** Stores a new template. Throws DuplicateTemplateError when the name is taken (even by a deleted one). */
+  async insert(definition: TemplateDefinition, contentHash: string, source: TemplateSource): Promise<StoredTemplate> {
+    try {
+      const created = await this.templates.create({
+        ...definitionFields(definition),
+        usage_count: 0,
+        content_hash: contentHash,
+        source,
+        revision: 0,
+        deleted_at: null,
+        deleted_by: null,
+      });
+      return toStored(created.toObject<LeanTemplate>());
+    } catch (error) {
+      if (isDuplicateKeyError(error)) throw new DuplicateTemplateError(definition.name);
+      throw error;
+    }
+  }
+
+  /**
+   * Replaces the definition (and restores a soft-deleted template) if the stored revision is still
+   * `expectedRevision`; null when another writer got there first (re-read and decide again).
+   * `usage_count`, `created_at` and the id are kept.
+   */
+  async replace(
+    id: string,
+    expectedRevision: number,
+    definition: TemplateDefinition,
+    contentHash: string,
+    source: TemplateSource,
+  ): Promise<StoredTemplate | null> {
+    const _id = TemplatesRepository.objectId(id);
+    if (!_id) return null;
+    const updated = await this.templates
+      .findOneAndUpdate(
+        { _id, revision: expectedRevision },
+        {
+          $set: { ...definitionFields(definition), content_hash: contentHash, source, deleted_at: null, deleted_by: null },
+          $inc: { revision: 1 },
+        },
+        { returnDocument: 'after' },
+      )
+      .lean<LeanTemplate>()
+      .exec();
+    return updated ? toStored(updated) : null;
+  }
+
+  /** Soft-deletes a live template; null when it is unknown or already deleted. */
+  async softDelete(id: string, by: TemplateDeleter, now: Date, onlySource?: TemplateSource): Promise<Template | null> {
+    const _id = TemplatesRepository.objectId(id);
+    if (!_id) return null;
+    const filter: Record<string, unknown> = { _id, deleted_at: null };
+    if (onlySource) filter.source = onlySource;
+    const updated = await this.templates
+      .findOneAndUpdate(filter, { $set: { deleted_at: now, deleted_by: by }, $inc: { revision: 1 } }, { returnDocument: 'after' })
+      .lean<LeanTemplate>()
+      .exec();
+    return updated ? toTemplate(updated) : null;
+  }
+
+  /** One more environment created from it: a single atomic $inc, not a change of the template (updated_at stays). */
+  async incrementUsage(id: string): Promise<boolean> {
+    const _id = TemplatesRepository.objectId(id);
+    if (!_id) return false;
+    const result = await this.templates.updateOne({ _id }, { $inc: { usage_count: 1 } }, { timestamps: false }).exec();
+    return result.matchedCount > 0;
+  }
+}

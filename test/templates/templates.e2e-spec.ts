@@ -1,0 +1,588 @@
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { parse, stringify } from 'yaml';
+import { AppError } from '../../src/common/errors/app-error.js';
+import { TEMPLATE_CATEGORIES, TEMPLATE_STATUSES } from '../../src/templates/template.js';
+import { TemplatesLoader } from '../../src/templates/templates.loader.js';
+import { TemplatesService } from '../../src/templates/templates.service.js';
+import { AccountsApp, createAccountsApp, TestAccount } from '../support/accounts.js';
+import { createTestDatabase, TestDatabase } from '../support/database.js';
+import { REPO_ROOT } from '../support/server-process.js';
+import { createTestApp, TestApp } from '../support/test-app.js';
+
+interface TemplateBody {
+  id: string;
+  name: string;
+  display_name: string;
+  description: string;
+  category: string;
+  tags: string[];
+  docker_image: string;
+  default_resources: Record<string, string>;
+  environment_variables: Record<string, string>;
+  startup_commands: string[];
+  status: string;
+  version: string;
+  created_at: string;
+  updated_at: string;
+  usage_count: number;
+  default_port: number | null;
+  documentation_url: string | null;
+  icon_url: string | null;
+  user: { name: string; uid: number; gid: number; home: string };
+  shell: string;
+  working_directory: string;
+  ports: { name: string; port: number; protocol: string }[];
+  startup: { system: string[]; user: string[] };
+  required_commands: string[];
+  run_as_non_root: boolean;
+  deleted_at: string | null;
+}
+
+interface ErrorBody {
+  detail: string;
+  code: string;
+  errors?: { field: string; message: string; code?: string }[];
+}
+
+const SHIPPED_DIR = join(REPO_ROOT, 'templates');
+const SHIPPED = readdirSync(SHIPPED_DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => f.replace(/\.yaml$/, ''))
+  .sort();
+
+/** Runs the real CLI (dist/cli.js, built by `npm test`) against a test database. */
+function cli(
+  database: TestDatabase,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'devpocket-cli-'));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'cli.js'), ...args], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        MONGODB_URI: database.serverUri,
+        MONGODB_DB_NAME: database.name,
+        JWT_SECRET: 'cli-test-secret-0123456789abcdef0123456789',
+        LOG_LEVEL: 'warn',
+        DATA_DIR: dataDir,
+        ...env,
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => {
+      rmSync(dataDir, { recursive: true, force: true });
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A registered account made admin through the CLI. */
+async function adminOf(app: AccountsApp): Promise<TestAccount> {
+  const account = await app.register();
+  const promoted = await cli(app.database, ['set-role', account.username, 'admin']);
+  expect(promoted.code).toBe(0);
+  return account;
+}
+
+/** A valid template body (the file format as JSON). */
+function definition(name: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name,
+    display_name: `Template ${name}`,
+    description: 'Created by a test',
+    category: 'database',
+    tags: ['test'],
+    status: 'active',
+    version: '1.0.0',
+    default_port: 5432,
+    documentation_url: 'https://example.com/docs',
+    icon_url: null,
+    image: 'postgres:16-bookworm',
+    user: { name: 'postgres', uid: 999, gid: 999, home: '/var/lib/postgresql' },
+    shell: '/bin/bash',
+    working_directory: '',
+    ports: [{ name: 'postgres', port: 5432, protocol: 'TCP' }],
+    environment_variables: { LANG: 'C.UTF-8' },
+    startup: { system: ['apt-get update && apt-get install -y tmux'], user: ['echo ready'] },
+    required_commands: ['bash', 'tmux', 'psql'],
+    default_resources: { cpu: '250m', memory: '512Mi', storage: '1Gi' },
+    run_as_non_root: true,
+    ...overrides,
+  };
+}
+
+async function templateDocuments(database: TestDatabase): Promise<{ name: string }[]> {
+  const client = new MongoClient(database.uri);
+  try {
+    return await client
+      .db(database.name)
+      .collection<{ name: string }>('templates')
+      .find({}, { projection: { name: 1 } })
+      .toArray();
+  } finally {
+    await client.close();
+  }
+}
+
+const names = (list: TemplateBody[]): string[] => list.map((t) => t.name);
+
+describe('templates: the shipped files and the API', () => {
+  let app: AccountsApp;
+  let admin: TestAccount;
+  let user: TestAccount;
+  let service: TemplatesService;
+
+  beforeAll(async () => {
+    app = await createAccountsApp();
+    service = app.app.get(TemplatesService);
+    [admin, user] = await Promise.all([adminOf(app), app.register()]);
+  }, 120_000);
+
+  afterAll(() => app.close());
+
+  const asUser = <T>(method: string, path: string, body?: unknown) => app.json<T>(method, path, { token: user.tokens.access_token, body });
+  const asAdmin = <T>(method: string, path: string, body?: unknown) =>
+    app.json<T>(method, path, { token: admin.tokens.access_token, body });
+
+  it('loads every shipped file when the server boots', async () => {
+    const list = await asUser<TemplateBody[]>('GET', '/api/v1/templates');
+    expect(list.status).toBe(200);
+    expect(names(list.body)).toEqual(expect.arrayContaining(SHIPPED));
+    expect(SHIPPED).toEqual(expect.arrayContaining(['coding-agent', 'debian', 'golang', 'nodejs', 'python', 'rust', 'ubuntu']));
+    const again = await app.app.get(TemplatesLoader).load();
+    expect(again.errors).toEqual([]);
+    expect(again.unchanged.sort()).toEqual(SHIPPED);
+  });
+
+  it("lists a bare array of the client's Template, with the runtime fields", async () => {
+    const list = await asUser<TemplateBody[]>('GET', '/api/v1/templates/');
+    expect(Array.isArray(list.body)).toBe(true);
+    for (const t of list.body) {
+      for (const field of ['id', 'name', 'display_name', 'description', 'docker_image', 'version', 'shell', 'working_directory']) {
+        expect(typeof t[field as keyof TemplateBody]).toBe('string');
+      }
+      expect(TEMPLATE_CATEGORIES).toContain(t.category);
+      expect(TEMPLATE_STATUSES).toContain(t.status);
+      expect(t.tags.every((tag) => typeof tag === 'string')).toBe(true);
+      expect(Object.values(t.default_resources).every((v) => typeof v === 'string')).toBe(true);
+      expect(Object.keys(t.default_resources).sort()).toEqual(['cpu', 'memory', 'storage']);
+      expect(Object.values(t.environment_variables).every((v) => typeof v === 'string')).toBe(true);
+      expect(t.startup_commands).toEqual([...t.startup.system, ...t.startup.user]);
+      expect(Number.isInteger(t.usage_count)).toBe(true);
+      expect(new Date(t.created_at).toISOString()).toBe(t.created_at);
+      expect(new Date(t.updated_at).toISOString()).toBe(t.updated_at);
+      for (const optional of ['default_port', 'documentation_url', 'icon_url']) expect(t).toHaveProperty(optional);
+      expect(t.default_port === null || Number.isInteger(t.default_port)).toBe(true);
+      expect(typeof t.run_as_non_root).toBe('boolean');
+      expect(t.deleted_at).toBeNull();
+    }
+    const python = list.body.find((t) => t.name === 'python')!;
+    expect(python).toMatchObject({
+      docker_image: 'python:3.12-bookworm',
+      category: 'programming_language',
+      status: 'active',
+      default_resources: { cpu: '500m', memory: '1Gi', storage: '5Gi' },
+      user: { name: 'devpocket', uid: 1000, gid: 1000, home: '/home/devpocket' },
+      ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
+      default_port: 8000,
+    });
+    expect(python.required_commands).toEqual(expect.arrayContaining(['bash', 'tmux', 'git', 'python3']));
+  });
+
+  it('needs an access token', async () => {
+    expect((await app.json('GET', '/api/v1/templates')).status).toBe(401);
+    expect((await app.json('GET', '/api/v1/templates/python')).status).toBe(401);
+  });
+
+  it('filters by category and status', async () => {
+    const os = await asUser<TemplateBody[]>('GET', '/api/v1/templates?category=operating_system');
+    expect(os.status).toBe(200);
+    expect(names(os.body)).toEqual(expect.arrayContaining(['debian', 'ubuntu']));
+    expect(os.body.every((t) => t.category === 'operating_system')).toBe(true);
+    const beta = await asUser<TemplateBody[]>('GET', '/api/v1/templates?status=beta');
+    expect(names(beta.body)).toContain('coding-agent');
+    expect(beta.body.every((t) => t.status === 'beta')).toBe(true);
+    const both = await asUser<TemplateBody[]>('GET', '/api/v1/templates?category=programming_language&status=active');
+    expect(names(both.body)).toEqual(expect.arrayContaining(['golang', 'nodejs', 'python', 'rust']));
+    const empty = await asUser<TemplateBody[]>('GET', '/api/v1/templates?category=&status=');
+    expect(names(empty.body)).toEqual(expect.arrayContaining(SHIPPED));
+    const bad = await asUser<ErrorBody>('GET', '/api/v1/templates?category=games');
+    expect(bad.status).toBe(422);
+    expect(bad.body.errors?.[0]?.field).toBe('category');
+    expect((await asUser('GET', '/api/v1/templates?status=retired')).status).toBe(422);
+  });
+
+  it('gets one template by id or by name; 404 otherwise', async () => {
+    const byName = await asUser<TemplateBody>('GET', '/api/v1/templates/python');
+    expect(byName.status).toBe(200);
+    const byId = await asUser<TemplateBody>('GET', `/api/v1/templates/${byName.body.id}`);
+    expect(byId.body).toEqual(byName.body);
+    for (const missing of ['no-such-template', '000000000000000000000000', 'Python', '%2E%2E']) {
+      const res = await asUser<ErrorBody>('GET', `/api/v1/templates/${missing}`);
+      expect(res.status).toBe(404);
+      expect(res.body.code).toBe('not_found');
+    }
+  });
+
+  it('refuses the admin routes to users (403) and to anonymous callers (401)', async () => {
+    for (const [method, path, body] of [
+      ['POST', '/api/v1/templates', definition('users-cannot')],
+      ['PUT', '/api/v1/templates/python', { display_name: 'Hacked' }],
+      ['DELETE', '/api/v1/templates/python', undefined],
+    ] as const) {
+      const forbidden = await asUser<ErrorBody>(method, path, body);
+      expect(forbidden.status).toBe(403);
+      expect(forbidden.body.detail).toBe('This action requires the admin role');
+      expect((await app.json(method, path, { body })).status).toBe(401);
+    }
+    expect((await asUser<TemplateBody>('GET', '/api/v1/templates/python')).body.display_name).toBe('Python 3.12');
+    expect((await asUser('GET', '/api/v1/templates?include_deleted=true')).status).toBe(403);
+  });
+
+  it('lets an admin create a template, validated like a file', async () => {
+    const created = await asAdmin<TemplateBody>('POST', '/api/v1/templates', definition('pg-admin'));
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      name: 'pg-admin',
+      docker_image: 'postgres:16-bookworm',
+      usage_count: 0,
+      run_as_non_root: true,
+      version: '1.0.0',
+    });
+    expect((await asUser<TemplateBody>('GET', '/api/v1/templates/pg-admin')).status).toBe(200);
+
+    const duplicate = await asAdmin<ErrorBody>('POST', '/api/v1/templates', definition('python'));
+    expect(duplicate.status).toBe(409);
+
+    const invalid = await asAdmin<ErrorBody>('POST', '/api/v1/templates', {
+      ...definition('pg-bad'),
+      default_resources: { cpu: '250m', memory: 'lots', storage: '1Gi' },
+      version: '1.0',
+    });
+    expect(invalid.status).toBe(422);
+    expect(invalid.body.errors?.map((e) => e.field).sort()).toEqual(['default_resources.memory', 'version']);
+    expect(invalid.body.detail).toContain('default_resources.memory must be a Kubernetes quantity like 512Mi or 1Gi');
+
+    const unknown = await asAdmin<ErrorBody>('POST', '/api/v1/templates', { ...definition('pg-bad'), startup_commands: [] });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.errors).toContainEqual(expect.objectContaining({ field: 'startup_commands', code: 'unknown_field' }));
+
+    const crossField = await asAdmin<ErrorBody>('POST', '/api/v1/templates', definition('pg-bad', { default_port: 80 }));
+    expect(crossField.status).toBe(422);
+    expect(crossField.body.errors?.[0]?.field).toBe('default_port');
+    expect((await asUser('GET', '/api/v1/templates/pg-bad')).status).toBe(404);
+  });
+
+  it('lets an admin change fields; the name stays, nothing is bumped, the result is validated', async () => {
+    const created = await asAdmin<TemplateBody>('POST', '/api/v1/templates', definition('pg-update'));
+    const updated = await asAdmin<TemplateBody>('PUT', '/api/v1/templates/pg-update', {
+      display_name: 'PostgreSQL 16',
+      documentation_url: null,
+      tags: ['postgres', 'sql'],
+    });
+    expect(updated.status).toBe(200);
+    expect(updated.body).toMatchObject({
+      id: created.body.id,
+      display_name: 'PostgreSQL 16',
+      documentation_url: null,
+      tags: ['postgres', 'sql'],
+      version: '1.0.0',
+    });
+    const byId = await asAdmin<TemplateBody>('PUT', `/api/v1/templates/${created.body.id}/`, { version: '1.1.0' });
+    expect(byId.body.version).toBe('1.1.0');
+
+    const rename = await asAdmin<ErrorBody>('PUT', '/api/v1/templates/pg-update', { name: 'pg-renamed' });
+    expect(rename.status).toBe(422);
+    expect(rename.body.errors?.[0]?.field).toBe('name');
+    const required = await asAdmin<ErrorBody>('PUT', '/api/v1/templates/pg-update', { display_name: null });
+    expect(required.status).toBe(422);
+    expect(required.body.errors).toEqual([{ field: 'display_name', message: 'display_name is required', code: 'displayName' }]);
+    const nonRoot = await asAdmin<ErrorBody>('PUT', '/api/v1/templates/pg-update', {
+      user: { name: 'root', uid: 0, gid: 0, home: '/root' },
+    });
+    expect(nonRoot.status).toBe(422);
+    expect(nonRoot.body.errors?.[0]?.field).toBe('run_as_non_root');
+    const badNested = await asAdmin<ErrorBody>('PUT', '/api/v1/templates/pg-update', {
+      ports: [{ name: 'x', port: 99999, protocol: 'TCP' }],
+    });
+    expect(badNested.status).toBe(422);
+    expect(badNested.body.errors?.[0]?.field).toBe('ports.0.port');
+    expect((await asAdmin('PUT', '/api/v1/templates/no-such-template', { display_name: 'x' })).status).toBe(404);
+  });
+
+  it('hides deprecated templates from users but not from admins', async () => {
+    const created = await asAdmin<TemplateBody>('POST', '/api/v1/templates', definition('pg-legacy', { status: 'deprecated' }));
+    expect(created.status).toBe(201);
+    expect(names((await asUser<TemplateBody[]>('GET', '/api/v1/templates')).body)).not.toContain('pg-legacy');
+    expect((await asUser<TemplateBody[]>('GET', '/api/v1/templates?status=deprecated')).body).toEqual([]);
+    expect((await asUser('GET', '/api/v1/templates/pg-legacy')).status).toBe(404);
+    expect((await asUser('GET', `/api/v1/templates/${created.body.id}`)).status).toBe(404);
+
+    expect(names((await asAdmin<TemplateBody[]>('GET', '/api/v1/templates')).body)).toContain('pg-legacy');
+    expect(names((await asAdmin<TemplateBody[]>('GET', '/api/v1/templates?status=deprecated')).body)).toEqual(['pg-legacy']);
+    expect((await asAdmin('GET', '/api/v1/templates/pg-legacy')).status).toBe(200);
+
+    const refused = await service.findForNewEnvironment('pg-legacy').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(AppError);
+    expect((refused as AppError).status).toBe(422);
+    expect((refused as AppError).options.errors).toEqual([
+      {
+        field: 'template',
+        message: 'template "pg-legacy" is deprecated and cannot be used for new environments',
+        code: 'deprecated_template',
+      },
+    ]);
+    expect((await service.findById(created.body.id))?.name).toBe('pg-legacy');
+  });
+
+  it('soft-deletes: hidden everywhere, still found by id for existing environments, brought back by a new POST', async () => {
+    const created = await asAdmin<TemplateBody>('POST', '/api/v1/templates', definition('pg-delete', { status: 'beta' }));
+    await service.incrementUsage(created.body.id);
+    expect((await service.findForNewEnvironment('pg-delete')).id).toBe(created.body.id);
+
+    const deleted = await asAdmin<{ message: string }>('DELETE', '/api/v1/templates/pg-delete');
+    expect(deleted.status).toBe(200);
+    expect((await asAdmin('DELETE', '/api/v1/templates/pg-delete')).status).toBe(404);
+    expect(names((await asUser<TemplateBody[]>('GET', '/api/v1/templates')).body)).not.toContain('pg-delete');
+    expect(names((await asAdmin<TemplateBody[]>('GET', '/api/v1/templates')).body)).not.toContain('pg-delete');
+    expect((await asUser('GET', '/api/v1/templates/pg-delete')).status).toBe(404);
+    expect((await asAdmin('GET', '/api/v1/templates/pg-delete')).status).toBe(404);
+    expect((await asAdmin('PUT', '/api/v1/templates/pg-delete', { display_name: 'x' })).status).toBe(404);
+
+    const asked = await asAdmin<TemplateBody>('GET', '/api/v1/templates/pg-delete?include_deleted=true');
+    expect(asked.status).toBe(200);
+    expect(new Date(asked.body.deleted_at!).toISOString()).toBe(asked.body.deleted_at);
+    expect(names((await asAdmin<TemplateBody[]>('GET', '/api/v1/templates?include_deleted=true')).body)).toContain('pg-delete');
+
+    expect((await service.findById(created.body.id))?.deletedAt).toBeInstanceOf(Date);
+    const refused = await service.findForNewEnvironment(created.body.id).catch((e: unknown) => e);
+    expect((refused as AppError).options.errors?.[0]).toMatchObject({ field: 'template', code: 'deleted_template' });
+    const unknown = await service.findForNewEnvironment('no-such-template').catch((e: unknown) => e);
+    expect((unknown as AppError).options.errors?.[0]).toMatchObject({
+      field: 'template',
+      message: 'template "no-such-template" does not exist',
+    });
+
+    const revived = await asAdmin<TemplateBody>('POST', '/api/v1/templates', definition('pg-delete', { version: '2.0.0' }));
+    expect(revived.status).toBe(201);
+    expect(revived.body).toMatchObject({ id: created.body.id, usage_count: 1, version: '2.0.0', deleted_at: null });
+  });
+
+  it('counts usage atomically without touching updated_at', async () => {
+    const before = (await asUser<TemplateBody>('GET', '/api/v1/templates/debian')).body;
+    await Promise.all(Array.from({ length: 5 }, () => service.incrementUsage(before.id)));
+    const after = (await asUser<TemplateBody>('GET', '/api/v1/templates/debian')).body;
+    expect(after.usage_count).toBe(before.usage_count + 5);
+    expect(after.updated_at).toBe(before.updated_at);
+    await service.incrementUsage('not-an-id');
+  });
+
+  it('documents the routes in OpenAPI', async () => {
+    const res = await fetch(`${app.baseUrl}/docs-json`);
+    const doc = (await res.json()) as { paths: Record<string, Record<string, unknown>> };
+    expect(Object.keys(doc.paths['/api/v1/templates'] ?? {}).sort()).toEqual(['get', 'post']);
+    expect(Object.keys(doc.paths['/api/v1/templates/{idOrName}'] ?? {}).sort()).toEqual(['delete', 'get', 'put']);
+  });
+});
+
+describe('templates: loading files', () => {
+  let dir: string;
+  let app: AccountsApp;
+  let admin: TestAccount;
+  let loader: TemplatesLoader;
+  let service: TemplatesService;
+
+  const write = (name: string, changes: Record<string, unknown>, from = name): void => {
+    const doc = parse(readFileSync(join(SHIPPED_DIR, `${from}.yaml`), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, `${name}.yaml`), stringify({ ...doc, ...changes }));
+  };
+  const get = (name: string, query = '') =>
+    app.json<TemplateBody>('GET', `/api/v1/templates/${name}${query}`, { token: admin.tokens.access_token });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'devpocket-templates-'));
+    copyFileSync(join(SHIPPED_DIR, 'python.yaml'), join(dir, 'python.yaml'));
+    copyFileSync(join(SHIPPED_DIR, 'nodejs.yaml'), join(dir, 'nodejs.yaml'));
+    write('bad', { name: 'bad', default_resources: { cpu: '500m', memory: 'a lot', storage: '5Gi' } }, 'python');
+    writeFileSync(join(dir, 'broken.yaml'), 'name: broken\ndescription: [unclosed\n');
+    writeFileSync(join(dir, 'README.md'), 'not a template');
+    app = await createAccountsApp({ env: { TEMPLATES_DIR: dir } });
+    loader = app.app.get(TemplatesLoader);
+    service = app.app.get(TemplatesService);
+    admin = await adminOf(app);
+  }, 120_000);
+
+  afterAll(async () => {
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('boots with a bad file: the good ones load, the bad ones are refused naming file and field', async () => {
+    const list = await app.json<TemplateBody[]>('GET', '/api/v1/templates', { token: admin.tokens.access_token });
+    expect(names(list.body)).toEqual(['nodejs', 'python']);
+    const report = await loader.load();
+    expect(report.unchanged).toEqual(['nodejs', 'python']);
+    expect(report.errors).toEqual([
+      {
+        file: join(dir, 'bad.yaml'),
+        message: `${join(dir, 'bad.yaml')}: default_resources.memory must be a Kubernetes quantity like 512Mi or 1Gi`,
+      },
+      {
+        file: join(dir, 'broken.yaml'),
+        message: expect.stringMatching(/broken\.yaml: not valid YAML: .* at line \d+, column \d+$/) as string,
+      },
+    ]);
+  });
+
+  it('reloads version-aware: a newer file updates, an older one does not, usage_count and created_at survive', async () => {
+    const original = (await get('python')).body;
+    await service.incrementUsage(original.id);
+
+    write('python', { version: '1.1.0', description: 'Newer' });
+    expect(await loader.load()).toMatchObject({ updated: ['python'], unchanged: ['nodejs'], skipped: [] });
+    const newer = (await get('python')).body;
+    expect(newer).toMatchObject({
+      id: original.id,
+      description: 'Newer',
+      version: '1.1.0',
+      usage_count: original.usage_count + 1,
+      created_at: original.created_at,
+    });
+
+    write('python', { version: '1.0.5', description: 'Older' });
+    const older = await loader.load();
+    expect(older.updated).toEqual([]);
+    expect(older.skipped).toEqual([
+      {
+        file: join(dir, 'python.yaml'),
+        name: 'python',
+        message: "the stored version 1.1.0 is newer than the file's 1.0.5 (changed through the admin API?); the stored template was kept",
+      },
+    ]);
+    expect((await get('python')).body.description).toBe('Newer');
+
+    write('python', { version: '1.1.0', description: 'Same version, other content' });
+    expect((await loader.load()).updated).toEqual(['python']);
+    expect((await get('python')).body.description).toBe('Same version, other content');
+    expect((await loader.load()).unchanged).toEqual(['nodejs', 'python']);
+  });
+
+  it('applies a newer file once when several loads run at once', async () => {
+    write('nodejs', { version: '1.0.0', description: 'Loaded concurrently' });
+    const reports = await Promise.all(Array.from({ length: 4 }, () => loader.load()));
+    expect(reports.flatMap((r) => r.updated)).toEqual(['nodejs']);
+    expect(reports.map((r) => [...r.updated, ...r.unchanged].includes('nodejs'))).toEqual([true, true, true, true]);
+    expect((await get('nodejs')).body.description).toBe('Loaded concurrently');
+  });
+
+  it("keeps an admin's newer change and an admin's deletion until a newer file comes", async () => {
+    const changed = await app.json<TemplateBody>('PUT', '/api/v1/templates/python', {
+      token: admin.tokens.access_token,
+      body: { version: '2.0.0', display_name: 'Python (admin)' },
+    });
+    expect(changed.status).toBe(200);
+    expect((await loader.load()).skipped.map((s) => s.name)).toEqual(['python']);
+    expect((await get('python')).body.display_name).toBe('Python (admin)');
+
+    const nodejs = (await get('nodejs')).body;
+    expect((await app.json('DELETE', '/api/v1/templates/nodejs', { token: admin.tokens.access_token })).status).toBe(200);
+    const kept = await loader.load();
+    expect(kept.skipped.find((s) => s.name === 'nodejs')?.message).toContain('deleted by an admin');
+    expect((await get('nodejs')).status).toBe(404);
+
+    write('nodejs', { version: '1.0.1' });
+    expect((await loader.load()).loaded).toEqual(['nodejs']);
+    expect((await get('nodejs')).body).toMatchObject({ id: nodejs.id, version: '1.0.1', deleted_at: null });
+  });
+
+  it('templates:load in the CLI reports, exits 1 on a bad file, and --prune soft-deletes templates whose file is gone', async () => {
+    const created = await app.json<TemplateBody>('POST', '/api/v1/templates', {
+      token: admin.tokens.access_token,
+      body: definition('api-only'),
+    });
+    expect(created.status).toBe(201);
+    write('golang', {});
+
+    const withBadFiles = await cli(app.database, ['templates:load'], { TEMPLATES_DIR: dir });
+    expect(withBadFiles.code).toBe(1);
+    expect(withBadFiles.stdout).toContain('loaded (1): golang');
+    expect(withBadFiles.stdout).toContain('bad.yaml: default_resources.memory must be a Kubernetes quantity like 512Mi or 1Gi');
+    expect(withBadFiles.stderr).toContain('2 template file(s) refused; the others were loaded');
+    expect((await get('golang')).status).toBe(200);
+
+    unlinkSync(join(dir, 'bad.yaml'));
+    unlinkSync(join(dir, 'broken.yaml'));
+    unlinkSync(join(dir, 'golang.yaml'));
+    const pruned = await cli(app.database, ['templates:load', '--prune'], { TEMPLATES_DIR: dir });
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toContain('pruned (1): golang');
+    expect(pruned.stdout).toContain('errors (0): -');
+    expect((await get('golang')).status).toBe(404);
+    expect((await get('golang', '?include_deleted=true')).body.deleted_at).not.toBeNull();
+    expect((await get('api-only')).status).toBe(200);
+
+    const again = await cli(app.database, ['templates:load', '--prune'], { TEMPLATES_DIR: dir });
+    expect(again.stdout).toContain('pruned (0): -');
+
+    write('golang', {});
+    const restored = await cli(app.database, ['templates:load'], { TEMPLATES_DIR: dir });
+    expect(restored.code).toBe(0);
+    expect(restored.stdout).toContain('loaded (1): golang');
+    expect((await get('golang')).status).toBe(200);
+
+    const empty = mkdtempSync(join(tmpdir(), 'devpocket-no-templates-'));
+    const refused = await cli(app.database, ['templates:load', '--prune'], { TEMPLATES_DIR: empty });
+    rmSync(empty, { recursive: true, force: true });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('refusing to prune every template');
+    expect((await get('python')).status).toBe(200);
+
+    expect((await cli(app.database, ['templates:load', '--purge'], { TEMPLATES_DIR: dir })).code).toBe(2);
+  }, 120_000);
+
+  it('follows symbolic links (a Kubernetes ConfigMap volume) and ignores directories and hidden files', async () => {
+    symlinkSync(join(SHIPPED_DIR, 'rust.yaml'), join(dir, 'rust.yaml'));
+    mkdirSync(join(dir, 'folder.yaml'));
+    writeFileSync(join(dir, '.hidden.yaml'), 'not: a template');
+    const report = await loader.load();
+    expect(report.loaded).toEqual(['rust']);
+    expect(report.errors).toEqual([]);
+  });
+});
+
+describe('templates: concurrent loads', () => {
+  it('several replicas booting at once against an empty database store each template once', async () => {
+    const database = createTestDatabase('templates_concurrent');
+    const apps: TestApp[] = [];
+    try {
+      apps.push(...(await Promise.all([1, 2, 3].map(() => createTestApp({ database })))));
+      await Promise.all(apps.flatMap((a) => [a.app.get(TemplatesLoader).load(), a.app.get(TemplatesLoader).load()]));
+      const stored = (await templateDocuments(database)).map((d) => d.name).sort();
+      expect(stored).toEqual(SHIPPED);
+    } finally {
+      await Promise.all(apps.map((a) => a.close()));
+      await database.drop();
+    }
+  }, 120_000);
+
+  it('several CLI processes loading at once store each template once', async () => {
+    const database = createTestDatabase('templates_cli_concurrent');
+    try {
+      const runs = await Promise.all([1, 2, 3].map(() => cli(database, ['templates:load'], { TEMPLATES_DIR: SHIPPED_DIR })));
+      expect(runs.map((r) => r.code)).toEqual([0, 0, 0]);
+      expect((await templateDocuments(database)).map((d) => d.name).sort()).toEqual(SHIPPED);
+    } finally {
+      await database.drop();
+    }
+  }, 120_000);
+});
