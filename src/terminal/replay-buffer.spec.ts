@@ -1,0 +1,35 @@
+import { ReplayBuffer } from './replay-buffer.js';
+
+const b = (text: string): Buffer => Buffer.from(text);
+const join = (chunks: Buffer[] | null): string | null => (chunks === null ? null : Buffer.concat(chunks).toString());
+
+describe('ReplayBuffer', () => {
+  it('returns exactly the bytes after an offset, across chunk boundaries and inside a chunk', () => {
+    const buffer = new ReplayBuffer(1024);
+    expect(buffer.append(b('hello '))).toBe(6);
+    expect(buffer.append(b('world'))).toBe(11);
+    expect(join(buffer.since(0))).toBe('hello world');
+    expect(join(buffer.since(6))).toBe('world');
+    expect(join(buffer.since(8))).toBe('rld');
+    expect(join(buffer.since(11))).toBe('');
+  });
+
+  it('refuses offsets it no longer holds, or never held', () => {
+    const buffer = new ReplayBuffer(10);
+    buffer.append(b('0123456789'));
+    buffer.append(b('abcdefghij'));
+    expect(buffer.start).toBe(10);
+    expect(buffer.since(5)).toBeNull();
+    expect(join(buffer.since(10))).toBe('abcdefghij');
+    expect(buffer.since(21)).toBeNull();
+    expect(buffer.size).toBe(10);
+  });
+
+  it('keeps memory bounded over many chunks', () => {
+    const buffer = new ReplayBuffer(4096);
+    for (let i = 0; i < 100_000; i += 1) buffer.append(b('x'.repeat(64)));
+    expect(buffer.size).toBeLessThanOrEqual(4096);
+    expect(buffer.end).toBe(6_400_000);
+    expect(join(buffer.since(buffer.end - 128))).toBe('x'.repeat(128));
+  });
+});

@@ -1,0 +1,52 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge } from 'prom-client';
+import { MetricsService } from '../common/metrics/metrics.service.js';
+
+/** Prometheus metrics of the terminal hub. */
+@Injectable()
+export class TerminalMetrics {
+  readonly sessions: Gauge;
+  readonly clients: Gauge;
+  readonly bytesIn: Counter;
+  readonly bytesOut: Counter;
+  readonly resumes: Counter<'result'>;
+  readonly redraws: Counter;
+  readonly cutovers: Counter;
+  readonly upstreamErrors: Counter;
+  readonly rejections: Counter<'reason'>;
+
+  constructor(metrics: MetricsService) {
+    const registers = [metrics.registry];
+    this.sessions = new Gauge({ name: 'terminal_sessions', help: 'Terminal sessions with an upstream in this process', registers });
+    this.clients = new Gauge({ name: 'terminal_clients', help: 'Connected terminal clients', registers });
+    this.bytesIn = new Counter({ name: 'terminal_input_bytes_total', help: 'Bytes typed by clients, sent upstream', registers });
+    this.bytesOut = new Counter({ name: 'terminal_output_bytes_total', help: 'Output bytes sent to clients (once per client)', registers });
+    this.resumes = new Counter({
+      name: 'terminal_resumes_total',
+      help: 'Resume requests, by result',
+      labelNames: ['result'] as const,
+      registers,
+    });
+    this.redraws = new Counter({
+      name: 'terminal_redraws_total',
+      help: 'Screens redrawn for joining, resetting or lagging clients',
+      registers,
+    });
+    this.cutovers = new Counter({
+      name: 'terminal_slow_client_cutovers_total',
+      help: 'Clients cut over to a redraw because they fell behind',
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'terminal_upstream_errors_total',
+      help: 'Upstreams that failed to start or ended unexpectedly',
+      registers,
+    });
+    this.rejections = new Counter({
+      name: 'terminal_rejections_total',
+      help: 'Connections refused or closed by the server, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+  }
+}

@@ -1,0 +1,138 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { WebSocket } from 'ws';
+import { Principal } from '../auth/auth.decorators.js';
+import { DomainEvents } from '../common/events/domain-events.js';
+import { WsCloseCode } from '../common/websocket/close-codes.js';
+import { rejectSocket } from '../common/websocket/websocket-router.js';
+import { TerminalConfig } from '../config/configuration.js';
+import { Environment, statusOf } from '../environments/environment.js';
+import { EnvironmentsService } from '../environments/environments.service.js';
+import { RuntimeProvider } from '../runtime/runtime.provider.js';
+import { parseClientMessage } from './protocol.js';
+import { TerminalMetrics } from './terminal-metrics.js';
+import { TerminalClient, TerminalSession } from './terminal-session.js';
+
+export interface ConnectRequest {
+  /** Frames that arrived before the hub took the socket, in order. */
+  early: [Buffer, boolean][];
+  principal: Principal;
+  environment: Environment;
+  resume: number | null;
+  cols: number | null;
+  rows: number | null;
+}
+
+/**
+ * The sessions of this process, one per environment, and the per-environment and per-user limits.
+ * Sessions outlive their clients by the grace period; tmux sessions outlive everything here.
+ */
+@Injectable()
+export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('TerminalHub');
+  private readonly sessions = new Map<string, TerminalSession>();
+  private readonly perUser = new Map<string, number>();
+  private nextClientId = 1;
+
+  constructor(
+    private readonly config: TerminalConfig,
+    private readonly runtime: RuntimeProvider,
+    private readonly environments: EnvironmentsService,
+    private readonly events: DomainEvents,
+    private readonly metrics: TerminalMetrics,
+  ) {}
+
+  onModuleInit(): void {
+    this.events.on('environment.phase_changed', ({ environmentId, phase, status, statusMessage }) => {
+      this.sessions.get(environmentId)?.announce(status, phase, statusMessage);
+    });
+  }
+
+  onApplicationShutdown(): void {
+    for (const session of [...this.sessions.values()]) session.close();
+  }
+
+  /** Sessions with an upstream in this process (for tests and metrics). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  session(environmentId: string): TerminalSession | undefined {
+    return this.sessions.get(environmentId);
+  }
+
+  async connect(ws: WebSocket, request: ConnectRequest): Promise<void> {
+    const { principal, environment } = request;
+    const existing = this.sessions.get(environment.id);
+    if ((existing?.clients.size ?? 0) >= this.config.maxClientsPerEnvironment) {
+      this.metrics.rejections.inc({ reason: 'too_many_clients' });
+      return rejectSocket(
+        ws,
+        WsCloseCode.TooManyConnections,
+        `This environment already has ${this.config.maxClientsPerEnvironment} terminal connections`,
+      );
+    }
+    const userCount = this.perUser.get(principal.user.id) ?? 0;
+    if (userCount >= this.config.maxConnectionsPerUser) {
+      this.metrics.rejections.inc({ reason: 'too_many_connections' });
+      return rejectSocket(
+        ws,
+        WsCloseCode.TooManyConnections,
+        `You already have ${this.config.maxConnectionsPerUser} terminal connections open`,
+      );
+    }
+    this.perUser.set(principal.user.id, userCount + 1);
+
+    const client: TerminalClient = {
+      id: this.nextClientId++,
+      ws,
+      userId: principal.user.id,
+      cols: request.cols,
+      rows: request.rows,
+      mode: 'connecting',
+      queue: [],
+      violations: 0,
+      inputTokens: 1024 * 1024,
+      inputRefilledAt: Date.now(),
+      firstMessageTimer: null,
+    };
+    let session = existing && !existing.isClosed ? existing : undefined;
+    if (!session) {
+      session = new TerminalSession(await this.environments.specFor(environment), {
+        runtime: this.runtime,
+        metrics: this.metrics,
+        replayBufferBytes: this.config.replayBufferBytes,
+        graceMs: this.config.graceMs,
+        onInput: (id) => void this.environments.touch(id).catch(() => undefined),
+        onClosed: (closed) => {
+          if (this.sessions.get(closed.spec.id) === closed) this.sessions.delete(closed.spec.id);
+        },
+      });
+      this.sessions.set(environment.id, session);
+    }
+    const joined = session;
+    const receive = (data: Buffer, isBinary: boolean): void => {
+      const parsed = parseClientMessage(data, isBinary);
+      if (parsed.ok) joined.handle(client, parsed.message);
+      else joined.violation(client, parsed.error);
+    };
+    for (const [data, isBinary] of request.early.splice(0)) receive(data, isBinary);
+    ws.on('message', receive);
+    ws.once('close', () => {
+      joined.detach(client);
+      const count = (this.perUser.get(principal.user.id) ?? 1) - 1;
+      if (count > 0) this.perUser.set(principal.user.id, count);
+      else this.perUser.delete(principal.user.id);
+    });
+    const welcome = {
+      type: 'welcome' as const,
+      message: `Connected to ${environment.name}`,
+      environment: { id: environment.id, name: environment.name, template: environment.templateName, status: statusOf(environment.phase) },
+    };
+    try {
+      await joined.attach(client, welcome, request.resume);
+    } catch (error) {
+      this.logger.error(`Attaching a client to ${environment.id} failed: ${error instanceof Error ? error.message : String(error)}`);
+      rejectSocket(ws, WsCloseCode.UpstreamError, 'The terminal could not be attached; try again');
+    }
+  }
+}

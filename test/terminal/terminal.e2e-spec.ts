@@ -1,0 +1,165 @@
+import { createEnvironmentsApp, EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
+import { eventually } from '../support/eventually.js';
+import { TerminalTestClient } from '../support/terminal-client.js';
+import type { TestAccount } from '../support/accounts.js';
+import { TerminalHub } from '../../src/terminal/terminal.hub.js';
+
+/**
+ * The terminal, end to end, written against the runtime port only: a real tmux session per
+ * environment, real WebSockets.
+ */
+describe('terminal', () => {
+  let app: EnvironmentsApp;
+  let owner: TestAccount & { id: string };
+  let env: EnvironmentBody;
+  const clients: TerminalTestClient[] = [];
+
+  const connect = async (options: Parameters<typeof TerminalTestClient.connect>[2] = {}, id = env.id): Promise<TerminalTestClient> => {
+    const client = await TerminalTestClient.connect(app.baseUrl, id, { token: owner.tokens.access_token, ...options });
+    clients.push(client);
+    return client;
+  };
+
+  beforeAll(async () => {
+    app = await createEnvironmentsApp({
+      env: { TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT: '60', TERMINAL_MAX_CONNECTIONS_PER_USER: '80', TERMINAL_REPLAY_BUFFER_BYTES: '65536' },
+    });
+    owner = await app.account('pro');
+    env = await app.createRunning(owner, { name: 'Terminal Test' });
+  }, 120_000);
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+
+  afterAll(() => app?.close(), 120_000);
+
+  it("follows the mobile client's flow: welcome first, input echoed, resize applied, ping answered", async () => {
+    const client = await connect();
+    const welcome = await client.waitForFrame((f) => f.type === 'welcome');
+    expect(client.frames[0]?.type).toBe('welcome');
+    expect(welcome).toMatchObject({
+      message: 'Connected to Terminal Test',
+      environment: { id: env.id, name: 'Terminal Test', template: 'debian', status: 'running' },
+    });
+    client.input('\n');
+    client.run('echo hello-$((40 + 2))');
+    await client.waitForScreen(/hello-42/);
+    const outputs = client.frames.filter((f) => f.type === 'output');
+    expect(outputs.every((f) => typeof f.data === 'string' && typeof f.offset === 'number')).toBe(true);
+
+    client.resize(123, 37);
+    client.run('echo cols=$(tput cols) rows=$(tput lines)');
+    await client.waitForScreen(/cols=123 rows=37/);
+
+    client.send({ type: 'ping', timestamp: Date.now() });
+    await client.waitForFrame((f) => f.type === 'pong');
+  });
+
+  it('accepts the token as Authorization: Bearer and as the subprotocol bearer.<token>', async () => {
+    const byHeader = await connect({ token: undefined, headers: { authorization: `Bearer ${owner.tokens.access_token}` } });
+    await byHeader.waitForFrame((f) => f.type === 'welcome');
+    const byProtocol = await connect({ token: undefined, protocols: [`bearer.${owner.tokens.access_token}`] });
+    await byProtocol.waitForFrame((f) => f.type === 'welcome');
+  });
+
+  it('shares ONE session: two clients see the same output and either one can type', async () => {
+    const a = await connect();
+    const b = await connect();
+    await a.waitForFrame((f) => f.type === 'welcome');
+    await b.waitForFrame((f) => f.type === 'welcome');
+    a.run('echo from-a-$((1+1))');
+    await a.waitForScreen(/from-a-2/);
+    await b.waitForScreen(/from-a-2/);
+    b.run('echo from-b-$((2+2))');
+    await a.waitForScreen(/from-b-4/);
+    await b.waitForScreen(/from-b-4/);
+    expect(app.app.get(TerminalHub).session(env.id)?.clients.size).toBe(2);
+  });
+
+  it('fans out to fifty clients: every byte, in order', async () => {
+    const many = await Promise.all(Array.from({ length: 50 }, () => connect()));
+    await Promise.all(many.map((c) => c.waitForFrame((f) => f.type === 'welcome')));
+    await eventually(() => expect(many.every((c) => c.frames.some((f) => f.type === 'output'))).toBe(true));
+    const start = Math.max(...many.map((c) => c.offset));
+    many[7]!.run('for i in $(seq 1 300); do echo fan-$i; done; echo fan-done');
+    await Promise.all(many.map((c) => c.waitForScreen(/fan-done\b/, 20_000)));
+    // Every client received the same stream after `start`, in the same order.
+    const tail = (c: TerminalTestClient): string => {
+      const skip = start - (c.streamStart ?? start);
+      return Buffer.from(c.stream).subarray(Math.max(0, skip)).toString();
+    };
+    const reference = tail(many[0]!);
+    expect(reference).toContain('fan-300');
+    for (const c of many) expect(tail(c)).toBe(reference);
+  }, 60_000);
+
+  it('resumes a dropped client with exactly the bytes it missed: nothing lost, nothing repeated', async () => {
+    const steady = await connect();
+    const flaky = await connect();
+    await steady.waitForFrame((f) => f.type === 'welcome');
+    await flaky.waitForFrame((f) => f.type === 'welcome');
+    await eventually(() => expect(flaky.offset).toBeGreaterThan(0));
+    steady.run('for i in $(seq 1 1500); do echo resume-line-$i; sleep 0.002; done; echo resume-done');
+    await flaky.waitForScreen(/resume-line-1\d\d\b/);
+    const before = flaky.stream;
+    const from = flaky.streamStart!;
+    const droppedAt = flaky.offset;
+    await flaky.close();
+
+    const back = await connect({ resume: droppedAt });
+    const welcome = await back.waitForFrame((f) => f.type === 'welcome');
+    expect(welcome.session).toMatchObject({ resumed: true });
+    await steady.waitForScreen(/resume-done\b/, 30_000);
+    await eventually(() => expect(back.offset).toBe(steady.offset), 20_000);
+    expect(back.frames.some((f) => f.type === 'reset')).toBe(false);
+
+    const uninterrupted = Buffer.from(steady.stream)
+      .subarray(from - steady.streamStart!)
+      .toString();
+    expect(back.gaps).toBe(0);
+    expect(before + back.stream).toBe(uninterrupted);
+  }, 60_000);
+
+  it('also resumes with {"type":"resume"} as the first message', async () => {
+    const first = await connect();
+    await eventually(() => expect(first.offset).toBeGreaterThan(0));
+    first.run('echo first-message-resume');
+    await first.waitForScreen(/first-message-resume\b/);
+    const offset = first.offset;
+    await first.close();
+    const second = await connect({});
+    second.send({ type: 'resume', offset });
+    const welcome = await second.waitForFrame((f) => f.type === 'welcome');
+    expect(welcome.session).toMatchObject({ resumed: true });
+    second.run('echo after-resume');
+    await second.waitForScreen(/after-resume/);
+    expect(second.frames.some((f) => f.type === 'reset')).toBe(false);
+    expect(second.screen).not.toMatch(/first-message-resume\b/);
+  });
+
+  it('answers a resume older than the replay buffer with reset and a redraw of the current screen', async () => {
+    const client = await connect();
+    await client.waitForFrame((f) => f.type === 'welcome');
+    client.run('for i in $(seq 1 4000); do echo overflow-$i; done; clear; echo screen-marker-$((6*7))');
+    await client.waitForScreen(/screen-marker-42/, 20_000);
+    await client.close();
+    const late = await connect({ resume: 1 });
+    await late.waitForFrame((f) => f.type === 'reset');
+    const resetIndex = late.frames.findIndex((f) => f.type === 'reset');
+    const firstOutput = late.frames.findIndex((f) => f.type === 'output');
+    expect(resetIndex).toBeLessThan(firstOutput);
+    // the redraw comes from tmux: the current screen, not the raw history
+    await late.waitForScreen(/screen-marker-42/);
+    expect(late.screen).not.toMatch(/overflow-1\b/);
+  }, 60_000);
+
+  it('a new client joining mid-session gets a redraw of the current screen', async () => {
+    const a = await connect();
+    await a.waitForFrame((f) => f.type === 'welcome');
+    a.run('clear; echo joined-screen-$((3*3))');
+    await a.waitForScreen(/joined-screen-9/);
+    const b = await connect();
+    await b.waitForScreen(/joined-screen-9/);
+  });
+});
