@@ -19,7 +19,7 @@ export class ReplayBuffer {
 
   /** Oldest offset still held. */
   get start(): number {
-    return this.head < this.chunks.length ? this.starts[this.head]! : this.endOffset;
+    return this.head < this.chunks.length ? this.starts[this.head] : this.endOffset;
   }
 
   get size(): number {
@@ -33,7 +33,7 @@ export class ReplayBuffer {
     this.endOffset += chunk.length;
     this.bytes += chunk.length;
     while (this.bytes > this.capacity && this.head < this.chunks.length - 1) {
-      this.bytes -= this.chunks[this.head]!.length;
+      this.bytes -= this.chunks[this.head].length;
       this.head += 1;
     }
     if (this.head > 1024 && this.head * 2 > this.chunks.length) {
@@ -49,8 +49,8 @@ export class ReplayBuffer {
     if (offset > this.endOffset || offset < this.start) return null;
     const result: Buffer[] = [];
     for (let i = this.head; i < this.chunks.length; i += 1) {
-      const chunkStart = this.starts[i]!;
-      const chunk = this.chunks[i]!;
+      const chunkStart = this.starts[i];
+      const chunk = this.chunks[i];
       if (chunkStart + chunk.length <= offset) continue;
       result.push(chunkStart >= offset ? chunk : chunk.subarray(offset - chunkStart));
     }

@@ -82,14 +82,14 @@ describe('terminal', () => {
     await Promise.all(many.map((c) => c.waitForFrame((f) => f.type === 'welcome')));
     await eventually(() => expect(many.every((c) => c.frames.some((f) => f.type === 'output'))).toBe(true));
     const start = Math.max(...many.map((c) => c.offset));
-    many[7]!.run('for i in $(seq 1 300); do echo fan-$i; done; echo fan-done');
+    many[7].run('for i in $(seq 1 300); do echo fan-$i; done; echo fan-done');
     await Promise.all(many.map((c) => c.waitForScreen(/fan-done\b/, 20_000)));
     // Every client received the same stream after `start`, in the same order.
     const tail = (c: TerminalTestClient): string => {
       const skip = start - (c.streamStart ?? start);
       return Buffer.from(c.stream).subarray(Math.max(0, skip)).toString();
     };
-    const reference = tail(many[0]!);
+    const reference = tail(many[0]);
     expect(reference).toContain('fan-300');
     for (const c of many) expect(tail(c)).toBe(reference);
   }, 60_000);
