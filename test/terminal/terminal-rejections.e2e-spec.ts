@@ -1,0 +1,137 @@
+import { WebSocket } from 'ws';
+import { EnvironmentsRepository } from '../../src/environments/environments.repository.js';
+import { createEnvironmentsApp, EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
+import { eventually } from '../support/eventually.js';
+import { TerminalTestClient } from '../support/terminal-client.js';
+import type { TestAccount } from '../support/accounts.js';
+
+/** Every rejection and abuse case has its own close code, and never disturbs another client. */
+describe('terminal rejections and abuse', () => {
+  let app: EnvironmentsApp;
+  let owner: TestAccount & { id: string };
+  let env: EnvironmentBody;
+  const clients: TerminalTestClient[] = [];
+
+  const connect = async (options: Parameters<typeof TerminalTestClient.connect>[2] = {}, id = env.id): Promise<TerminalTestClient> => {
+    const client = await TerminalTestClient.connect(app.baseUrl, id, { token: owner.tokens.access_token, ...options });
+    clients.push(client);
+    return client;
+  };
+
+  const rejected = async (options: Parameters<typeof TerminalTestClient.connect>[2], id = env.id): Promise<{ code: number; message: string }> => {
+    const client = await connect(options, id);
+    const { code } = await client.closed;
+    const error = client.frames.find((f) => f.type === 'error');
+    return { code, message: String(error?.message ?? '') };
+  };
+
+  beforeAll(async () => {
+    app = await createEnvironmentsApp({ env: { TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT: '3', TERMINAL_MAX_CONNECTIONS_PER_USER: '4' } });
+    owner = await app.account('pro');
+    env = await app.createRunning(owner, { name: 'Rejections' });
+  }, 120_000);
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+
+  afterAll(() => app?.close(), 120_000);
+
+  it('4001 without a token, with a bad token, and with a refresh token', async () => {
+    expect(await rejected({ token: undefined })).toMatchObject({ code: 4001, message: expect.stringMatching(/Authentication required/) });
+    expect((await rejected({ token: 'not-a-token' })).code).toBe(4001);
+    expect((await rejected({ token: owner.tokens.refresh_token })).code).toBe(4001);
+  });
+
+  it("4004 for another user's environment and for an unknown one", async () => {
+    const stranger = await app.account('free');
+    expect(await rejected({ token: stranger.tokens.access_token })).toMatchObject({ code: 4004, message: 'Environment not found' });
+    expect((await rejected({}, '000000000000000000000000')).code).toBe(4004);
+    expect((await rejected({}, 'not-an-id')).code).toBe(4004);
+  });
+
+  it('4009 for an environment that is not running', async () => {
+    const other = await app.account('free');
+    const stopped = await app.createRunning(other, { name: 'Stopped one' });
+    await app.json('POST', `/api/v1/environments/${stopped.id}/stop`, { token: other.tokens.access_token });
+    await app.waitForPhase(other, stopped.id, 'stopped');
+    const client = await TerminalTestClient.connect(app.baseUrl, stopped.id, { token: other.tokens.access_token });
+    clients.push(client);
+    expect((await client.closed).code).toBe(4009);
+    expect(client.frames[0]).toMatchObject({ type: 'error', message: 'The environment is stopped; start it first' });
+  });
+
+  it('4029 beyond the per-environment and per-user limits, while connected clients go on', async () => {
+    const a = await connect();
+    await a.waitForFrame((f) => f.type === 'welcome');
+    await connect();
+    await connect();
+    expect((await rejected({})).code).toBe(4029);
+    a.run('echo still-here-$((2+3))');
+    await a.waitForScreen(/still-here-5/);
+  });
+
+  it('malformed frames get an error; repeated abuse closes that client only (4008)', async () => {
+    const good = await connect();
+    const bad = await connect();
+    await good.waitForFrame((f) => f.type === 'welcome');
+    await bad.waitForFrame((f) => f.type === 'welcome');
+    bad.socket.send('{not json');
+    await bad.waitForFrame((f) => f.type === 'error' && /not JSON/.test(String(f.message)));
+    bad.socket.send(Buffer.from([1, 2, 3]), { binary: true });
+    await bad.waitForFrame((f) => f.type === 'error' && /Binary frames/.test(String(f.message)));
+    bad.send({ type: 'resize', cols: 5000, rows: 10 });
+    bad.send({ type: 'input', data: 'x'.repeat(70_000) });
+    bad.send({ type: 'teleport' });
+    for (let i = 0; i < 10; i += 1) bad.socket.send('[]');
+    expect((await bad.closed).code).toBe(4008);
+    good.run('echo unaffected-$((4+4))');
+    await good.waitForScreen(/unaffected-8/);
+  });
+
+  it('tells clients when the environment stops, then closes them with 4009', async () => {
+    const other = await app.account('free');
+    const target = await app.createRunning(other, { name: 'Stops while watched' });
+    const client = await TerminalTestClient.connect(app.baseUrl, target.id, { token: other.tokens.access_token });
+    clients.push(client);
+    await client.waitForFrame((f) => f.type === 'welcome');
+    await app.json('POST', `/api/v1/environments/${target.id}/stop`, { token: other.tokens.access_token });
+    await client.waitForFrame((f) => f.type === 'status' && f.phase === 'stopping');
+    expect((await client.closed).code).toBe(4009);
+  });
+
+  it('closes with 1001 when the server shuts down, leaving the tmux session running', async () => {
+    const other = await createEnvironmentsApp();
+    const user = await other.account('free');
+    const target = await other.createRunning(user, { name: 'Shutdown' });
+    const record = await other.app.get(EnvironmentsRepository).findById(target.id);
+    const spec = await other.service.specFor(record!);
+    const client = await TerminalTestClient.connect(other.baseUrl, target.id, { token: user.tokens.access_token });
+    await client.waitForFrame((f) => f.type === 'welcome');
+    client.run('echo before-shutdown');
+    await client.waitForScreen(/before-shutdown/);
+    const closing = other.app.close();
+    expect((await client.closed).code).toBe(1001);
+    await closing;
+    // the environment's tmux server outlives the API server
+    expect((await other.runtime.status(spec)).state).toBe('running');
+    await other.runtime.destroy(spec);
+  });
+
+  it('answers a path that is not a WebSocket endpoint with 404 and no upgrade', async () => {
+    const socket = new WebSocket(`${app.baseUrl.replace('http', 'ws')}/api/v1/ws/nothing-here`);
+    const status = await new Promise<number>((resolve) => {
+      socket.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      socket.on('error', () => resolve(-1));
+    });
+    expect(status).toBe(404);
+  });
+
+  it('keeps working for a well-behaved client during all this', async () => {
+    const client = await connect();
+    await client.waitForFrame((f) => f.type === 'welcome');
+    client.run('echo final-$((10*10))');
+    await client.waitForScreen(/final-100/);
+    await eventually(() => expect(client.frames.filter((f) => f.type === 'error')).toEqual([]));
+  });
+});
