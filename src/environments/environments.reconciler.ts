@@ -14,6 +14,7 @@ export interface ReconcileReport {
   repaired: number;
   orphansDestroyed: number;
   purged: number;
+  quotasRepaired: number;
 }
 
 /**
@@ -27,6 +28,8 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
   private readonly logger = new Logger('Reconciler');
   private unsubscribe: Unsubscribe | null = null;
   private running: Promise<ReconcileReport> | null = null;
+  /** Users whose quota counter disagreed with their environments at the previous pass. */
+  private suspectQuotas = new Set<string>();
 
   constructor(
     private readonly environments: EnvironmentsRepository,
@@ -62,7 +65,7 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
   }
 
   private async pass(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { resumed: 0, repaired: 0, orphansDestroyed: 0, purged: 0 };
+    const report: ReconcileReport = { resumed: 0, repaired: 0, orphansDestroyed: 0, purged: 0, quotasRepaired: 0 };
     const now = this.clock.now();
 
     for (const environment of await this.environments.staleOperations(new Date(now.getTime() - STALE_OPERATION_MS))) {
@@ -104,7 +107,29 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
     }
 
     report.purged = await this.environments.deleteTerminatedBefore(new Date(now.getTime() - this.config.retentionDays * 86_400_000));
+    report.quotasRepaired = await this.repairQuotas();
     return report;
+  }
+
+  /**
+   * A slot can leak if a server dies between destroying an environment and giving its slot back. A
+   * counter that disagrees with the environments on two passes in a row (so not merely a creation
+   * in flight) is recounted.
+   */
+  private async repairQuotas(): Promise<number> {
+    const disagreeing = new Set<string>();
+    for (const { userId, counted, live } of await this.environments.quotaDisagreements()) {
+      if (counted !== live) disagreeing.add(userId);
+    }
+    let repaired = 0;
+    for (const userId of disagreeing) {
+      if (!this.suspectQuotas.has(userId)) continue;
+      await this.environments.recountSlots(userId);
+      this.logger.warn(`Recounted the environment quota of user ${userId}`);
+      repaired += 1;
+    }
+    this.suspectQuotas = new Set([...disagreeing].filter((userId) => !this.suspectQuotas.has(userId)));
+    return repaired;
   }
 
   /** No record at all: the runtime only needs the id to remove what it holds. */

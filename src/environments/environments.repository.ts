@@ -17,7 +17,7 @@ function toEnvironment(r: LeanEnvironment): Environment {
     templateId: r.template_id,
     templateName: r.template_name,
     resources: { cpu: r.resources.cpu, memory: r.resources.memory, storage: r.resources.storage },
-    environmentVariables: { ...(r.environment_variables ?? {}) },
+    environmentVariables: Object.fromEntries((r.environment_variables ?? []).map((v) => [v.name, v.value])),
     phase: r.phase,
     statusMessage: r.status_message ?? null,
     installation: r.installation
@@ -63,6 +63,10 @@ export interface TransitionChanges {
   installation?: Installation | null;
   startedAt?: Date | null;
   terminatedAt?: Date | null;
+}
+
+function pairs(variables: Record<string, string>): { name: string; value: string }[] {
+  return Object.entries(variables).map(([name, value]) => ({ name, value }));
 }
 
 function objectId(id: string): Types.ObjectId | null {
@@ -113,7 +117,7 @@ export class EnvironmentsRepository {
       template_id: input.templateId,
       template_name: input.templateName,
       resources: input.resources,
-      environment_variables: input.environmentVariables,
+      environment_variables: pairs(input.environmentVariables),
       phase: 'provisioning',
       operation: operationDocument(input.operation),
     });
@@ -246,7 +250,7 @@ export class EnvironmentsRepository {
     const $set: Record<string, unknown> = {};
     if (set.name !== undefined) $set.name = set.name;
     if (set.slug !== undefined) $set.slug = set.slug;
-    if (set.environmentVariables !== undefined) $set.environment_variables = set.environmentVariables;
+    if (set.environmentVariables !== undefined) $set.environment_variables = pairs(set.environmentVariables);
     if (set.resources !== undefined) $set.resources = set.resources;
     const updated = await this.environments
       .findOneAndUpdate({ _id, user_id: userId, phase: { $nin: ['terminating', 'terminated'] } }, { $set }, { returnDocument: 'after' })
@@ -297,7 +301,14 @@ export class EnvironmentsRepository {
     return live;
   }
 
-  async usersWithEnvironments(): Promise<string[]> {
-    return (await this.environments.distinct('user_id').exec()).map(String);
+  /** Each quota counter with the number of live environments it should hold. */
+  async quotaDisagreements(): Promise<{ userId: string; counted: number; live: number }[]> {
+    const counters = await this.quotas.find({}).lean<EnvironmentQuotaRecord[]>().exec();
+    const result: { userId: string; counted: number; live: number }[] = [];
+    for (const counter of counters) {
+      const live = await this.environments.countDocuments({ user_id: counter._id, phase: { $ne: 'terminated' } }).exec();
+      if (live !== counter.live) result.push({ userId: counter._id, counted: counter.live, live });
+    }
+    return result;
   }
 }

@@ -229,6 +229,10 @@ describe('environments on the local runtime', () => {
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ name: 'Renamed Project', slug: 'renamed-project', environment_variables: { A: '1' } });
       expect((await api<ErrorBody>('PUT', `/${env.id}`, account, { resources: { memory: '64Gi' } })).status).toBe(422);
+      // replacing variables with the same values under other names really replaces them
+      const renamed = await api<EnvironmentBody>('PUT', `/${env.id}`, account, { environment_variables: { B: '1' } });
+      expect(renamed.body.environment_variables).toEqual({ B: '1' });
+      expect((await app.get(account, env.id)).environment_variables).toEqual({ B: '1' });
     });
   });
 
@@ -361,6 +365,19 @@ describe('environments on the local runtime', () => {
       const report = await app.reconciler.reconcile();
       expect(report.orphansDestroyed).toBeGreaterThanOrEqual(1);
       expect(app.exists(strayId)).toBe(false);
+    });
+
+    it('recounts a leaked quota slot after two passes that agree it leaked', async () => {
+      const account = await app.account('free');
+      const repository = app.app.get(EnvironmentsRepository);
+      expect(await repository.reserveSlot(account.id, 1)).toBe(true); // a slot taken by a creation that never happened
+      const blocked = await api<ErrorBody>('POST', '/', account, { name: 'Blocked', template: 'debian' });
+      expect(blocked.status).toBe(403);
+      await app.reconciler.reconcile();
+      await app.reconciler.reconcile();
+      const created = await api<EnvironmentBody>('POST', '/', account, { name: 'Unblocked', template: 'debian' });
+      expect(created.status).toBe(201);
+      await app.waitForPhase(account, created.body.id, 'running');
     });
 
     it('stops environments idle for their plan timeout (clock moved, not slept)', async () => {

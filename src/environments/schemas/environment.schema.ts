@@ -30,8 +30,12 @@ export class EnvironmentRecord {
   @Prop({ type: Object, required: true })
   resources!: { cpu: string; memory: string; storage: string };
 
-  @Prop({ type: Object, default: {} })
-  environment_variables!: Record<string, string>;
+  /**
+   * Stored as name/value pairs, not as an object: FerretDB v1 treats two objects with equal values
+   * under different keys as equal and skips such a $set.
+   */
+  @Prop({ type: [{ _id: false, name: { type: String, required: true }, value: { type: String, required: true } }], default: [] })
+  environment_variables!: { name: string; value: string }[];
 
   @Prop({ type: String, enum: PHASES, required: true, index: true })
   phase!: Phase;
