@@ -20,6 +20,9 @@ export const AUDIT_ACTIONS = [
   'user.deleted',
   'admin.user_updated',
   'admin.user_created',
+  'admin.template_created',
+  'admin.template_updated',
+  'admin.template_deleted',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -1,4 +1,7 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query, Req } from '@nestjs/common';
+import type { Request } from 'express';
+import { AuditAction, AuditService } from '../audit/audit.service.js';
+import { requestContext } from '../auth/request-context.js';
 import {
   ApiBearerAuth,
   ApiConflictResponse,
@@ -25,6 +28,7 @@ import {
   UpdateTemplateDto,
 } from './dto/template.dto.js';
 import { changesFromDto, definitionFromDto } from './template-file.js';
+import { Template } from './template.js';
 import { TemplatesService } from './templates.service.js';
 
 const ID_OR_NAME = { name: 'idOrName', description: "The template's id or its name (e.g. python)" };
@@ -44,7 +48,10 @@ function includeDeleted(principal: Principal, query: TemplateLookupQueryDto): bo
 @ApiBearerAuth()
 @Controller('templates')
 export class TemplatesController {
-  constructor(private readonly templates: TemplatesService) {}
+  constructor(
+    private readonly templates: TemplatesService,
+    private readonly audit: AuditService,
+  ) {}
 
   @Get()
   @ApiOperation({
@@ -80,8 +87,26 @@ export class TemplatesController {
   @ApiForbiddenResponse({ type: ErrorBodyDto })
   @ApiConflictResponse({ type: ErrorBodyDto, description: 'A template with this name exists' })
   @ApiUnprocessableEntityResponse({ type: ErrorBodyDto })
-  async create(@Body() body: TemplateDefinitionDto): Promise<TemplateResponseDto> {
-    return toTemplateResponse(await this.templates.create(definitionFromDto(body)));
+  async create(
+    @Body() body: TemplateDefinitionDto,
+    @CurrentPrincipal() principal: Principal,
+    @Req() req: Request,
+  ): Promise<TemplateResponseDto> {
+    const template = await this.templates.create(definitionFromDto(body));
+    await this.auditChange('admin.template_created', template, principal, req);
+    return toTemplateResponse(template);
+  }
+
+  private auditChange(action: AuditAction, template: Template, principal: Principal, req: Request): Promise<void> {
+    return this.audit.record({
+      action,
+      actorId: principal.user.id,
+      actorUsername: principal.user.username,
+      targetId: template.id,
+      target: template.name,
+      ip: requestContext(req).ip,
+      details: { version: template.version },
+    });
   }
 
   @Put(':idOrName')
@@ -96,8 +121,15 @@ export class TemplatesController {
   @ApiForbiddenResponse({ type: ErrorBodyDto })
   @ApiNotFoundResponse({ type: ErrorBodyDto })
   @ApiUnprocessableEntityResponse({ type: ErrorBodyDto })
-  async update(@Param('idOrName') idOrName: string, @Body() body: UpdateTemplateDto): Promise<TemplateResponseDto> {
-    return toTemplateResponse(await this.templates.update(idOrName, changesFromDto(body)));
+  async update(
+    @Param('idOrName') idOrName: string,
+    @Body() body: UpdateTemplateDto,
+    @CurrentPrincipal() principal: Principal,
+    @Req() req: Request,
+  ): Promise<TemplateResponseDto> {
+    const template = await this.templates.update(idOrName, changesFromDto(body));
+    await this.auditChange('admin.template_updated', template, principal, req);
+    return toTemplateResponse(template);
   }
 
   @Delete(':idOrName')
@@ -108,8 +140,13 @@ export class TemplatesController {
   @ApiOkResponse({ type: MessageResponseDto })
   @ApiForbiddenResponse({ type: ErrorBodyDto })
   @ApiNotFoundResponse({ type: ErrorBodyDto })
-  async remove(@Param('idOrName') idOrName: string): Promise<MessageResponseDto> {
+  async remove(
+    @Param('idOrName') idOrName: string,
+    @CurrentPrincipal() principal: Principal,
+    @Req() req: Request,
+  ): Promise<MessageResponseDto> {
     const deleted = await this.templates.remove(idOrName);
+    await this.auditChange('admin.template_deleted', deleted, principal, req);
     return { message: `Template ${deleted.name} deleted` };
   }
 }

@@ -376,6 +376,13 @@ describe('templates: the shipped files and the API', () => {
     const revived = await asAdmin<TemplateBody>('POST', '/api/v1/templates', definition('pg-delete', { version: '2.0.0' }));
     expect(revived.status).toBe(201);
     expect(revived.body).toMatchObject({ id: created.body.id, usage_count: 1, version: '2.0.0', deleted_at: null });
+
+    const audit = await asAdmin<{ items: { action: string; target: string; actor_username: string }[] }>(
+      'GET',
+      `/api/v1/admin/audit-events?target_id=${created.body.id}&page_size=10`,
+    );
+    expect(audit.body.items.map((e) => e.action)).toEqual(['admin.template_created', 'admin.template_deleted', 'admin.template_created']);
+    expect(audit.body.items.every((e) => e.target === 'pg-delete' && e.actor_username === admin.username)).toBe(true);
   });
 
   it('counts usage atomically without touching updated_at', async () => {
