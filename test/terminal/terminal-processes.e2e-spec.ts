@@ -23,7 +23,11 @@ describe('the terminal across server processes', () => {
   };
 
   /** Connected, greeted, and the session's first output (the prompt or a redraw) arrived. */
-  const attach = async (api: ApiClient, environmentId: string, account: ClusterAccount): Promise<{ client: TerminalTestClient; welcome: ServerFrame }> => {
+  const attach = async (
+    api: ApiClient,
+    environmentId: string,
+    account: ClusterAccount,
+  ): Promise<{ client: TerminalTestClient; welcome: ServerFrame }> => {
     const client = await connect(api, environmentId, account);
     const welcome = await client.waitForFrame((f) => f.type === 'welcome', 20_000);
     await eventually(() => expect(client.offset).toBeGreaterThan(0), 20_000, 20);
