@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import { EnvironmentsRepository } from '../../src/environments/environments.repository.js';
 import { TerminalHub } from '../../src/terminal/terminal.hub.js';
 import { HIGH_WATER_BYTES } from '../../src/terminal/terminal-session.js';
 import { createEnvironmentsApp, EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
@@ -28,17 +27,6 @@ describe('terminal backpressure', () => {
     clients.push(client);
     await client.waitForFrame((f) => f.type === 'welcome');
     return client;
-  };
-
-  /** Runs a command in the environment, outside the terminal, and returns its output. */
-  const run = async (argv: string[]): Promise<string> => {
-    const record = await app.app.get(EnvironmentsRepository).findById(env.id);
-    const session = await app.runtime.exec(await app.service.specFor(record!), argv, { tty: false });
-    let output = '';
-    session.stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    session.stream.end();
-    await session.exit;
-    return output;
   };
 
   beforeAll(async () => {
@@ -82,7 +70,7 @@ describe('terminal backpressure', () => {
     only.run(`${FLOOD}; clear; echo alone-$((30+3))-done`);
     const session = app.app.get(TerminalHub).session(env.id)!;
     await eventually(() => expect((session as unknown as { paused: boolean }).paused).toBe(true), 20_000);
-    const client = [...session.clients][0]!;
+    const client = [...session.clients][0];
     // nothing piles up on the server: at most one frame beyond the high-water mark
     expect(client.ws.bufferedAmount).toBeLessThan(HIGH_WATER_BYTES + 1024 * 1024);
     expect(client.mode).toBe('live');

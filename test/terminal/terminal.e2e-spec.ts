@@ -141,8 +141,11 @@ describe('terminal', () => {
   it('answers a resume older than the replay buffer with reset and a redraw of the current screen', async () => {
     const client = await connect();
     await client.waitForFrame((f) => f.type === 'welcome');
-    client.run('for i in $(seq 1 4000); do echo overflow-$i; done; clear; echo screen-marker-$((6*7))');
-    await client.waitForScreen(/screen-marker-42/, 20_000);
+    // A large window of changing text makes tmux send far more than the 64 KiB replay buffer.
+    client.resize(1000, 400);
+    client.run("echo overflow-1; timeout 2 sh -c 'while :; do head -c 300000 /dev/urandom | base64 -w 990; done'; clear; echo screen-marker-$((6*7))");
+    await client.waitForScreen(/screen-marker-42/, 30_000);
+    expect(client.offset).toBeGreaterThan(2 * 65_536);
     await client.close();
     const late = await connect({ resume: 1 });
     await late.waitForFrame((f) => f.type === 'reset');
