@@ -186,6 +186,34 @@ export function describeRuntimeContract(name: string, factory: () => Promise<Run
       expect((await runtime.logs(spec, { lines: 100_000 })).total).toBe(all.total + later.total);
     });
 
+    it('continues a startup script cut short by a stop at its first unfinished step on the next start', async () => {
+      const spec = newSpec({
+        template: {
+          startup: {
+            user: [
+              'echo resumed-step-$((1))',
+              'echo waiting-$((2)); while [ ! -f "$HOME/go-on" ]; do sleep 0.05; done',
+              'echo resumed-step-$((3)) > "$HOME/third"',
+            ],
+          },
+        },
+      });
+      await runtime.provision(spec);
+      await running(spec);
+      await eventually(async () => expect(count(await allLogs(spec), 'waiting-2')).toBe(1), STARTUP_TIMEOUT_MS);
+      await runtime.stop(spec);
+      expect((await state(spec)).installation).toMatchObject({ completed: false, stepsDone: 1 });
+      await runtime.start(spec);
+      await running(spec);
+      await runToEnd(runtime, spec, ['sh', '-c', 'touch "$HOME/go-on"']);
+      const status = await installed(spec);
+      expect(status.installation).toEqual({ completed: true, failed: false, stepsDone: 3, stepsTotal: 3 });
+      const lines = await allLogs(spec);
+      expect(count(lines, 'resumed-step-1')).toBe(1);
+      expect(count(lines, 'waiting-2')).toBe(2);
+      expect((await runToEnd(runtime, spec, ['cat', 'third'])).text).toBe('resumed-step-3\n');
+    });
+
     it('records a failing step, runs the rest, and keeps the environment usable', async () => {
       const spec = newSpec({
         template: { startup: { user: ['echo before-$((0))', 'echo failing-$((1)) >&2; exit 3', 'echo after-$((2))'] } },

@@ -217,6 +217,7 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
       const existing = await readState(paths.state);
       if (existing?.specHash === hash) {
         await this.launch(spec, paths, workdir);
+        await this.resumeInstallation(spec, paths);
         return;
       }
       await this.interruptInstallation(spec.id);
@@ -271,8 +272,24 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
         );
       }
       await this.launch(spec, paths, workdir);
+      await this.resumeInstallation(spec, paths);
     });
     this.announce(spec.id);
+  }
+
+  /**
+   * A startup script cut short (the environment was stopped, or the server died) continues with
+   * its first unfinished step when the environment starts again.
+   */
+  private async resumeInstallation(spec: EnvironmentSpec, paths: EnvironmentPaths): Promise<void> {
+    const state = await readState(paths.state);
+    if (!state || state.installation.completed || this.installations.has(spec.id)) return;
+    const steps = spec.template.startup.user;
+    const from = Math.min(state.installation.stepsDone, steps.length);
+    const runner = await selfIdentity();
+    await this.updateState(paths, (current) => ({ ...current, installation: { ...current.installation, interrupted: false, runner } }));
+    await this.log(paths).append(`[startup] resuming after step ${from} of ${steps.length}`);
+    this.startInstallation(spec, paths, steps, from);
   }
 
   async stop(spec: EnvironmentSpec): Promise<void> {
@@ -594,9 +611,9 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
   // ------------------------------------------------------------------------------------------
   // Startup script
 
-  private startInstallation(spec: EnvironmentSpec, paths: EnvironmentPaths, steps: string[]): void {
+  private startInstallation(spec: EnvironmentSpec, paths: EnvironmentPaths, steps: string[], from = 0): void {
     const controller = new AbortController();
-    const done = this.install(spec, paths, steps, controller.signal)
+    const done = this.install(spec, paths, steps, controller.signal, from)
       .catch((error: unknown) => {
         this.logger.error(`Startup script of environment ${spec.id} failed: ${error instanceof Error ? error.message : String(error)}`);
       })
@@ -607,12 +624,13 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
   }
 
   /** Runs the user-level steps one by one in the home directory; a failing step is recorded and the next one still runs. */
-  private async install(spec: EnvironmentSpec, paths: EnvironmentPaths, steps: string[], signal: AbortSignal): Promise<void> {
+  private async install(spec: EnvironmentSpec, paths: EnvironmentPaths, steps: string[], signal: AbortSignal, from = 0): Promise<void> {
     const log = this.log(paths);
     const total = steps.length;
     const shell = await this.shellPath(spec);
     for (const [index, step] of steps.entries()) {
       if (signal.aborted) break;
+      if (index < from) continue;
       const number = index + 1;
       const [first = '', ...rest] = step.split('\n');
       await log.append(`[startup ${number}/${total}] $ ${first}`, ...rest.map((line) => `[startup ${number}/${total}] > ${line}`));
