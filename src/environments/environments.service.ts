@@ -13,7 +13,7 @@ import { UsersRepository } from '../users/users.repository.js';
 import { CreateEnvironmentDto, ResourcesDto, UpdateEnvironmentDto } from './dto/environment.dto.js';
 import { Environment, Installation, Operation, OperationKind, Phase, slugify, statusOf } from './environment.js';
 import { EnvironmentsRepository } from './environments.repository.js';
-import { cpuMillicores, quantityBytes } from './quantities.js';
+import { cpuMillicores, quantityBytes } from '../templates/template-rules.js';
 
 /** How often an operation in flight proves its owner is alive; the reconciler takes over after STALE. */
 export const HEARTBEAT_MS = 15_000;

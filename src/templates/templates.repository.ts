@@ -1,3 +1,4 @@
+import { toTemplateDocument } from './template-file.js';
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
@@ -76,29 +77,9 @@ function toStored(record: LeanTemplate): StoredTemplate {
   };
 }
 
+/** The stored form of a definition is its file form. */
 function definitionFields(definition: TemplateDefinition): Partial<TemplateRecord> {
-  return {
-    name: definition.name,
-    display_name: definition.displayName,
-    description: definition.description,
-    category: definition.category,
-    tags: [...definition.tags],
-    status: definition.status,
-    version: definition.version,
-    default_port: definition.defaultPort,
-    documentation_url: definition.documentationUrl,
-    icon_url: definition.iconUrl,
-    image: definition.image,
-    user: { ...definition.user },
-    shell: definition.shell,
-    working_directory: definition.workingDirectory,
-    ports: definition.ports.map((p) => ({ ...p })),
-    environment_variables: { ...definition.environmentVariables },
-    startup: { system: [...definition.startup.system], user: [...definition.startup.user] },
-    required_commands: [...definition.requiredCommands],
-    default_resources: { ...definition.defaultResources },
-    run_as_non_root: definition.runAsNonRoot,
-  };
+  return toTemplateDocument(definition);
 }
 
 /** Persistence of templates. Everything it returns is a plain `Template` (or `StoredTemplate`). */

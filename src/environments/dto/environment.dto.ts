@@ -15,7 +15,7 @@ import {
   ValidationArguments,
 } from 'class-validator';
 import { PHASES, STATUSES, type Phase, type Status } from '../environment.js';
-import { BYTE_QUANTITY, CPU_QUANTITY } from '../quantities.js';
+import { BYTES_PATTERN as BYTE_QUANTITY, CPU_PATTERN as CPU_QUANTITY } from '../../templates/template-rules.js';
 
 const toQuantity = ({ value }: { value: unknown }): unknown =>
   typeof value === 'number' && Number.isFinite(value) ? String(value) : typeof value === 'string' ? value.trim() : value;
