@@ -25,6 +25,14 @@ describe('ReplayBuffer', () => {
     expect(buffer.size).toBe(10);
   });
 
+  it('starts at a base offset, so offsets of another stream fall outside it', () => {
+    const buffer = new ReplayBuffer(1024, 1_000_000);
+    expect(buffer.append(b('abc'))).toBe(1_000_003);
+    expect(join(buffer.since(1_000_001))).toBe('bc');
+    expect(buffer.since(2)).toBeNull();
+    expect(buffer.since(5_000_000)).toBeNull();
+  });
+
   it('keeps memory bounded over many chunks', () => {
     const buffer = new ReplayBuffer(4096);
     for (let i = 0; i < 100_000; i += 1) buffer.append(b('x'.repeat(64)));

@@ -8,9 +8,15 @@ export class ReplayBuffer {
   private readonly starts: number[] = [];
   private head = 0;
   private bytes = 0;
-  private endOffset = 0;
+  private endOffset: number;
 
-  constructor(private readonly capacity: number) {}
+  /** `base` is the offset of the first byte: streams of different sessions never share offsets. */
+  constructor(
+    private readonly capacity: number,
+    base = 0,
+  ) {
+    this.endOffset = base;
+  }
 
   /** Offset just after the newest byte. */
   get end(): number {

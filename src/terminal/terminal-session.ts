@@ -53,7 +53,8 @@ const encode = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(me
  * runtime's exec), any number of clients. Output fans out to every client from one encoded frame;
  * input from any client goes upstream in arrival order; the most recently active client's size
  * wins. A client that falls behind while others keep up is cut over to a redraw when it drains;
- * when every client is behind, the upstream is paused so tmux and the program slow down.
+ * when every client is behind, the upstream is paused: tmux then stops drawing for this server
+ * (it keeps the program's output in its screen and history), so memory stays bounded everywhere.
  */
 export class TerminalSession {
   private readonly logger = new Logger('Terminal');
@@ -77,7 +78,10 @@ export class TerminalSession {
     private readonly deps: SessionDependencies,
   ) {
     this.sessionName = `devpocket_${spec.id}`;
-    this.buffer = new ReplayBuffer(deps.replayBufferBytes);
+    // Offsets start at the creation time in microseconds, so an offset saved from another session
+    // (an earlier one, or another server's) is never mistaken for a position in this one: it falls
+    // outside this buffer and the client gets a reset and a redraw instead of someone else's bytes.
+    this.buffer = new ReplayBuffer(deps.replayBufferBytes, Date.now() * 1000);
   }
 
   get offset(): number {
@@ -248,10 +252,14 @@ export class TerminalSession {
     this.deps.metrics.clients.dec();
     if (client.firstMessageTimer) clearTimeout(client.firstMessageTimer);
     if (this.paused) this.checkDrain();
-    if (this.clients.size === 0 && !this.closed) {
-      this.graceTimer = setTimeout(() => this.close(), this.deps.graceMs);
-      this.graceTimer.unref();
-    }
+    this.releaseIfIdle();
+  }
+
+  /** Without clients, the upstream stays for the grace period, then goes. */
+  releaseIfIdle(): void {
+    if (this.clients.size > 0 || this.closed || this.graceTimer) return;
+    this.graceTimer = setTimeout(() => this.close(), this.deps.graceMs);
+    this.graceTimer.unref();
   }
 
   /** Sends exactly the bytes after `offset` if they are still held; otherwise a reset and a redraw. */

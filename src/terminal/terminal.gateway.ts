@@ -12,7 +12,7 @@ import { TerminalMetrics } from './terminal-metrics.js';
 
 function intParam(url: URL, name: string, max: number): number | null {
   const raw = url.searchParams.get(name);
-  if (raw === null || !/^\d{1,15}$/.test(raw)) return null;
+  if (raw === null || !/^\d{1,16}$/.test(raw)) return null;
   const value = Number(raw);
   return value >= 0 && value <= max ? value : null;
 }

@@ -95,41 +95,54 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
       inputRefilledAt: Date.now(),
       firstMessageTimer: null,
     };
-    let session = existing && !existing.isClosed ? existing : undefined;
-    if (!session) {
-      session = new TerminalSession(await this.environments.specFor(environment), {
-        runtime: this.runtime,
-        metrics: this.metrics,
-        replayBufferBytes: this.config.replayBufferBytes,
-        graceMs: this.config.graceMs,
-        onInput: (id) => void this.environments.touch(id).catch(() => undefined),
-        onClosed: (closed) => {
-          if (this.sessions.get(closed.spec.id) === closed) this.sessions.delete(closed.spec.id);
-        },
-      });
-      this.sessions.set(environment.id, session);
-    }
-    const joined = session;
-    const receive = (data: Buffer, isBinary: boolean): void => {
-      const parsed = parseClientMessage(data, isBinary);
-      if (parsed.ok) joined.handle(client, parsed.message);
-      else joined.violation(client, parsed.error);
-    };
-    for (const [data, isBinary] of request.early.splice(0)) receive(data, isBinary);
-    ws.on('message', receive);
+    // Registered before any await: a socket that closes while we prepare still gives its slot back.
+    let joined: TerminalSession | null = null;
+    let closed = false;
     ws.once('close', () => {
-      joined.detach(client);
+      closed = true;
+      joined?.detach(client);
       const count = (this.perUser.get(principal.user.id) ?? 1) - 1;
       if (count > 0) this.perUser.set(principal.user.id, count);
       else this.perUser.delete(principal.user.id);
     });
+    let session = existing && !existing.isClosed ? existing : undefined;
+    if (!session) {
+      const spec = await this.environments.specFor(environment);
+      session = this.sessions.get(environment.id);
+      if (!session || session.isClosed) {
+        session = new TerminalSession(spec, {
+          runtime: this.runtime,
+          metrics: this.metrics,
+          replayBufferBytes: this.config.replayBufferBytes,
+          graceMs: this.config.graceMs,
+          onInput: (id) => void this.environments.touch(id).catch(() => undefined),
+          onClosed: (done) => {
+            if (this.sessions.get(done.spec.id) === done) this.sessions.delete(done.spec.id);
+          },
+        });
+        this.sessions.set(environment.id, session);
+      }
+    }
+    if (closed) {
+      session.releaseIfIdle();
+      return;
+    }
+    joined = session;
+    const target = session;
+    const receive = (data: Buffer, isBinary: boolean): void => {
+      const parsed = parseClientMessage(data, isBinary);
+      if (parsed.ok) target.handle(client, parsed.message);
+      else target.violation(client, parsed.error);
+    };
+    for (const [data, isBinary] of request.early.splice(0)) receive(data, isBinary);
+    ws.on('message', receive);
     const welcome = {
       type: 'welcome' as const,
       message: `Connected to ${environment.name}`,
       environment: { id: environment.id, name: environment.name, template: environment.templateName, status: statusOf(environment.phase) },
     };
     try {
-      await joined.attach(client, welcome, request.resume);
+      await target.attach(client, welcome, request.resume);
     } catch (error) {
       this.logger.error(`Attaching a client to ${environment.id} failed: ${error instanceof Error ? error.message : String(error)}`);
       rejectSocket(ws, WsCloseCode.UpstreamError, 'The terminal could not be attached; try again');

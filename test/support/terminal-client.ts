@@ -19,9 +19,8 @@ export interface ConnectOptions {
 }
 
 /**
- * A terminal client for tests: records every frame, rebuilds the session's output stream from
- * frames whose offset advances (a redraw preamble repeats the current offset and is not part of
- * the stream), and closes cleanly.
+ * A terminal client for tests: records every frame, rebuilds the session's output stream from the
+ * output frames and their offsets (counting gaps, where a redraw skipped ahead), and closes cleanly.
  */
 export class TerminalTestClient {
   readonly frames: ServerFrame[] = [];

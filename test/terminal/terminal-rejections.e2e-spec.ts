@@ -18,7 +18,10 @@ describe('terminal rejections and abuse', () => {
     return client;
   };
 
-  const rejected = async (options: Parameters<typeof TerminalTestClient.connect>[2], id = env.id): Promise<{ code: number; message: string }> => {
+  const rejected = async (
+    options: Parameters<typeof TerminalTestClient.connect>[2],
+    id = env.id,
+  ): Promise<{ code: number; message: string }> => {
     const client = await connect(options, id);
     const { code } = await client.closed;
     const error = client.frames.find((f) => f.type === 'error');

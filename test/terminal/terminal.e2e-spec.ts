@@ -114,11 +114,15 @@ describe('terminal', () => {
     await eventually(() => expect(back.offset).toBe(steady.offset), 20_000);
     expect(back.frames.some((f) => f.type === 'reset')).toBe(false);
 
+    // Compare over the range both received: from whichever of the two joined the stream later.
+    const common = Math.max(from, steady.streamStart!);
     const uninterrupted = Buffer.from(steady.stream)
-      .subarray(from - steady.streamStart!)
+      .subarray(common - steady.streamStart!)
       .toString();
+    const resumed = Buffer.concat([Buffer.from(before).subarray(common - from), Buffer.from(back.stream)]).toString();
     expect(back.gaps).toBe(0);
-    expect(before + back.stream).toBe(uninterrupted);
+    expect(steady.gaps).toBe(0);
+    expect(resumed).toBe(uninterrupted);
   }, 60_000);
 
   it('also resumes with {"type":"resume"} as the first message', async () => {
@@ -143,9 +147,11 @@ describe('terminal', () => {
     await client.waitForFrame((f) => f.type === 'welcome');
     // A large window of changing text makes tmux send far more than the 64 KiB replay buffer.
     client.resize(1000, 400);
-    client.run("echo overflow-1; timeout 2 sh -c 'while :; do head -c 300000 /dev/urandom | base64 -w 990; done'; clear; echo screen-marker-$((6*7))");
+    client.run(
+      "echo overflow-1; timeout 2 sh -c 'while :; do head -c 300000 /dev/urandom | base64 -w 990; done'; clear; echo screen-marker-$((6*7))",
+    );
     await client.waitForScreen(/screen-marker-42/, 30_000);
-    expect(client.offset).toBeGreaterThan(2 * 65_536);
+    expect(client.offset - client.streamStart!).toBeGreaterThan(2 * 65_536);
     await client.close();
     const late = await connect({ resume: 1 });
     await late.waitForFrame((f) => f.type === 'reset');
@@ -156,6 +162,54 @@ describe('terminal', () => {
     await late.waitForScreen(/screen-marker-42/);
     expect(late.screen).not.toMatch(/overflow-1\b/);
   }, 60_000);
+
+  it("the most recently active client's size wins", async () => {
+    const a = await connect();
+    const b = await connect();
+    await a.waitForFrame((f) => f.type === 'welcome');
+    await b.waitForFrame((f) => f.type === 'welcome');
+    a.resize(101, 31);
+    b.resize(91, 21);
+    // Typing makes a client the active one; the new size reaches the shell a moment later.
+    b.run('true');
+    await eventually(async () => {
+      b.run('echo size-b=$(tput cols)x$(tput lines)');
+      await b.waitForScreen(/size-b=91x21/, 1_000);
+    }, 10_000);
+    a.run('true');
+    await eventually(async () => {
+      a.run('echo size-a=$(tput cols)x$(tput lines)');
+      await a.waitForScreen(/size-a=101x31/, 1_000);
+    }, 10_000);
+  });
+
+  it('marks the environment active on input, keeps the upstream through the grace period, and exports metrics', async () => {
+    const hub = app.app.get(TerminalHub);
+    const client = await connect();
+    await client.waitForFrame((f) => f.type === 'welcome');
+    client.run('echo active');
+    await client.waitForScreen(/active/);
+    await eventually(async () => expect((await app.get(owner, env.id)).last_accessed).not.toBeNull());
+    const session = hub.session(env.id);
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await eventually(() => expect(session?.clients.size).toBe(0));
+    // within the grace period a reconnect joins the same upstream
+    const again = await connect();
+    await again.waitForFrame((f) => f.type === 'welcome');
+    expect(hub.session(env.id)).toBe(session);
+    const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
+    for (const name of [
+      'terminal_sessions',
+      'terminal_clients',
+      'terminal_input_bytes_total',
+      'terminal_output_bytes_total',
+      'terminal_resumes_total',
+      'terminal_redraws_total',
+    ]) {
+      expect(metrics).toContain(name);
+    }
+    expect(metrics).toMatch(/^terminal_clients [1-9]/m);
+  });
 
   it('a new client joining mid-session gets a redraw of the current screen', async () => {
     const a = await connect();
