@@ -1,0 +1,226 @@
+import { EventEmitter } from 'node:events';
+import { Duplex, PassThrough } from 'node:stream';
+import { Registry } from 'prom-client';
+import { WebSocket } from 'ws';
+import type { MetricsService } from '../common/metrics/metrics.service.js';
+import type { EnvironmentSpec, ExecOptions, ExecSession, ExitStatus, RuntimeProvider } from '../runtime/runtime.provider.js';
+import { TMUX_REPAINT_KEYS } from '../runtime/tmux-conf.js';
+import { eventually } from '../../test/support/eventually.js';
+import { TerminalMetrics } from './terminal-metrics.js';
+import { HIGH_WATER_BYTES, TerminalClient, TerminalSession } from './terminal-session.js';
+
+/** The upstream a runtime would return: output is pushed by the test, input is recorded. */
+class FakeUpstream implements ExecSession {
+  readonly output = new PassThrough();
+  readonly input: string[] = [];
+  readonly sizes: [number, number][] = [];
+  readonly stream: Duplex;
+  readonly exit: Promise<ExitStatus>;
+  private finish!: (status: ExitStatus) => void;
+
+  constructor() {
+    const input = this.input;
+    const output = this.output;
+    this.stream = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        input.push(chunk.toString());
+        callback();
+      },
+    });
+    output.on('data', (chunk: Buffer) => this.stream.push(chunk));
+    this.exit = new Promise((resolve) => (this.finish = resolve));
+  }
+
+  resize(cols: number, rows: number): void {
+    this.sizes.push([cols, rows]);
+  }
+
+  async kill(): Promise<void> {
+    this.finish({ code: 0, signal: null });
+  }
+}
+
+/** A socket whose buffered amount the test sets, recording what is sent. */
+class FakeSocket extends EventEmitter {
+  readyState: number = WebSocket.OPEN;
+  bufferedAmount = 0;
+  readonly sent: Record<string, unknown>[] = [];
+  closedWith: number | null = null;
+
+  send(data: Buffer): void {
+    this.sent.push(JSON.parse(data.toString()) as Record<string, unknown>);
+  }
+
+  close(code: number): void {
+    this.closedWith = code;
+    this.readyState = WebSocket.CLOSED;
+  }
+}
+
+const spec = { id: '0123456789abcdef01234567' } as EnvironmentSpec;
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function setup(): {
+  session: TerminalSession;
+  upstream: FakeUpstream;
+  client: (cols?: number, rows?: number) => Promise<[TerminalClient, FakeSocket]>;
+} {
+  const upstream = new FakeUpstream();
+  const runtime = {
+    exec: async (_spec: EnvironmentSpec, _argv: string[], _options: ExecOptions) => upstream,
+  } as unknown as RuntimeProvider;
+  const metrics = new TerminalMetrics({ registry: new Registry() } as MetricsService);
+  const session = new TerminalSession(spec, {
+    runtime,
+    metrics,
+    replayBufferBytes: 1 << 20,
+    graceMs: 60_000,
+    onInput: () => undefined,
+    onClosed: () => undefined,
+  });
+  let nextId = 1;
+  const client = async (cols = 80, rows = 24): Promise<[TerminalClient, FakeSocket]> => {
+    const socket = new FakeSocket();
+    const c: TerminalClient = {
+      id: nextId++,
+      ws: socket as unknown as WebSocket,
+      userId: 'u',
+      cols,
+      rows,
+      mode: 'connecting',
+      queue: [{ type: 'input', data: '' }],
+      violations: 0,
+      inputTokens: 1 << 20,
+      inputRefilledAt: Date.now(),
+      firstMessageTimer: null,
+    };
+    await session.attach(
+      c,
+      { type: 'welcome', message: 'hi', environment: { id: spec.id, name: 'n', template: 't', status: 'running' } },
+      null,
+    );
+    return [c, socket];
+  };
+  return { session, upstream, client };
+}
+
+const outputs = (socket: FakeSocket): string =>
+  socket.sent
+    .filter((m) => m.type === 'output')
+    .map((m) => String(m.data))
+    .join('');
+
+describe('TerminalSession', () => {
+  it('greets first, fans one encoded frame out to every live client, and asks tmux for a repaint for newcomers', async () => {
+    const { session, upstream, client } = setup();
+    const [, a] = await client();
+    const [, b] = await client();
+    expect(a.sent[0]?.type).toBe('welcome');
+    await flush();
+    expect(upstream.input).toContain(TMUX_REPAINT_KEYS);
+    upstream.output.write('hello');
+    await flush();
+    await flush();
+    expect(outputs(a)).toBe('hello');
+    expect(outputs(b)).toBe('hello');
+    session.close();
+  });
+
+  it('cuts a lagging client over while others keep up, then redraws it (reset first) once it drains', async () => {
+    const { session, upstream, client } = setup();
+    const [slowClient, slow] = await client();
+    const [, fast] = await client();
+    slow.bufferedAmount = HIGH_WATER_BYTES + 1;
+    upstream.output.write('one');
+    await flush();
+    await flush();
+    expect(slowClient.mode).toBe('behind');
+    expect(outputs(fast)).toBe('one');
+    expect(outputs(slow)).toBe('');
+    upstream.output.write('two');
+    await flush();
+    await flush();
+    expect(outputs(slow)).toBe('');
+    slow.bufferedAmount = 0;
+    await eventually(() => expect(slowClient.mode).toBe('live'));
+    expect(slow.sent.some((m) => m.type === 'reset')).toBe(true);
+    upstream.output.write('three');
+    await flush();
+    await flush();
+    expect(outputs(slow)).toBe('three');
+    session.close();
+  });
+
+  it('pauses the upstream when every client is behind and resumes when one drains, losing nothing', async () => {
+    const { session, upstream, client } = setup();
+    const [only, socket] = await client();
+    socket.bufferedAmount = HIGH_WATER_BYTES + 1;
+    upstream.output.write('first');
+    await flush();
+    await flush();
+    expect(upstream.stream.isPaused()).toBe(true);
+    expect(only.mode).toBe('live');
+    socket.bufferedAmount = 0;
+    await eventually(() => expect(upstream.stream.isPaused()).toBe(false));
+    upstream.output.write('second');
+    await flush();
+    await flush();
+    expect(outputs(socket)).toBe('firstsecond');
+    session.close();
+  });
+
+  it("applies the most recently active client's size", async () => {
+    const { session, upstream, client } = setup();
+    const [a] = await client(100, 30);
+    const [b] = await client(90, 20);
+    session.handle(b, { type: 'resize', cols: 91, rows: 21 });
+    session.handle(a, { type: 'input', data: 'x' });
+    expect(upstream.sizes.slice(-2)).toEqual([
+      [91, 21],
+      [100, 30],
+    ]);
+    session.close();
+  });
+
+  it('drops input beyond the rate budget with an error, and closes a client after repeated violations (4008)', async () => {
+    const { session, upstream, client } = setup();
+    const [c, socket] = await client();
+    c.inputTokens = 10;
+    session.handle(c, { type: 'input', data: 'x'.repeat(11) });
+    expect(upstream.input.filter((i) => i.includes('x'))).toEqual([]);
+    expect(socket.sent.some((m) => m.type === 'error' && /too fast/.test(String(m.message)))).toBe(true);
+    for (let i = 0; i < 9; i += 1) session.violation(c, 'bad');
+    expect(socket.closedWith).toBe(4008);
+    session.close();
+  });
+
+  it('resumes exactly from an offset it holds, and resets for one it does not', async () => {
+    const { session, upstream, client } = setup();
+    const [, first] = await client();
+    upstream.output.write('abc');
+    await flush();
+    await flush();
+    const offset = Number(first.sent.filter((m) => m.type === 'output').at(-1)?.offset);
+    upstream.output.write('def');
+    await flush();
+    await flush();
+    const socket = new FakeSocket();
+    const late: TerminalClient = { ...(await client())[0], id: 99, ws: socket as unknown as WebSocket, mode: 'connecting', queue: [] };
+    await session.attach(
+      late,
+      { type: 'welcome', message: 'hi', environment: { id: spec.id, name: 'n', template: 't', status: 'running' } },
+      offset,
+    );
+    expect(outputs(socket)).toBe('def');
+    const stale = new FakeSocket();
+    const old: TerminalClient = { ...late, id: 100, ws: stale as unknown as WebSocket, mode: 'connecting', queue: [] };
+    await session.attach(
+      old,
+      { type: 'welcome', message: 'hi', environment: { id: spec.id, name: 'n', template: 't', status: 'running' } },
+      3,
+    );
+    expect(stale.sent.map((m) => m.type)).toEqual(['welcome', 'reset']);
+    session.close();
+  });
+});
