@@ -5,6 +5,7 @@ import { DomainEvents } from '../common/events/domain-events.js';
 import { UsersService } from '../users/users.service.js';
 import { IdentitiesRepository } from './identities.repository.js';
 import { OneTimeCodesRepository } from './one-time-codes.repository.js';
+import { SessionRevoker } from './session-revoker.js';
 import { SessionsRepository } from './sessions.repository.js';
 
 /** Ended sessions and used codes are kept this long (for support and the audit trail), then removed. */
@@ -21,6 +22,7 @@ export class AccountsMaintenance implements OnModuleInit {
   constructor(
     private readonly events: DomainEvents,
     private readonly sessions: SessionsRepository,
+    private readonly revoker: SessionRevoker,
     private readonly identities: IdentitiesRepository,
     private readonly codes: OneTimeCodesRepository,
     private readonly users: UsersService,
@@ -34,7 +36,7 @@ export class AccountsMaintenance implements OnModuleInit {
       await this.codes.deleteAllForUser(userId);
     });
     this.events.on('user.deactivated', async ({ userId }) => {
-      await this.sessions.revokeAllForUser(userId, this.clock.now(), 'account_deactivated');
+      await this.revoker.revokeAll(userId, 'account_deactivated');
     });
   }
 

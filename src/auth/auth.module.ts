@@ -13,6 +13,7 @@ import { Argon2PasswordHasher, PasswordHasher } from './passwords/password-hashe
 import { IdentityRecord, IdentitySchema } from './schemas/identity.schema.js';
 import { OneTimeCodeRecord, OneTimeCodeSchema } from './schemas/one-time-code.schema.js';
 import { SessionRecord, SessionSchema } from './schemas/session.schema.js';
+import { SessionRevoker } from './session-revoker.js';
 import { SessionsRepository } from './sessions.repository.js';
 import { TokenService } from './tokens/token.service.js';
 
@@ -31,6 +32,7 @@ import { TokenService } from './tokens/token.service.js';
     AuthService,
     TokenService,
     SessionsRepository,
+    SessionRevoker,
     OneTimeCodesRepository,
     IdentitiesRepository,
     AccountsMaintenance,

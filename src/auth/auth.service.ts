@@ -15,6 +15,7 @@ import { IdentitiesRepository } from './identities.repository.js';
 import { OneTimeCodesRepository } from './one-time-codes.repository.js';
 import { PasswordHasher } from './passwords/password-hasher.js';
 import { RequestContext } from './request-context.js';
+import { SessionRevoker } from './session-revoker.js';
 import { SessionsRepository } from './sessions.repository.js';
 import { TokenPair, TokenService } from './tokens/token.service.js';
 import { usernameCandidates } from './username-from-email.js';
@@ -42,6 +43,7 @@ export class AuthService {
     private readonly clock: Clock,
     private readonly users: UsersRepository,
     private readonly sessions: SessionsRepository,
+    private readonly revoker: SessionRevoker,
     private readonly codes: OneTimeCodesRepository,
     private readonly identities: IdentitiesRepository,
     private readonly hasher: PasswordHasher,
@@ -125,7 +127,7 @@ export class AuthService {
         );
       }
       if (!session) {
-        await this.sessions.revoke(claims.sid, now, 'refresh_token_reuse');
+        await this.revoker.revoke(claims.sub, claims.sid, 'refresh_token_reuse');
         await this.audit.record({
           action: 'auth.refresh_reuse_detected',
           actorId: claims.sub,
@@ -143,7 +145,7 @@ export class AuthService {
   }
 
   async logout(principal: Principal, ctx: RequestContext): Promise<void> {
-    await this.sessions.revoke(principal.sessionId, this.clock.now(), 'logout');
+    await this.revoker.revoke(principal.user.id, principal.sessionId, 'logout');
     await this.audit.record({
       action: 'auth.logout',
       actorId: principal.user.id,
@@ -277,7 +279,7 @@ export class AuthService {
    * the address counts as verified. The owner can set a password with forgot-password.
    */
   private async takeOverUnverifiedAccount(user: User): Promise<User> {
-    await this.sessions.revokeAllForUser(user.id, this.clock.now(), 'email_claimed_by_google');
+    await this.revoker.revokeAll(user.id, 'email_claimed_by_google');
     await this.users.clearPassword(user.id);
     return (await this.users.markVerified(user.id)) ?? user;
   }
@@ -308,7 +310,7 @@ export class AuthService {
       });
     }
     await this.users.setPasswordHash(user.id, await this.hasher.hash(newPassword));
-    const revoked = await this.sessions.revokeAllForUser(user.id, this.clock.now(), 'password_changed', principal.sessionId);
+    const revoked = await this.revoker.revokeAll(user.id, 'password_changed', principal.sessionId);
     await this.auditSelf('auth.password_changed', user, ctx, { other_sessions_revoked: revoked });
   }
 
@@ -337,7 +339,7 @@ export class AuthService {
     if (!(await this.codes.consume('password_reset', code.userId, code.digest, now))) throw invalid;
     const user = await this.users.setPasswordHash(code.userId, await this.hasher.hash(newPassword));
     if (!user) throw invalid;
-    await this.sessions.revokeAllForUser(user.id, now, 'password_reset');
+    await this.revoker.revokeAll(user.id, 'password_reset');
     await this.auditSelf('auth.password_reset', user, ctx);
   }
 

@@ -86,6 +86,7 @@ function setup(): {
       id: nextId++,
       ws: socket as unknown as WebSocket,
       userId: 'u',
+      sessionId: 's',
       cols,
       rows,
       mode: 'connecting',

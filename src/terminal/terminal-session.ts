@@ -26,6 +26,8 @@ export interface TerminalClient {
   readonly id: number;
   readonly ws: WebSocket;
   readonly userId: string;
+  /** The sign-in session whose access token opened this connection. */
+  readonly sessionId: string;
   cols: number | null;
   rows: number | null;
   /** connecting: before welcome; pending: waiting for a first resume; live; behind: cut over, waiting to drain. */

@@ -45,6 +45,22 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
     this.events.on('environment.phase_changed', ({ environmentId, phase, status, statusMessage }) => {
       this.sessions.get(environmentId)?.announce(status, phase, statusMessage);
     });
+    this.events.on('auth.sessions_revoked', ({ userId, sessionId, exceptSessionId }) =>
+      this.closeRevoked(userId, sessionId, exceptSessionId),
+    );
+  }
+
+  /** Terminals opened with a revoked sign-in session end at once (4001). */
+  private closeRevoked(userId: string, sessionId: string | undefined, exceptSessionId: string | undefined): void {
+    for (const session of this.sessions.values()) {
+      for (const client of [...session.clients]) {
+        if (client.userId !== userId) continue;
+        if (sessionId !== undefined && client.sessionId !== sessionId) continue;
+        if (exceptSessionId !== undefined && client.sessionId === exceptSessionId) continue;
+        this.metrics.rejections.inc({ reason: 'unauthorized' });
+        rejectSocket(client.ws, WsCloseCode.Unauthorized, 'Your session has ended; sign in again');
+      }
+    }
   }
 
   onApplicationShutdown(): void {
@@ -86,6 +102,7 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
       id: this.nextClientId++,
       ws,
       userId: principal.user.id,
+      sessionId: principal.sessionId,
       cols: request.cols,
       rows: request.rows,
       mode: 'connecting',

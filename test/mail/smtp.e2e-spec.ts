@@ -225,7 +225,11 @@ describe('MailModule', () => {
 
   it('warns at boot when production runs without MAIL_URL', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    const moduleRef = await compile({ NODE_ENV: 'production', ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true', MONGODB_URI: 'mongodb://127.0.0.1:1' });
+    const moduleRef = await compile({
+      NODE_ENV: 'production',
+      ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true',
+      MONGODB_URI: 'mongodb://127.0.0.1:1',
+    });
 
     expect(moduleRef.get(Mailer)).toBeInstanceOf(OutboxMailer);
     expect(warn).toHaveBeenCalledWith(expect.stringMatching(/MAIL_URL is not set: mail is NOT delivered/));

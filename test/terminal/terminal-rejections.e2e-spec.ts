@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
 import { EnvironmentsRepository } from '../../src/environments/environments.repository.js';
+import { UsersService } from '../../src/users/users.service.js';
 import { createEnvironmentsApp, EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
 import { eventually } from '../support/eventually.js';
 import { TerminalTestClient } from '../support/terminal-client.js';
@@ -92,6 +93,28 @@ describe('terminal rejections and abuse', () => {
     expect((await bad.closed).code).toBe(4008);
     good.run('echo unaffected-$((4+4))');
     await good.waitForScreen(/unaffected-8/);
+  });
+
+  it('closes terminals opened with a session that signs out (4001); other sessions keep theirs', async () => {
+    const other = await app.account('free');
+    const target = await app.createRunning(other, { name: 'Sign out' });
+    const second = await app.json<TestAccount['tokens']>('POST', '/api/v1/auth/login', {
+      body: { username_or_email: other.username, password: other.password },
+      ip: '10.50.50.50',
+    });
+    const first = await TerminalTestClient.connect(app.baseUrl, target.id, { token: other.tokens.access_token });
+    const kept = await TerminalTestClient.connect(app.baseUrl, target.id, { token: second.body.access_token });
+    clients.push(first, kept);
+    await first.waitForFrame((f) => f.type === 'welcome');
+    await kept.waitForFrame((f) => f.type === 'welcome');
+    await app.json('POST', '/api/v1/auth/logout', { token: other.tokens.access_token });
+    expect((await first.closed).code).toBe(4001);
+    kept.run('echo kept-$((5*5))');
+    await kept.waitForScreen(/kept-25/);
+
+    // deactivating the account ends every terminal of it
+    await app.app.get(UsersService).updateAsAdmin(other.id, { isActive: false }, { id: owner.id, username: owner.username, ip: null });
+    expect((await kept.closed).code).toBe(4001);
   });
 
   it('tells clients when the environment stops, then closes them with 4009', async () => {

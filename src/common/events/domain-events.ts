@@ -6,6 +6,11 @@ export interface DomainEventMap {
   'user.deleting': { userId: string };
   /** An admin deactivated an account: its sessions end. */
   'user.deactivated': { userId: string };
+  /**
+   * Sessions ended (sign-out, password change or reset, reuse detection, deactivation): one
+   * (`sessionId`), or all of the user's but `exceptSessionId`, or all.
+   */
+  'auth.sessions_revoked': { userId: string; sessionId?: string; exceptSessionId?: string; reason: string };
   /** An environment moved to another lifecycle phase (terminals tell their clients). */
   'environment.phase_changed': { environmentId: string; phase: string; status: string; statusMessage: string | null };
 }

@@ -82,7 +82,9 @@ export class WebSocketRouter implements OnApplicationBootstrap, BeforeApplicatio
       });
       return;
     }
-    socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"detail":"No WebSocket endpoint at this path","code":"not_found"}');
+    socket.end(
+      'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"detail":"No WebSocket endpoint at this path","code":"not_found"}',
+    );
   }
 
   private pingAll(): void {
