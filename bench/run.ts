@@ -12,6 +12,7 @@ import { startPostgres } from './support/postgres.js';
 import { accounts } from './suites/accounts.js';
 import { environments } from './suites/environments.js';
 import { foundation } from './suites/foundation.js';
+import { terminal } from './suites/terminal.js';
 
 export interface BenchContext {
   mongodbUri: string;
@@ -21,7 +22,7 @@ export interface BenchContext {
 
 type Suite = (ctx: BenchContext) => Promise<Record<string, unknown>>;
 
-const SUITES: Record<string, Suite> = { foundation, accounts, environments };
+const SUITES: Record<string, Suite> = { foundation, accounts, environments, terminal };
 
 const log = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
 

@@ -12,7 +12,13 @@ interface Environment {
   phase: string;
 }
 
-async function call<T>(baseUrl: string, method: string, path: string, token: string | null, body?: unknown): Promise<{ status: number; body: T }> {
+async function call<T>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  token: string | null,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const headers: Record<string, string> = { 'content-type': 'application/json', 'x-forwarded-for': '10.88.0.1' };
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(`${baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -36,7 +42,15 @@ export async function environments(ctx: BenchContext): Promise<Record<string, un
     const token = registered.body.access_token;
     const cli = await import('node:child_process');
     cli.execFileSync(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'cli.js'), 'set-plan', 'bench_env', 'team'], {
-      env: { ...process.env, NODE_ENV: 'production', ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true', MONGODB_URI: ctx.mongodbUri, MONGODB_DB_NAME: 'bench_environments', JWT_SECRET: 'bench-only-jwt-secret-8d2f4a6c9e1b3d5f7a9c2e4b6d8f0a1c', DATA_DIR: dataDir },
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true',
+        MONGODB_URI: ctx.mongodbUri,
+        MONGODB_DB_NAME: 'bench_environments',
+        JWT_SECRET: 'bench-only-jwt-secret-8d2f4a6c9e1b3d5f7a9c2e4b6d8f0a1c',
+        DATA_DIR: dataDir,
+      },
       stdio: 'ignore',
     });
 
@@ -44,7 +58,10 @@ export async function environments(ctx: BenchContext): Promise<Record<string, un
     const ids: string[] = [];
     for (let i = 0; i < CREATES; i += 1) {
       const started = performance.now();
-      const created = await call<Environment>(server.baseUrl, 'POST', '/api/v1/environments', token, { name: `Bench ${i}`, template: 'debian' });
+      const created = await call<Environment>(server.baseUrl, 'POST', '/api/v1/environments', token, {
+        name: `Bench ${i}`,
+        template: 'debian',
+      });
       if (created.status !== 201) throw new Error(`create: ${created.status} ${JSON.stringify(created.body)}`);
       for (;;) {
         const current = await call<Environment>(server.baseUrl, 'GET', `/api/v1/environments/${created.body.id}`, token);
@@ -64,7 +81,13 @@ export async function environments(ctx: BenchContext): Promise<Record<string, un
       }
     }
     return {
-      create_to_running_ms: { median: Math.round(median(timings)), max: Math.round(percentile(sorted, 100)), runs: timings.map(Math.round), template: 'debian', runtime: 'local' },
+      create_to_running_ms: {
+        median: Math.round(median(timings)),
+        max: Math.round(percentile(sorted, 100)),
+        runs: timings.map(Math.round),
+        template: 'debian',
+        runtime: 'local',
+      },
       list_environments: { ...list, environments_listed: CREATES },
     };
   } finally {

@@ -59,6 +59,7 @@ export async function startServer(
     pid: child.pid!,
     startupMs,
     stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;

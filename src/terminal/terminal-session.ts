@@ -74,6 +74,8 @@ export class TerminalSession {
   private repaintRequested = false;
   private closed = false;
   private size = { cols: 80, rows: 24 };
+  /** The client that typed or resized last: it gets each frame first (its echo is what someone waits for). */
+  private active: TerminalClient | null = null;
 
   constructor(
     readonly spec: EnvironmentSpec,
@@ -154,16 +156,22 @@ export class TerminalSession {
     const bytes = Buffer.from(text, 'utf8');
     const offset = this.buffer.append(bytes);
     const frame = encode({ type: 'output', data: text, offset });
-    const live = [...this.clients].filter((client) => client.mode === 'live');
-    const slow = live.filter((client) => client.ws.bufferedAmount > HIGH_WATER_BYTES);
-    if (live.length > 0 && slow.length === live.length) {
+    const live: TerminalClient[] = [];
+    let slow = 0;
+    for (const client of this.clients) {
+      if (client.mode !== 'live') continue;
+      if (client === this.active) live.unshift(client);
+      else live.push(client);
+      if (client.ws.bufferedAmount > HIGH_WATER_BYTES) slow += 1;
+    }
+    if (live.length > 0 && slow === live.length) {
       // Everyone is behind: deliver what was read and stop reading until someone drains.
       for (const client of live) this.sendFrame(client, frame, bytes.length);
       this.pauseUpstream();
       return;
     }
     for (const client of live) {
-      if (slow.includes(client)) {
+      if (client.ws.bufferedAmount > HIGH_WATER_BYTES) {
         client.mode = 'behind';
         this.deps.metrics.cutovers.inc();
         this.watchDrain();
@@ -251,6 +259,7 @@ export class TerminalSession {
 
   detach(client: TerminalClient): void {
     if (!this.clients.delete(client)) return;
+    if (this.active === client) this.active = null;
     this.deps.metrics.clients.dec();
     if (client.firstMessageTimer) clearTimeout(client.firstMessageTimer);
     if (this.paused) this.checkDrain();
@@ -326,6 +335,7 @@ export class TerminalSession {
         this.input(client, message.data);
         return;
       case 'resize':
+        this.active = client;
         client.cols = message.cols;
         client.rows = message.rows;
         this.applySize(message.cols, message.rows);
@@ -349,6 +359,7 @@ export class TerminalSession {
       return;
     }
     client.inputTokens -= bytes;
+    this.active = client;
     if (client.cols !== null && client.rows !== null) this.applySize(client.cols, client.rows);
     this.upstream?.stream.write(data);
     this.deps.metrics.bytesIn.inc(bytes);

@@ -726,7 +726,12 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
   // ------------------------------------------------------------------------------------------
   // Status and watch
 
-  private async statusOf(id: string): Promise<RuntimeStatus> {
+  /**
+   * `quick` (the watcher's polls) only checks that the environment's tmux server answers on its
+   * socket, without starting a process: with `exit-empty on` the server lives exactly as long as
+   * it has a session. Explicit status requests also ask tmux for the DevPocket session itself.
+   */
+  private async statusOf(id: string, quick = false): Promise<RuntimeStatus> {
     const paths = this.paths(id);
     if (!(await exists(paths.root))) return { state: 'absent', message: null, installation: null };
     const state = await readState(paths.state);
@@ -749,7 +754,8 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
     const message = notes.length > 0 ? notes.join('; ') : null;
     if (this.starting.has(id)) return { state: 'pending', message, installation };
     if (state?.failure) return { state: 'failed', message: [state.failure, ...notes].join('; '), installation };
-    const running = await this.tmux(paths).hasSession(sessionName(id));
+    const tmux = this.tmux(paths);
+    const running = quick ? await tmux.listening() : await tmux.hasSession(sessionName(id));
     return { state: running ? 'running' : 'stopped', message, installation };
   }
 
@@ -792,7 +798,7 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
   private observe(id: string, announceNew: boolean): Promise<void> {
     const next = this.observing.then(async () => {
       if (this.listeners.size === 0) return;
-      const status = await this.statusOf(id);
+      const status = await this.statusOf(id, true);
       const key = JSON.stringify(status);
       const previous = this.known.get(id);
       if (status.state === 'absent') this.known.delete(id);

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { createConnection } from 'node:net';
 
 export interface CommandResult {
@@ -21,6 +23,29 @@ export function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeou
   });
 }
 
+let resolvedTmux: string | null = null;
+
+/** tmux's absolute path, found once: every call otherwise searches PATH again (one execve per directory). */
+function tmuxPath(): string {
+  if (resolvedTmux === null) {
+    const found = (process.env.PATH ?? '')
+      .split(delimiter)
+      .map((dir) => join(dir, 'tmux'))
+      .find((candidate) => isExecutable(candidate));
+    resolvedTmux = found ?? 'tmux';
+  }
+  return resolvedTmux;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The runtime's own tmux client for one environment's server. Every call passes `-N`, so it
  * never starts a server: only the workload launch does, inside the sandbox when there is one.
@@ -32,7 +57,7 @@ export class TmuxClient {
   ) {}
 
   run(...args: string[]): Promise<CommandResult> {
-    return run('tmux', ['-N', '-S', this.socket, ...args], this.env);
+    return run(tmuxPath(), ['-N', '-S', this.socket, ...args], this.env);
   }
 
   async hasSession(name: string): Promise<boolean> {
