@@ -2,7 +2,7 @@
  * The tmux configuration every runtime gives an environment's tmux server (the local runtime
  * writes it beside the socket; the Kubernetes runtime mounts it from a ConfigMap). The terminal
  * hub relies on it: one screen size per session (the latest active client's), no status line (the
- * screen is the pane), no escape delay, and a private key that makes tmux repaint the client that
+ * screen is the pane), a short escape delay (10 ms), and a private key that makes tmux repaint the client that
  * sends it. The user's own ~/.tmux.conf is read last and may change anything else.
  */
 
@@ -12,7 +12,7 @@ export const TMUX_REPAINT_KEYS = '\x1b[9999~';
 export const TMUX_CONF = `# DevPocket: one persistent session per environment, shared by every terminal client.
 set -g status off
 set -g window-size latest
-set -s escape-time 0
+set -s escape-time 10
 set -g history-limit 20000
 set -g default-terminal "screen-256color"
 set -g focus-events on
