@@ -13,6 +13,8 @@ export const HIGH_WATER_BYTES = 1024 * 1024;
 export const LOW_WATER_BYTES = 256 * 1024;
 /** Output is coalesced into frames of at most this many characters. */
 const MAX_FRAME_CHARS = 256 * 1024;
+/** A chunk this small, arriving when nothing waits to be sent, is sent at once (typing latency). */
+const IMMEDIATE_FLUSH_CHARS = 512;
 /** How long a fresh client may take to send `{"type":"resume"}` as its first message. */
 const FIRST_MESSAGE_WAIT_MS = 150;
 const DRAIN_CHECK_MS = 20;
@@ -139,8 +141,14 @@ export class TerminalSession {
     const text = this.decoder.write(chunk);
     if (text.length === 0) return;
     this.pendingText += text;
-    if (this.pendingText.length >= MAX_FRAME_CHARS) {
+    if (this.pendingText.length >= MAX_FRAME_CHARS || (!this.flushScheduled && this.pendingText.length <= IMMEDIATE_FLUSH_CHARS)) {
+      // Large batches go at once; so does a small chunk arriving alone (a keystroke's echo), without
+      // waiting a turn of the event loop. Chunks that follow in the same turn are coalesced.
       this.flush();
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
