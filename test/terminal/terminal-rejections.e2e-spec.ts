@@ -69,9 +69,10 @@ describe('terminal rejections and abuse', () => {
 
   it('4029 beyond the per-environment and per-user limits, while connected clients go on', async () => {
     const a = await connect();
-    await a.waitForFrame((f) => f.type === 'welcome');
-    await connect();
-    await connect();
+    const b = await connect();
+    const c = await connect();
+    // admitted in whatever order the server finished checking them: wait until all three are in
+    await Promise.all([a, b, c].map((x) => x.waitForFrame((f) => f.type === 'welcome')));
     expect((await rejected({})).code).toBe(4029);
     a.run('echo still-here-$((2+3))');
     await a.waitForScreen(/still-here-5/);
