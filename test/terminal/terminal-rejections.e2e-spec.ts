@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { EnvironmentsRepository } from '../../src/environments/environments.repository.js';
 import { UsersService } from '../../src/users/users.service.js';
@@ -145,6 +146,8 @@ describe('terminal rejections and abuse', () => {
     // the environment's tmux server outlives the API server
     expect((await other.runtime.status(spec)).state).toBe('running');
     await other.runtime.destroy(spec);
+    await other.database.drop();
+    rmSync(other.configuration.app.dataDir, { recursive: true, force: true });
   });
 
   it('answers a path that is not a WebSocket endpoint with 404 and no upgrade', async () => {
