@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load, median, percentile } from '../support/load.js';
-import { startServer } from '../support/server.js';
+import { setTeamPlan, startServer } from '../support/server.js';
 import type { BenchContext } from '../run.js';
 
 const CREATES = 5;
@@ -40,19 +40,7 @@ export async function environments(ctx: BenchContext): Promise<Record<string, un
       password: 'Bench1Password',
     });
     const token = registered.body.access_token;
-    const cli = await import('node:child_process');
-    cli.execFileSync(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'cli.js'), 'set-plan', 'bench_env', 'team'], {
-      env: {
-        ...process.env,
-        NODE_ENV: 'production',
-        ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true',
-        MONGODB_URI: ctx.mongodbUri,
-        MONGODB_DB_NAME: 'bench_environments',
-        JWT_SECRET: 'bench-only-jwt-secret-8d2f4a6c9e1b3d5f7a9c2e4b6d8f0a1c',
-        DATA_DIR: dataDir,
-      },
-      stdio: 'ignore',
-    });
+    await setTeamPlan(ctx.mongodbUri, 'bench_environments', dataDir, 'bench_env');
 
     const timings: number[] = [];
     const ids: string[] = [];

@@ -1,12 +1,11 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { spawn as spawnPty, type IPty } from 'node-pty';
 import { WebSocket } from 'ws';
 import { median, percentile } from '../support/load.js';
-import { BENCH_JWT_SECRET, REPO_ROOT, startServer, type BenchServer } from '../support/server.js';
+import { setTeamPlan, startServer, type BenchServer } from '../support/server.js';
 import type { BenchContext } from '../run.js';
 
 /**
@@ -249,19 +248,6 @@ async function login(baseUrl: string, user: User): Promise<void> {
   user.token = res.body.access_token;
 }
 
-function setPlan(mongodbUri: string, dbName: string, dataDir: string, username: string): Promise<unknown> {
-  return promisify(execFile)(process.execPath, [join(REPO_ROOT, 'dist', 'cli.js'), 'set-plan', username, 'team'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true',
-      MONGODB_URI: mongodbUri,
-      MONGODB_DB_NAME: dbName,
-      JWT_SECRET: BENCH_JWT_SECRET,
-      DATA_DIR: dataDir,
-    },
-  });
-}
 
 async function createEnvironment(baseUrl: string, user: User, name: string): Promise<string> {
   const res = await call<EnvironmentBody>(baseUrl, user.ip, 'POST', '/api/v1/environments', user.token, { name, template: 'debian' });
@@ -609,7 +595,7 @@ export async function terminal(ctx: BenchContext): Promise<Record<string, unknow
       users.push(user);
       owners.set(user, []);
     }
-    await pool(users, 4, (user) => setPlan(ctx.mongodbUri, dbName, dataDir, user.name));
+    await pool(users, 4, (user) => setTeamPlan(ctx.mongodbUri, dbName, dataDir, user.name));
     const owner = users[0];
 
     // ---- phases 1–3 on one environment ----

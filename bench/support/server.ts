@@ -1,4 +1,5 @@
-import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -13,6 +14,26 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
+/** The environment the built server and CLI run with in the benchmarks (production mode). */
+function benchEnv(mongodbUri: string, dbName: string, extra: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NODE_ENV: 'production',
+    ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true',
+    MONGODB_URI: mongodbUri,
+    MONGODB_DB_NAME: dbName,
+    JWT_SECRET: BENCH_JWT_SECRET,
+    ...extra,
+  };
+}
+
+/** Puts a user on the team plan through the admin CLI (dist/cli.js). */
+export async function setTeamPlan(mongodbUri: string, dbName: string, dataDir: string, username: string): Promise<void> {
+  await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'dist', 'cli.js'), 'set-plan', username, 'team'], {
+    env: benchEnv(mongodbUri, dbName, { DATA_DIR: dataDir }),
+  });
+}
+
 /** Starts the built server (dist/main.js) as production would run it, against the given database. */
 export async function startServer(
   mongodbUri: string,
@@ -23,19 +44,7 @@ export async function startServer(
   const started = performance.now();
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'main.js')], {
     cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true',
-      MONGODB_URI: mongodbUri,
-      MONGODB_DB_NAME: dbName,
-      JWT_SECRET: BENCH_JWT_SECRET,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_MAX: '1000000',
-      ...env,
-    },
+    env: benchEnv(mongodbUri, dbName, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '1000000', ...env }),
     stdio: 'pipe',
   });
   let output = '';

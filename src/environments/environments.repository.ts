@@ -44,16 +44,9 @@ function toEnvironment(r: LeanEnvironment): Environment {
   };
 }
 
-export interface NewEnvironment {
-  userId: string;
-  name: string;
-  slug: string;
-  templateId: string;
-  templateName: string;
-  resources: TemplateResources;
-  environmentVariables: Record<string, string>;
+export type NewEnvironment = Pick<Environment, 'userId' | 'name' | 'slug' | 'templateId' | 'templateName' | 'resources' | 'environmentVariables'> & {
   operation: Operation;
-}
+};
 
 /** Fields a transition may set besides the phase. */
 export interface TransitionChanges {
