@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
 import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import { parseObjectId } from '../database/object-id.js';
+import { ENVIRONMENT_ID_PATTERN } from '../runtime/runtime.provider.js';
 import type { TemplateResources } from '../templates/template.js';
 import { Environment, Installation, Operation, OperationKind, Phase } from './environment.js';
 import { EnvironmentQuotaRecord, EnvironmentRecord } from './schemas/environment.schema.js';
@@ -44,7 +46,10 @@ function toEnvironment(r: LeanEnvironment): Environment {
   };
 }
 
-export type NewEnvironment = Pick<Environment, 'userId' | 'name' | 'slug' | 'templateId' | 'templateName' | 'resources' | 'environmentVariables'> & {
+export type NewEnvironment = Pick<
+  Environment,
+  'userId' | 'name' | 'slug' | 'templateId' | 'templateName' | 'resources' | 'environmentVariables'
+> & {
   operation: Operation;
 };
 
@@ -62,9 +67,8 @@ function pairs(variables: Record<string, string>): { name: string; value: string
   return Object.entries(variables).map(([name, value]) => ({ name, value }));
 }
 
-function objectId(id: string): Types.ObjectId | null {
-  return /^[0-9a-f]{24}$/.test(id) ? new Types.ObjectId(id) : null;
-}
+/** Environment ids are lower-case: they reach paths and tmux names. */
+const objectId = (id: string): Types.ObjectId | null => parseObjectId(id, ENVIRONMENT_ID_PATTERN);
 
 function operationDocument(operation: Operation | null): EnvironmentRecord['operation'] {
   return operation

@@ -8,6 +8,9 @@ import type { Template, TemplateResources } from '../templates/template.js';
  * (environment ids are 24 hex characters, slugs are DNS-1123 labels).
  */
 
+/** Environment ids are 24 lower-case hex characters (a MongoDB ObjectId): safe in paths and names. */
+export const ENVIRONMENT_ID_PATTERN = /^[0-9a-f]{24}$/;
+
 /** Everything a runtime needs to know about one environment. */
 export interface EnvironmentSpec {
   /** 24 lower-case hex characters (the environment's id); safe in paths and names. */

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
 import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import { parseObjectId } from '../database/object-id.js';
 import type { TemplateDefinition } from './template-file.js';
 import type { Template, TemplateCategory, TemplateStatus } from './template.js';
 import { TemplateDeleter, TemplateRecord, TemplateSource } from './schemas/template.schema.js';
@@ -87,10 +88,6 @@ function definitionFields(definition: TemplateDefinition): Partial<TemplateRecor
 export class TemplatesRepository {
   constructor(@InjectModel(TemplateRecord.name) private readonly templates: Model<TemplateRecord>) {}
 
-  static objectId(id: string): Types.ObjectId | null {
-    return /^[0-9a-f]{24}$/i.test(id) ? new Types.ObjectId(id) : null;
-  }
-
   /**
    * Resolves once the collection and its unique index on `name` exist. The loader awaits it before
    * inserting, so replicas booting at once cannot insert the same name twice before the index is built.
@@ -111,7 +108,7 @@ export class TemplatesRepository {
   }
 
   async findStoredById(id: string): Promise<StoredTemplate | null> {
-    const _id = TemplatesRepository.objectId(id);
+    const _id = parseObjectId(id);
     if (!_id) return null;
     const found = await this.templates.findById(_id).lean<LeanTemplate>().exec();
     return found ? toStored(found) : null;
@@ -171,7 +168,7 @@ export class TemplatesRepository {
     contentHash: string,
     source: TemplateSource,
   ): Promise<StoredTemplate | null> {
-    const _id = TemplatesRepository.objectId(id);
+    const _id = parseObjectId(id);
     if (!_id) return null;
     const updated = await this.templates
       .findOneAndUpdate(
@@ -189,7 +186,7 @@ export class TemplatesRepository {
 
   /** Soft-deletes a live template; null when it is unknown or already deleted. */
   async softDelete(id: string, by: TemplateDeleter, now: Date, onlySource?: TemplateSource): Promise<Template | null> {
-    const _id = TemplatesRepository.objectId(id);
+    const _id = parseObjectId(id);
     if (!_id) return null;
     const filter: Record<string, unknown> = { _id, deleted_at: null };
     if (onlySource) filter.source = onlySource;
@@ -202,7 +199,7 @@ export class TemplatesRepository {
 
   /** One more environment created from it: a single atomic $inc, not a change of the template (updated_at stays). */
   async incrementUsage(id: string): Promise<boolean> {
-    const _id = TemplatesRepository.objectId(id);
+    const _id = parseObjectId(id);
     if (!_id) return false;
     const result = await this.templates.updateOne({ _id }, { $inc: { usage_count: 1 } }, { timestamps: false }).exec();
     return result.matchedCount > 0;

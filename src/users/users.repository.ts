@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
 import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import { parseObjectId } from '../database/object-id.js';
 import type { PlanName } from './plans.js';
 import { UserRecord } from './schemas/user.schema.js';
 import { normalizeEmail, normalizeUsername, Role, User } from './user.js';
@@ -81,10 +82,6 @@ const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g
 export class UsersRepository {
   constructor(@InjectModel(UserRecord.name) private readonly users: Model<UserRecord>) {}
 
-  private static objectId(id: string): Types.ObjectId | null {
-    return Types.ObjectId.isValid(id) && /^[0-9a-f]{24}$/i.test(id) ? new Types.ObjectId(id) : null;
-  }
-
   async create(input: NewUser): Promise<User> {
     try {
       const created = await this.users.create({
@@ -106,7 +103,7 @@ export class UsersRepository {
   }
 
   async findById(id: string): Promise<User | null> {
-    const _id = UsersRepository.objectId(id);
+    const _id = parseObjectId(id);
     if (!_id) return null;
     const found = await this.users.findById(_id).lean<LeanUser>().exec();
     return found ? toUser(found) : null;
@@ -142,7 +139,7 @@ export class UsersRepository {
   }
 
   private async update(id: string, set: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<User | null> {
-    const _id = UsersRepository.objectId(id);
+    const _id = parseObjectId(id);
     if (!_id) return null;
     const updated = await this.users
       .findOneAndUpdate({ _id, ...extra }, { $set: set }, { returnDocument: 'after' })
@@ -184,7 +181,7 @@ export class UsersRepository {
    * threshold. Parallel failures are each counted (single-document atomic $inc).
    */
   async recordFailedLogin(id: string, now: Date, threshold: number, lockSeconds: number): Promise<User | null> {
-    const _id = UsersRepository.objectId(id);
+    const _id = parseObjectId(id);
     if (!_id) return null;
     const counted = await this.users
       .findOneAndUpdate({ _id }, { $inc: { failed_login_count: 1 } }, { returnDocument: 'after' })
@@ -220,7 +217,7 @@ export class UsersRepository {
   }
 
   async delete(id: string): Promise<void> {
-    const _id = UsersRepository.objectId(id);
+    const _id = parseObjectId(id);
     if (_id) await this.users.deleteOne({ _id }).exec();
   }
 

@@ -16,6 +16,17 @@ function IsNewPassword(extra: { example?: string } = {}): PropertyDecorator {
   );
 }
 
+/** An email address field: trimmed, at most 254 characters, with its Swagger description. */
+function IsEmailAddress(): PropertyDecorator {
+  return applyDecorators(
+    ApiProperty({ example: 'ada@example.com' }),
+    Transform(trim),
+    IsString(),
+    MaxLength(254),
+    IsEmail({}, { message: 'email must be a valid email address' }),
+  );
+}
+
 export const USERNAME_RULE = /^[A-Za-z0-9_-]{3,30}$/;
 
 export class RegisterDto {
@@ -25,11 +36,7 @@ export class RegisterDto {
   @Matches(USERNAME_RULE, { message: 'username must be 3-30 characters of letters, digits, _ and -' })
   username!: string;
 
-  @ApiProperty({ example: 'ada@example.com' })
-  @Transform(trim)
-  @IsString()
-  @MaxLength(254)
-  @IsEmail({}, { message: 'email must be a valid email address' })
+  @IsEmailAddress()
   email!: string;
 
   @IsNewPassword({ example: 'Analytical1' })
@@ -87,11 +94,7 @@ export class ChangePasswordDto {
 }
 
 export class ForgotPasswordDto {
-  @ApiProperty({ example: 'ada@example.com' })
-  @Transform(trim)
-  @IsString()
-  @MaxLength(254)
-  @IsEmail({}, { message: 'email must be a valid email address' })
+  @IsEmailAddress()
   email!: string;
 }
 

@@ -2,8 +2,10 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { AppError } from '../../common/errors/app-error.js';
 import { ErrorCode } from '../../common/errors/error-code.js';
 
-/** Environment ids are 24 lower-case hex characters (a MongoDB ObjectId); nothing else reaches a path or a tmux name. */
-export const ENVIRONMENT_ID_PATTERN = /^[0-9a-f]{24}$/;
+import { ENVIRONMENT_ID_PATTERN } from '../runtime.provider.js';
+
+/** Nothing but an environment id (ENVIRONMENT_ID_PATTERN) reaches a path or a tmux name. */
+export { ENVIRONMENT_ID_PATTERN };
 
 /** Unix socket paths are limited to 108 bytes including the terminating NUL (sun_path on Linux). */
 export const MAX_SOCKET_PATH_BYTES = 107;
