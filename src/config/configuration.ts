@@ -80,6 +80,21 @@ export class RuntimeConfig {
   readonly templatesDir!: string;
   /** Terminated environments stay in their owner's list this many days, then are purged. */
   readonly retentionDays!: number;
+  readonly kubernetes!: KubernetesConfig;
+}
+
+export class KubernetesConfig {
+  /** A kubeconfig file, or null for the in-cluster service account. */
+  readonly kubeconfig!: string | null;
+  /** The namespace every environment's objects live in. */
+  readonly namespace!: string;
+  /** StorageClass of the home volumes; null takes the cluster's default. */
+  readonly storageClass!: string | null;
+  readonly imagePullPolicy!: 'Always' | 'IfNotPresent' | 'Never';
+  /** Each API request gives up after this long (then it is retried). */
+  readonly requestTimeoutMs!: number;
+  /** Retries of a failed API request (5xx, 429, timeouts, connection errors), with exponential backoff. */
+  readonly apiRetries!: number;
 }
 
 export class TerminalConfig {
@@ -211,6 +226,14 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
       localRoot: join(dataDir, 'environments'),
       templatesDir: parsed.TEMPLATES_DIR ? resolve(cwd, parsed.TEMPLATES_DIR) : resolve(cwd, 'templates'),
       retentionDays: parsed.ENVIRONMENT_RETENTION_DAYS ?? 30,
+      kubernetes: {
+        kubeconfig: parsed.KUBECONFIG ? resolve(cwd, parsed.KUBECONFIG) : null,
+        namespace: parsed.KUBERNETES_NAMESPACE ?? 'devpocket-environments',
+        storageClass: parsed.KUBERNETES_STORAGE_CLASS ?? null,
+        imagePullPolicy: parsed.KUBERNETES_IMAGE_PULL_POLICY ?? 'IfNotPresent',
+        requestTimeoutMs: parsed.KUBERNETES_REQUEST_TIMEOUT_MS ?? 15_000,
+        apiRetries: parsed.KUBERNETES_API_RETRIES ?? 5,
+      },
     },
     terminal: {
       graceMs: (parsed.TERMINAL_GRACE_SECONDS ?? 60) * 1000,

@@ -203,6 +203,42 @@ export class EnvironmentSchema {
   @MinLength(1)
   TEMPLATES_DIR?: string;
 
+  /** Kubernetes runtime: a kubeconfig file; without it, the in-cluster service account. */
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  @MinLength(1)
+  KUBECONFIG?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { message: 'must be a Kubernetes namespace name (DNS-1123 label)' })
+  KUBERNETES_NAMESPACE?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/, { message: 'must be a StorageClass name' })
+  KUBERNETES_STORAGE_CLASS?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(['Always', 'IfNotPresent', 'Never'])
+  KUBERNETES_IMAGE_PULL_POLICY?: 'Always' | 'IfNotPresent' | 'Never';
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  @Max(600_000)
+  KUBERNETES_REQUEST_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(20)
+  KUBERNETES_API_RETRIES?: number;
+
   @IsOptional()
   @Transform(toInt)
   @IsInt()

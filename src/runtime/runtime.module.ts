@@ -1,16 +1,17 @@
 import { Global, Module } from '@nestjs/common';
 import { Clock } from '../common/clock/clock.js';
 import { AppConfig, RuntimeConfig } from '../config/configuration.js';
+import { KubernetesRuntime } from './kubernetes/kubernetes-runtime.js';
 import { LocalRuntime } from './local/local-runtime.js';
 import { RuntimeProvider } from './runtime.provider.js';
 
-/** Builds the runtime RUNTIME selects; refuses to boot with one this version does not have. */
+/** Builds the runtime RUNTIME selects. */
 export function createRuntime(config: RuntimeConfig, app: AppConfig, clock: Clock): RuntimeProvider {
   switch (config.kind) {
     case 'local':
       return new LocalRuntime(config, app, clock);
     case 'kubernetes':
-      throw new Error('RUNTIME=kubernetes is not available in this version');
+      return new KubernetesRuntime(config.kubernetes);
   }
 }
 

@@ -1,4 +1,6 @@
 import type { Duplex } from 'node:stream';
+import { AppError } from '../common/errors/app-error.js';
+import { ErrorCode } from '../common/errors/error-code.js';
 import type { Template, TemplateResources } from '../templates/template.js';
 
 /**
@@ -10,6 +12,18 @@ import type { Template, TemplateResources } from '../templates/template.js';
 
 /** Environment ids are 24 lower-case hex characters (a MongoDB ObjectId): safe in paths and names. */
 export const ENVIRONMENT_ID_PATTERN = /^[0-9a-f]{24}$/;
+
+/** Every runtime checks ids before they reach a path, an object name or a tmux name. */
+export function assertEnvironmentId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || !ENVIRONMENT_ID_PATTERN.test(id)) {
+    throw new AppError(ErrorCode.BadRequest, `Invalid environment id ${JSON.stringify(id)}: expected 24 lower-case hex characters`);
+  }
+}
+
+/** The tmux session every environment runs, and the terminal attaches to. */
+export function sessionName(id: string): string {
+  return `devpocket_${id}`;
+}
 
 /** Everything a runtime needs to know about one environment. */
 export interface EnvironmentSpec {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SystemClock } from '../../src/common/clock/clock.js';
-import type { AppConfig, RuntimeConfig } from '../../src/config/configuration.js';
+import { type AppConfig, loadConfiguration, type RuntimeConfig } from '../../src/config/configuration.js';
 import { EnvironmentPaths } from '../../src/runtime/local/environment-paths.js';
 import { LocalRuntime, LocalRuntimeOptions } from '../../src/runtime/local/local-runtime.js';
 import { environmentProcesses } from '../../src/runtime/local/process-tree.js';
@@ -26,6 +26,7 @@ function configs(dataDir: string, localSandbox: Sandbox): { runtime: RuntimeConf
       localRoot: join(dataDir, 'environments'),
       templatesDir: join(dataDir, 'templates'),
       retentionDays: 30,
+      kubernetes: loadConfiguration({}).runtime.kubernetes,
     },
     app: {
       nodeEnv: 'test',

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { EnvironmentsRepository } from '../../src/environments/environments.repository.js';
 import { EnvironmentsReconciler } from '../../src/environments/environments.reconciler.js';
 import { EnvironmentsService } from '../../src/environments/environments.service.js';
 import { RuntimeProvider } from '../../src/runtime/runtime.provider.js';
@@ -91,8 +92,11 @@ export async function createEnvironmentsApp(options: TestAppOptions = {}): Promi
       const service = app.app.get(EnvironmentsService);
       const runtime = app.app.get(RuntimeProvider);
       await service.idle();
-      // Leave no tmux server behind: destroy whatever the runtime still holds.
-      for (const id of await runtime.list()) {
+      // Leave nothing behind: destroy whatever the runtime still holds of this application's environments.
+      // (A local runtime's DATA_DIR is this application's alone: everything in it goes.)
+      const held = await runtime.list();
+      const ours = runtime.kind === 'local' ? new Set(held) : await app.app.get(EnvironmentsRepository).existingIds(held);
+      for (const id of held.filter((candidate) => ours.has(candidate))) {
         const { specForOrphan } = await import('../../src/environments/orphan-spec.js');
         await runtime.destroy(specForOrphan(id));
       }

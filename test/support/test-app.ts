@@ -8,6 +8,7 @@ import { AppModule } from '../../src/app.module.js';
 import { configureApp, NEST_APPLICATION_OPTIONS } from '../../src/app.setup.js';
 import { Configuration, loadConfiguration } from '../../src/config/configuration.js';
 import { createTestDatabase, TestDatabase } from './database.js';
+import { prepareTestRuntime } from './runtime-under-test.js';
 
 export interface TestApp {
   app: NestExpressApplication;
@@ -38,6 +39,7 @@ export const TEST_JWT_SECRET = 'test-only-jwt-secret-4f9c2b7e1d8a6c3b5e0f9a7d2c4
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const database = options.database ?? createTestDatabase();
   const scratchDir = mkdtempSync(join(tmpdir(), 'devpocket-test-'));
+  const runtime = await prepareTestRuntime();
   const configuration = loadConfiguration({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -46,6 +48,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     MONGODB_DB_NAME: database.name,
     MONGODB_TIMEOUT_MS: '2000',
     DATA_DIR: scratchDir,
+    ...runtime.env,
     ...options.env,
   });
   let builder = Test.createTestingModule({ imports: [AppModule.forRoot(configuration), ...(options.imports ?? [])] });
@@ -64,6 +67,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     close: async () => {
       await app.close();
       if (!options.database) await database.drop();
+      await runtime.cleanup();
       rmSync(scratchDir, { recursive: true, force: true });
     },
   };

@@ -82,12 +82,6 @@ export function lineTime(line: string): number | null {
  * without a timestamp belongs to the time of the line before it.
  */
 export async function readLogPage(path: string, query: LogQuery): Promise<LogPage> {
-  const wanted = Math.max(0, Math.floor(query.lines));
-  const since = query.since?.getTime() ?? null;
-  // A ring of the newest `wanted` lines: the page costs O(wanted) memory whatever the file's size.
-  const ring: string[] = new Array<string>(wanted);
-  let total = 0;
-  let current: number | null = null;
   let input: ReturnType<typeof createReadStream>;
   try {
     await stat(path);
@@ -95,24 +89,50 @@ export async function readLogPage(path: string, query: LogQuery): Promise<LogPag
   } catch {
     return { lines: [], total: 0 };
   }
+  const pager = new LogPager(query);
   const reader = createInterface({ input, crlfDelay: Infinity });
   try {
-    for await (const line of reader) {
-      current = lineTime(line) ?? current;
-      if (since !== null && (current === null || current < since)) continue;
-      if (wanted > 0) ring[total % wanted] = line;
-      total += 1;
-    }
+    for await (const line of reader) pager.add(line);
   } catch {
     // The file went away while reading (destroyed): what was read is the answer.
   } finally {
     reader.close();
     input.destroy();
   }
-  const kept = Math.min(total, wanted);
-  const lines: string[] = [];
-  for (let i = total - kept; i < total; i += 1) lines.push(ring[i % wanted] ?? '');
-  return { lines, total };
+  return pager.page();
+}
+
+/**
+ * Cuts a log, line by line, to a page: the newest `query.lines` lines (optionally only those
+ * written at or after `query.since`) in O(page size) memory. A line without a timestamp belongs
+ * to the time of the line before it.
+ */
+export class LogPager {
+  private readonly wanted: number;
+  private readonly since: number | null;
+  private readonly ring: string[];
+  private total = 0;
+  private current: number | null = null;
+
+  constructor(query: LogQuery) {
+    this.wanted = Math.max(0, Math.floor(query.lines));
+    this.since = query.since?.getTime() ?? null;
+    this.ring = new Array<string>(this.wanted);
+  }
+
+  add(line: string): void {
+    this.current = lineTime(line) ?? this.current;
+    if (this.since !== null && (this.current === null || this.current < this.since)) return;
+    if (this.wanted > 0) this.ring[this.total % this.wanted] = clip(line);
+    this.total += 1;
+  }
+
+  page(): LogPage {
+    const kept = Math.min(this.total, this.wanted);
+    const lines: string[] = [];
+    for (let i = this.total - kept; i < this.total; i += 1) lines.push(this.ring[i % this.wanted] ?? '');
+    return { lines, total: this.total };
+  }
 }
 
 /** How often followLog() looks at the file when no change notification arrives. */

@@ -1,25 +1,14 @@
 import { isAbsolute, join, relative, resolve } from 'node:path';
+
 import { AppError } from '../../common/errors/app-error.js';
 import { ErrorCode } from '../../common/errors/error-code.js';
-
-import { ENVIRONMENT_ID_PATTERN } from '../runtime.provider.js';
+import { assertEnvironmentId, ENVIRONMENT_ID_PATTERN, sessionName } from '../runtime.provider.js';
 
 /** Nothing but an environment id (ENVIRONMENT_ID_PATTERN) reaches a path or a tmux name. */
-export { ENVIRONMENT_ID_PATTERN };
+export { assertEnvironmentId, ENVIRONMENT_ID_PATTERN, sessionName };
 
 /** Unix socket paths are limited to 108 bytes including the terminating NUL (sun_path on Linux). */
 export const MAX_SOCKET_PATH_BYTES = 107;
-
-export function assertEnvironmentId(id: unknown): asserts id is string {
-  if (typeof id !== 'string' || !ENVIRONMENT_ID_PATTERN.test(id)) {
-    throw new AppError(ErrorCode.BadRequest, `Invalid environment id ${JSON.stringify(id)}: expected 24 lower-case hex characters`);
-  }
-}
-
-/** The tmux session every environment's workload runs, and the terminal attaches to. */
-export function sessionName(id: string): string {
-  return `devpocket_${id}`;
-}
 
 /**
  * Where one environment lives on this host:

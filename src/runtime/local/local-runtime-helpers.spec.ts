@@ -1,9 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SystemClock } from '../../common/clock/clock.js';
-import type { AppConfig, RuntimeConfig } from '../../config/configuration.js';
-import { createRuntime } from '../runtime.module.js';
 import { LineSplitter, lineTime, readLogPage } from './environment-log.js';
 import { assertEnvironmentId, EnvironmentPaths } from './environment-paths.js';
 import { clampTerminalSize, signalName } from './exec-session.js';
@@ -130,16 +127,5 @@ describe('local runtime helpers', () => {
     expect(tmuxVersionAtLeast('tmux 2.9', 3, 2)).toBe(false);
     expect(tmuxVersionAtLeast('tmux next-3.5', 3, 2)).toBe(true);
     expect(tmuxVersionAtLeast('tmux master', 3, 2)).toBe(true);
-  });
-
-  it('refuses RUNTIME=kubernetes at boot', () => {
-    const config = {
-      kind: 'kubernetes',
-      localSandbox: 'none',
-      localRoot: '/tmp/x',
-      templatesDir: '/tmp',
-      retentionDays: 1,
-    } as RuntimeConfig;
-    expect(() => createRuntime(config, {} as AppConfig, new SystemClock())).toThrow('RUNTIME=kubernetes is not available in this version');
   });
 });

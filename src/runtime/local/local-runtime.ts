@@ -10,6 +10,7 @@ import { Clock } from '../../common/clock/clock.js';
 import { AppError } from '../../common/errors/app-error.js';
 import { ErrorCode } from '../../common/errors/error-code.js';
 import { AppConfig, RuntimeConfig } from '../../config/configuration.js';
+import { describeSteps, installationNotes } from '../installation.js';
 import { TMUX_CONF } from '../tmux-conf.js';
 import {
   EnvironmentSpec,
@@ -118,10 +119,6 @@ async function removeTree(path: string): Promise<void> {
   };
   await unlock(path);
   await rm(path, { recursive: true, force: true, maxRetries: 3 });
-}
-
-function describeSteps(numbers: number[]): string {
-  return numbers.length === 1 ? `step ${numbers[0]}` : `steps ${numbers.join(', ')}`;
 }
 
 /**
@@ -747,9 +744,15 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
         stepsDone: progress.stepsDone,
         stepsTotal: progress.stepsTotal,
       };
-      if (state.missingCommands.length > 0) notes.push(`missing commands: ${state.missingCommands.join(', ')}`);
-      if (progress.failedSteps.length > 0) notes.push(`startup ${describeSteps(progress.failedSteps)} of ${progress.stepsTotal} failed`);
-      if (interrupted) notes.push(`startup script interrupted after ${progress.stepsDone} of ${progress.stepsTotal} step(s)`);
+      notes.push(
+        ...installationNotes({
+          stepsDone: progress.stepsDone,
+          stepsTotal: progress.stepsTotal,
+          failedSteps: progress.failedSteps,
+          interrupted,
+          missingCommands: state.missingCommands,
+        }),
+      );
     }
     const message = notes.length > 0 ? notes.join('; ') : null;
     if (this.starting.has(id)) return { state: 'pending', message, installation };

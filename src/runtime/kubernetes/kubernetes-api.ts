@@ -1,0 +1,276 @@
+import type { SecureContextOptions } from 'node:tls';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  ApiException,
+  AppsV1Api,
+  CoreV1Api,
+  createConfiguration,
+  KubeConfig,
+  ServerConfiguration,
+  Watch,
+  type Middleware,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
+import { WebSocket, type ClientOptions } from 'ws';
+import type { KubernetesConfig } from '../../config/configuration.js';
+
+/**
+ * The one place that talks to the Kubernetes API server (the port to an external system): typed
+ * clients from @kubernetes/client-node with a timeout on every request, retries with exponential
+ * backoff for what is worth retrying (5xx, 429, timeouts, dropped connections), a count of the
+ * calls made (for the benchmarks), and WebSocket connections for exec.
+ */
+
+/** Why a Kubernetes API call failed, after its retries; `status` is the HTTP status when there was one. */
+export class KubernetesApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+  ) {
+    super(message);
+    this.name = 'KubernetesApiError';
+  }
+}
+
+/** The HTTP status of a failed call, or null for a network failure or timeout. */
+export function statusOf(error: unknown): number | null {
+  if (error instanceof ApiException) return error.code;
+  if (error instanceof KubernetesApiError) return error.status;
+  return null;
+}
+
+/** The API server's own words for a failure (a Status object's message), else the error's. */
+export function reasonOf(error: unknown): string {
+  if (error instanceof ApiException) {
+    const body: unknown = error.body;
+    let parsed: unknown = body;
+    if (typeof body === 'string') {
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        parsed = body;
+      }
+    }
+    if (parsed && typeof parsed === 'object' && 'message' in parsed && typeof parsed.message === 'string') {
+      return `${parsed.message} (HTTP ${error.code})`;
+    }
+    return `HTTP ${error.code}`;
+  }
+  if (error instanceof Error) {
+    if (error.name === 'AbortError' || error.name === 'TimeoutError') return 'the request timed out';
+    return error.message;
+  }
+  return String(error);
+}
+
+/** Worth another try: the server was unavailable, overloaded, or the connection failed. */
+export function isRetryable(error: unknown): boolean {
+  const status = statusOf(error);
+  if (status === null) return !(error instanceof KubernetesApiError);
+  return status >= 500 || status === 429;
+}
+
+/** `GET pods`, `PATCH statefulsets`, `POST pods/exec`: a call's verb and resource, names left out. */
+export function describeCall(method: string, url: string): string {
+  const path = new URL(url, 'http://kubernetes').pathname;
+  const parts = path.split('/').filter(Boolean);
+  // /api/v1/namespaces/<ns>/<resource>[/<name>[/<subresource>]] or /apis/<group>/<version>/namespaces/…
+  const start = parts[0] === 'api' ? 2 : 3;
+  const rest = parts.slice(start);
+  const namespaced = rest[0] === 'namespaces' && rest.length > 2;
+  const tail = namespaced ? rest.slice(2) : rest;
+  const resource = tail[0] ?? path;
+  const subresource = tail.length > 2 ? `/${tail[2]}` : '';
+  return `${method.toUpperCase()} ${resource}${subresource}`;
+}
+
+/** Exec subprotocols, newest first (v5 adds closing stdin). */
+export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
+
+export interface RetryPolicy {
+  retries: number;
+  /** First backoff; each retry doubles it, up to maxDelayMs, with jitter. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export class KubernetesApi {
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly kubeConfig: KubeConfig;
+  private readonly calls = new Map<string, number>();
+  private readonly retryPolicy: RetryPolicy;
+
+  constructor(
+    private readonly config: KubernetesConfig,
+    kubeConfig?: KubeConfig,
+    retryPolicy: Partial<RetryPolicy> = {},
+  ) {
+    this.kubeConfig = kubeConfig ?? KubernetesApi.loadKubeConfig(config);
+    this.retryPolicy = { retries: config.apiRetries, baseDelayMs: 250, maxDelayMs: 4000, ...retryPolicy };
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('Kubernetes runtime: the kubeconfig has no current cluster');
+    const middleware: Middleware = {
+      pre: async (context: RequestContext) => {
+        context.setSignal(AbortSignal.timeout(this.config.requestTimeoutMs));
+        // Every patch this runtime sends is a JSON merge patch.
+        if (context.getHttpMethod().toString() === 'PATCH') context.setHeaderParam('Content-Type', 'application/merge-patch+json');
+        this.count(describeCall(context.getHttpMethod().toString(), context.getUrl()));
+        return Promise.resolve(context);
+      },
+      post: (context: ResponseContext) => Promise.resolve(context),
+    };
+    const configuration = createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: this.kubeConfig },
+      promiseMiddleware: [middleware],
+    });
+    this.core = new CoreV1Api(configuration);
+    this.apps = new AppsV1Api(configuration);
+  }
+
+  /** KUBECONFIG when configured, otherwise the pod's service account (in-cluster). */
+  static loadKubeConfig(config: KubernetesConfig): KubeConfig {
+    const kubeConfig = new KubeConfig();
+    if (config.kubeconfig) kubeConfig.loadFromFile(config.kubeconfig);
+    else kubeConfig.loadFromCluster();
+    return kubeConfig;
+  }
+
+  get namespace(): string {
+    return this.config.namespace;
+  }
+
+  /**
+   * Runs one API call with retries: `what` names it in the final error ("create StatefulSet
+   * dp-…"). Errors that retrying cannot fix (4xx) are thrown at once, unchanged, so callers can
+   * look at 404 and 409.
+   */
+  async call<T>(what: string, request: () => Promise<T>): Promise<T> {
+    let attempt = 0;
+    for (;;) {
+      try {
+        return await request();
+      } catch (error) {
+        if (!isRetryable(error)) throw error;
+        if (attempt >= this.retryPolicy.retries) {
+          throw new KubernetesApiError(
+            `Kubernetes API: ${what} failed after ${attempt + 1} attempt(s): ${reasonOf(error)}`,
+            statusOf(error),
+          );
+        }
+        const backoff = Math.min(this.retryPolicy.maxDelayMs, this.retryPolicy.baseDelayMs * 2 ** attempt);
+        await delay(backoff / 2 + Math.random() * (backoff / 2));
+        attempt += 1;
+      }
+    }
+  }
+
+  /** Like call(), but a 404 is null. */
+  async find<T>(what: string, request: () => Promise<T>): Promise<T | null> {
+    try {
+      return await this.call(what, request);
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  /** Like call(), but 404 (already gone) is success. */
+  async remove(what: string, request: () => Promise<unknown>): Promise<void> {
+    await this.find(what, request);
+  }
+
+  /** Like call(), but 409 (it exists already) is success. */
+  async ensure(what: string, request: () => Promise<unknown>): Promise<'created' | 'existed'> {
+    try {
+      await this.call(what, request);
+      return 'created';
+    } catch (error) {
+      if (statusOf(error) === 409) return 'existed';
+      throw error;
+    }
+  }
+
+  /** A watch of pods in the namespace (one connection; `done` is called once when it ends). */
+  watchPods(
+    query: { labelSelector: string; resourceVersion?: string },
+    onEvent: (type: string, object: unknown) => void,
+    done: (error: unknown) => void,
+  ): Promise<AbortController> {
+    this.count('WATCH pods');
+    return new Watch(this.kubeConfig).watch(
+      `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods`,
+      { labelSelector: query.labelSelector, resourceVersion: query.resourceVersion, allowWatchBookmarks: true },
+      onEvent,
+      done,
+    );
+  }
+
+  /**
+   * Opens an exec WebSocket to a pod's container, offering `v5.channel.k8s.io` first (it can close
+   * stdin) and the older channel protocols after it. Credentials and TLS come from the
+   * kubeconfig (client-node's applyToHTTPSOptions). `onMessage` gets each binary frame split into
+   * its channel and payload; it is wired before the socket opens, so no frame is missed.
+   */
+  async openExec(
+    pod: string,
+    container: string,
+    argv: string[],
+    tty: boolean,
+    onMessage: (channel: number, data: Buffer) => void,
+  ): Promise<WebSocket> {
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('Kubernetes runtime: the kubeconfig has no current cluster');
+    const query = new URLSearchParams({ container, stdin: 'true', stdout: 'true', stderr: tty ? 'false' : 'true', tty: String(tty) });
+    for (const arg of argv) query.append('command', arg);
+    const url = new URL(
+      `${cluster.server.replace(/\/+$/, '')}/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods/${encodeURIComponent(pod)}/exec`,
+    );
+    url.search = query.toString();
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const options: ClientOptions & SecureContextOptions & { headers?: Record<string, string> } = {};
+    await this.kubeConfig.applyToHTTPSOptions(options);
+    this.count('POST pods/exec');
+    return new Promise<WebSocket>((resolve, reject) => {
+      const socket = new WebSocket(url, EXEC_PROTOCOLS, { ...options, handshakeTimeout: this.config.requestTimeoutMs });
+      socket.binaryType = 'nodebuffer';
+      socket.on('message', (data: Buffer, isBinary: boolean) => {
+        const frame = isBinary ? data : Buffer.from(data);
+        if (frame.length > 0) onMessage(frame[0] ?? 0, frame.subarray(1));
+      });
+      socket.once('open', () => resolve(socket));
+      socket.once('unexpected-response', (_request, response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          let message = body.trim() || `HTTP ${response.statusCode}`;
+          try {
+            const status = JSON.parse(body) as { message?: string };
+            if (status.message) message = `${status.message} (HTTP ${response.statusCode})`;
+          } catch {
+            // not a Status object: keep the text
+          }
+          reject(new KubernetesApiError(message, response.statusCode ?? null));
+        });
+        socket.terminate();
+      });
+      socket.once('error', (error) => reject(error));
+    });
+  }
+
+  /** Calls per `VERB resource` since the last reset (for benchmarks and tests). */
+  callCounts(): Record<string, number> {
+    return Object.fromEntries([...this.calls.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+
+  resetCallCounts(): void {
+    this.calls.clear();
+  }
+
+  private count(key: string): void {
+    this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
+  }
+}
