@@ -42,6 +42,8 @@ export default defineConfig({
         test: {
           name: 'kubernetes',
           include: KUBERNETES_SUITES,
+          // The test cluster's own suite needs the test cluster.
+          exclude: process.env.KUBECONFIG ? ['test/kubernetes/testbed.e2e-spec.ts'] : [],
           env: { DEVPOCKET_TEST_RUNTIME: 'kubernetes' },
           globalSetup: ['test/support/global-setup.ts', 'test/support/kubernetes-global-setup.ts'],
           testTimeout: 60_000,

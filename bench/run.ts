@@ -12,6 +12,7 @@ import { startPostgres } from './support/postgres.js';
 import { accounts } from './suites/accounts.js';
 import { environments } from './suites/environments.js';
 import { foundation } from './suites/foundation.js';
+import { kubernetes } from './suites/kubernetes.js';
 import { terminal } from './suites/terminal.js';
 
 export interface BenchContext {
@@ -22,7 +23,7 @@ export interface BenchContext {
 
 type Suite = (ctx: BenchContext) => Promise<Record<string, unknown>>;
 
-const SUITES: Record<string, Suite> = { foundation, accounts, environments, terminal };
+const SUITES: Record<string, Suite> = { foundation, accounts, environments, terminal, kubernetes };
 
 const log = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
 

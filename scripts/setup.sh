@@ -10,6 +10,8 @@ declare -A packages=(
   [chromium]=chromium
   [pg_ctl]=postgresql
   [bwrap]=bubblewrap
+  [openssl]=openssl
+  [patch]=patch
 )
 missing=()
 for command in "${!packages[@]}"; do
@@ -27,9 +29,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || {
-  echo "setup: Go (>= 1.24) is required to build the embedded database (tools/devdb)" >&2
+  echo "setup: Go (>= 1.26) is required to build the embedded database (tools/devdb) and the Kubernetes test cluster (tools/k8s-testbed)" >&2
   exit 1
 }
 
 npm ci --no-audit --no-fund
 npm run --silent db -- --build-only
+npm run --silent k8s:testbed -- --build-only

@@ -92,6 +92,7 @@ describe('Kubernetes runtime under faults', () => {
     await runtime.provision(spec);
     await running(spec);
     proxy.hang({ method: 'PATCH', path: /\/statefulsets\// }, { times: 1 });
+    proxy.resetLog();
     await runtime.stop(spec);
     expect((await state(spec)).state).toBe('stopped');
     expect(proxy.requests({ method: 'PATCH', path: /\/statefulsets\// })).toHaveLength(2);

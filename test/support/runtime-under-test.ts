@@ -1,9 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { inject } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { createRuntimeNamespace } from './kubernetes-namespace.js';
 
 /**
  * Which runtime the application under test uses. The `kubernetes` project of vitest.config.ts
@@ -20,35 +16,9 @@ export interface TestRuntime {
   cleanup(): Promise<void>;
 }
 
-function adminConfig(): KubeConfig {
-  const config = new KubeConfig();
-  config.loadFromFile(inject('kubernetes').adminKubeconfig);
-  return config;
-}
-
-/**
- * A namespace of its own for one test application, with the Role and RoleBinding of
- * deploy/kubernetes/10-rbac.yaml copied into it: test files run in parallel, and each server's
- * reconciler would take the others' environments for orphans in a shared namespace.
- */
-export async function createTestNamespace(prefix = 'dp-test'): Promise<{ namespace: string; remove(): Promise<void> }> {
-  const admin = adminConfig();
-  const namespace = `${prefix}-${randomBytes(4).toString('hex')}`;
-  const core = admin.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'app.kubernetes.io/part-of': 'devpocket-tests' } } } });
-  const objects = KubernetesObjectApi.makeApiClient(admin);
-  const rbac = readFileSync(join(import.meta.dirname, '../../deploy/kubernetes/10-rbac.yaml'), 'utf8');
-  for (const document of parseAllDocuments(rbac)) {
-    const object = document.toJS() as KubernetesObject;
-    if (object.kind !== 'Role' && object.kind !== 'RoleBinding') continue;
-    await objects.create({ ...object, metadata: { ...object.metadata, namespace } });
-  }
-  return {
-    namespace,
-    remove: async () => {
-      await core.deleteNamespace({ name: namespace }).catch(() => undefined);
-    },
-  };
+/** A namespace of its own on the cluster under test (see createRuntimeNamespace). */
+export function createTestNamespace(prefix = 'dp-test'): Promise<{ namespace: string; remove(): Promise<void> }> {
+  return createRuntimeNamespace(inject('kubernetes').adminKubeconfig, prefix);
 }
 
 /** The runtime settings of one test application (a namespace of its own on Kubernetes). */

@@ -90,6 +90,8 @@ export class KubernetesExecSession implements ExecSession {
   readonly exit: Promise<ExitStatus>;
   private resolveExit!: (status: ExitStatus) => void;
   private exitStatus: ExitStatus | null = null;
+  /** Output has ended (end-of-stream pushed): frames after it are dropped. */
+  private ended = false;
   private readonly keepalive: NodeJS.Timeout;
   private readonly supportsClose: boolean;
 
@@ -136,7 +138,7 @@ export class KubernetesExecSession implements ExecSession {
   /** Feeds one frame from the socket (wired by the runtime to the handler that opened it). */
   receive(channel: number, data: Buffer): void {
     if (channel === Channel.stdout || channel === Channel.stderr) {
-      if (data.length === 0 || this.stream.destroyed) return;
+      if (data.length === 0 || this.ended) return;
       if (!this.stream.push(data)) this.socket.pause();
       return;
     }
@@ -168,7 +170,10 @@ export class KubernetesExecSession implements ExecSession {
 
   private finish(status: ExitStatus): void {
     clearInterval(this.keepalive);
-    if (!this.stream.readableEnded) this.stream.push(null);
+    if (!this.ended) {
+      this.ended = true;
+      if (!this.stream.destroyed) this.stream.push(null);
+    }
     if (this.socket.isPaused) this.socket.resume();
     const first = this.exitStatus ?? status;
     this.exitStatus = first;

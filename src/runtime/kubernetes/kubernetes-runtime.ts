@@ -460,7 +460,7 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
         throw new AppError(ErrorCode.BadRequest, `Invalid environment variable name ${JSON.stringify(name)}`);
     }
-    const withEnv = extra.length > 0 ? ['env', ...extra.map(([name, value]) => `${name}=${value}`), '--', ...argv] : argv;
+    const withEnv = extra.length > 0 ? ['env', ...extra.map(([name, value]) => `${name}=${value}`), ...argv] : argv;
     return [...drop, ...withEnv];
   }
 
