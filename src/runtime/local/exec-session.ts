@@ -73,6 +73,9 @@ export class PtySession extends BaseSession {
     super();
     this.stream = new Duplex({
       readableHighWaterMark: OUTPUT_HIGH_WATER_MARK,
+      // Output can end (the program closed it) a moment before the program exits: ending both sides
+      // must not destroy the stream, whose destroy() kills the program.
+      autoDestroy: false,
       read: () => {
         if (!this.paused) return;
         this.paused = false;
@@ -145,6 +148,9 @@ export class PipeSession extends BaseSession {
     let open = outputs.length;
     this.stream = new Duplex({
       readableHighWaterMark: OUTPUT_HIGH_WATER_MARK,
+      // Output can end (the program closed it) a moment before the program exits: ending both sides
+      // must not destroy the stream, whose destroy() kills the program.
+      autoDestroy: false,
       read: () => {
         if (!this.paused) return;
         this.paused = false;
