@@ -130,9 +130,18 @@ export async function ensureTestbedBinaries(log: TestbedLog = (line) => process.
       await fs.rm(temporary, { recursive: true, force: true });
     }
     log(`k8s-testbed: built ${target} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    await pruneOtherBuilds(cacheRoot, hash);
     return binariesIn(target);
   } finally {
     await fs.rm(lock, { recursive: true, force: true });
+  }
+}
+
+/** Builds of older sources (about 360 MB each) are removed once a new one is in place. */
+async function pruneOtherBuilds(cacheRoot: string, keep: string): Promise<void> {
+  for (const entry of await fs.readdir(cacheRoot)) {
+    if (entry.startsWith(keep) || entry.endsWith('.lock') || entry.includes('.tmp-')) continue;
+    if (/^[0-9a-f]{16}(\.build\.log)?$/.test(entry)) await fs.rm(path.join(cacheRoot, entry), { recursive: true, force: true });
   }
 }
 
