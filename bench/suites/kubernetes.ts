@@ -1,29 +1,14 @@
-import { randomBytes } from 'node:crypto';
-import type { KubernetesConfig } from '../../src/config/configuration.js';
 import { KubernetesApi } from '../../src/runtime/kubernetes/kubernetes-api.js';
 import { KubernetesRuntime } from '../../src/runtime/kubernetes/kubernetes-runtime.js';
 import type { EnvironmentSpec, RuntimeProvider } from '../../src/runtime/runtime.provider.js';
-import { contractTemplate } from '../../test/runtime/runtime-contract.js';
 import { startTestCluster, type TestCluster } from '../../test/support/k8s/testbed.js';
-import { createRuntimeNamespace } from '../../test/support/kubernetes-namespace.js';
+import { createRuntimeNamespace, kubernetesSpec, providerConfig } from '../../test/support/kubernetes-fixtures.js';
 import { median, percentile } from '../support/load.js';
 import type { BenchContext } from '../run.js';
 
 const CREATES = 5;
 
 const log = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
-
-function spec(): EnvironmentSpec {
-  const template = contractTemplate({ startup: { system: [], user: ['mkdir -p "$HOME/workspace"'] } });
-  return {
-    id: randomBytes(12).toString('hex'),
-    slug: 'bench',
-    userId: 'b'.repeat(24),
-    template,
-    resources: { cpu: '250m', memory: '256Mi', storage: '1Gi' },
-    environmentVariables: {},
-  };
-}
 
 async function until(runtime: RuntimeProvider, environment: EnvironmentSpec, state: string): Promise<void> {
   for (;;) {
@@ -52,14 +37,7 @@ export async function kubernetes(_ctx: BenchContext): Promise<Record<string, unk
     namespace = (await createRuntimeNamespace(cluster.adminKubeconfig, 'dp-bench')).namespace;
     storageClass = cluster.storageClass;
   }
-  const config: KubernetesConfig = {
-    kubeconfig: providerKubeconfig,
-    namespace,
-    storageClass,
-    imagePullPolicy: 'IfNotPresent',
-    requestTimeoutMs: 15_000,
-    apiRetries: 5,
-  };
+  const config = providerConfig(providerKubeconfig, namespace, storageClass);
   const api = new KubernetesApi(config);
   const runtime = new KubernetesRuntime(config, api);
   try {
@@ -71,7 +49,7 @@ export async function kubernetes(_ctx: BenchContext): Promise<Record<string, unk
       calls[operation] ??= api.callCounts();
     };
     for (let i = 0; i < CREATES; i += 1) {
-      const environment = spec();
+      const environment = kubernetesSpec({ template: { startup: { system: [], user: ['mkdir -p "$HOME/workspace"'] } } });
       const started = performance.now();
       await count('provision', () => runtime.provision(environment));
       await until(runtime, environment, 'running');
@@ -92,9 +70,16 @@ export async function kubernetes(_ctx: BenchContext): Promise<Record<string, unk
     const sorted = [...timings].sort((a, b) => a - b);
     return {
       cluster: cluster ? 'local test cluster (kube-apiserver 1.36 + kwok nodes)' : 'KUBECONFIG',
-      create_to_running_ms: { median: Math.round(median(timings)), max: Math.round(percentile(sorted, 100)), runs: timings.map(Math.round) },
+      create_to_running_ms: {
+        median: Math.round(median(timings)),
+        max: Math.round(percentile(sorted, 100)),
+        runs: timings.map(Math.round),
+      },
       api_calls_per_operation: Object.fromEntries(
-        Object.entries(calls).map(([operation, counts]) => [operation, { total: Object.values(counts).reduce((a, b) => a + b, 0), ...counts }]),
+        Object.entries(calls).map(([operation, counts]) => [
+          operation,
+          { total: Object.values(counts).reduce((a, b) => a + b, 0), ...counts },
+        ]),
       ),
     };
   } finally {

@@ -248,7 +248,6 @@ async function login(baseUrl: string, user: User): Promise<void> {
   user.token = res.body.access_token;
 }
 
-
 async function createEnvironment(baseUrl: string, user: User, name: string): Promise<string> {
   const res = await call<EnvironmentBody>(baseUrl, user.ip, 'POST', '/api/v1/environments', user.token, { name, template: 'debian' });
   if (res.status !== 201) throw new Error(`create ${name}: ${res.status} ${JSON.stringify(res.body)}`);

@@ -33,6 +33,14 @@ describe('Kubernetes runtime under faults', () => {
     return spec;
   };
   const state = async (spec: EnvironmentSpec): Promise<RuntimeStatus> => direct.status(spec);
+  const provisionedAndFailed = async (spec: EnvironmentSpec): Promise<RuntimeStatus> => {
+    await direct.provision(spec);
+    return eventually(async () => {
+      const current = await state(spec);
+      expect(current.state).toBe('failed');
+      return current;
+    }, 60_000);
+  };
   const running = (spec: EnvironmentSpec): Promise<unknown> =>
     eventually(async () => expect((await state(spec)).state).toBe('running'), 60_000, 200);
 
@@ -195,35 +203,20 @@ describe('Kubernetes runtime under faults', () => {
     it('an image that cannot be pulled is failed, with the reason', async () => {
       if (!kubernetes.testbed) return;
       const spec = newSpec({ template: { image: 'devpocket-test.invalid/pull-error:1' } });
-      await direct.provision(spec);
-      const status = await eventually(async () => {
-        const current = await state(spec);
-        expect(current.state).toBe('failed');
-        return current;
-      }, 60_000);
+      const status = await provisionedAndFailed(spec);
       expect(status.message).toMatch(/(ErrImagePull|ImagePullBackOff): image devpocket-test\.invalid\/pull-error:1 cannot be pulled/);
     });
 
     it('a crash loop is failed, with the last exit code', async () => {
       if (!kubernetes.testbed) return;
       const spec = newSpec({ template: { image: 'devpocket-test.invalid/crash-loop:1' } });
-      await direct.provision(spec);
-      const status = await eventually(async () => {
-        const current = await state(spec);
-        expect(current.state).toBe('failed');
-        return current;
-      }, 60_000);
+      const status = await provisionedAndFailed(spec);
       expect(status.message).toMatch(/keeps crashing \(last exit code 1/);
     });
 
     it('a pod no node can take is failed, with the scheduler’s reason', async () => {
       const spec = newSpec({}, { cpu: '500', memory: '256Mi', storage: '1Gi' });
-      await direct.provision(spec);
-      const status = await eventually(async () => {
-        const current = await state(spec);
-        expect(current.state).toBe('failed');
-        return current;
-      }, 60_000);
+      const status = await provisionedAndFailed(spec);
       expect(status.message).toMatch(/cannot be scheduled: .*Insufficient cpu/);
     });
 

@@ -1,5 +1,5 @@
 import { inject } from 'vitest';
-import { createRuntimeNamespace } from './kubernetes-namespace.js';
+import { createRuntimeNamespace } from './kubernetes-fixtures.js';
 
 /**
  * Which runtime the application under test uses. The `kubernetes` project of vitest.config.ts
