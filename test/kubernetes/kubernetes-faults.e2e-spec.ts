@@ -133,6 +133,38 @@ describe('Kubernetes runtime under faults', () => {
     expect(exit.code === 0).toBe(false);
   });
 
+  it('keeps an idle terminal alive through a proxy that cuts silent connections', async () => {
+    const spec = newSpec();
+    await direct.provision(spec);
+    await running(spec);
+    const strict = await startFaultProxy({ ...upstreamFromKubeConfig(kubernetes.providerKubeconfig), idleTimeoutMs: 1_500 });
+    const through = (keepaliveMs: number): KubernetesRuntime => {
+      const config = kubernetesConfig(namespace);
+      return new KubernetesRuntime(config, new KubernetesApi(config, kubeconfigThrough(strict, kubernetes.providerKubeconfig)), {
+        execKeepaliveMs: keepaliveMs,
+      });
+    };
+    const withPings = through(300);
+    const withoutPings = through(600_000);
+    try {
+      const kept = await withPings.exec(spec, ['bash', '--noprofile', '--norc'], { tty: true, cols: 80, rows: 24 });
+      const cut = await withoutPings.exec(spec, ['bash', '--noprofile', '--norc'], { tty: true, cols: 80, rows: 24 });
+      let screen = '';
+      kept.stream.on('data', (chunk: Buffer) => (screen += chunk.toString()));
+      cut.stream.resume();
+      // Silent for twice the proxy's idle timeout: only the pinged session is still there.
+      expect(await cut.exit).toEqual({ code: null, signal: 'SIGHUP' });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      kept.stream.write('echo still-$((20+22))\n');
+      await eventually(() => expect(screen).toContain('still-42'));
+      await kept.kill();
+    } finally {
+      await withPings.onApplicationShutdown();
+      await withoutPings.onApplicationShutdown();
+      await strict.close();
+    }
+  });
+
   it('resumes a dropped pod watch, and relists after 410 Gone, without missing a transition', async () => {
     const spec = newSpec();
     await direct.provision(spec);

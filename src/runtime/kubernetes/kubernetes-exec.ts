@@ -98,6 +98,7 @@ export class KubernetesExecSession implements ExecSession {
   constructor(
     private readonly socket: WebSocket,
     private readonly tty: boolean,
+    keepaliveMs = EXEC_KEEPALIVE_MS,
   ) {
     this.supportsClose = socket.protocol === 'v5.channel.k8s.io';
     this.exit = new Promise<ExitStatus>((resolve) => {
@@ -129,7 +130,7 @@ export class KubernetesExecSession implements ExecSession {
     });
     this.keepalive = setInterval(() => {
       if (this.socket.readyState === this.socket.OPEN) this.socket.ping();
-    }, EXEC_KEEPALIVE_MS);
+    }, keepaliveMs);
     this.keepalive.unref();
     socket.on('close', () => this.finish({ code: null, signal: 'SIGHUP' }));
     socket.on('error', () => this.finish({ code: null, signal: 'SIGHUP' }));

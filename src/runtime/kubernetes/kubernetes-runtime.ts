@@ -21,7 +21,7 @@ import {
   type Unsubscribe,
 } from '../runtime.provider.js';
 import { KubernetesApi, KubernetesApiError, reasonOf, statusOf } from './kubernetes-api.js';
-import { KubernetesExecSession } from './kubernetes-exec.js';
+import { EXEC_KEEPALIVE_MS, KubernetesExecSession } from './kubernetes-exec.js';
 import {
   ANNOTATION_INSTALLATION,
   configMapFor,
@@ -43,6 +43,8 @@ export interface KubernetesRuntimeOptions {
   destroyTimeoutMs?: number;
   /** Delay before a dropped pod watch is re-opened; doubles up to 30 s (default 500 ms). */
   watchRetryMs?: number;
+  /** WebSocket ping interval of exec sessions (default EXEC_KEEPALIVE_MS, 25 s). */
+  execKeepaliveMs?: number;
 }
 
 interface Progress {
@@ -95,6 +97,7 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   private readonly stopTimeoutMs: number;
   private readonly destroyTimeoutMs: number;
   private readonly watchRetryMs: number;
+  private readonly execKeepaliveMs: number;
   private readonly sessions = new Set<ExecSession>();
   private readonly listeners = new Set<(environmentId: string, status: RuntimeStatus) => void>();
   private readonly lastSeen = new Map<string, string>();
@@ -112,6 +115,7 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     this.stopTimeoutMs = options.stopTimeoutMs ?? 90_000;
     this.destroyTimeoutMs = options.destroyTimeoutMs ?? 120_000;
     this.watchRetryMs = options.watchRetryMs ?? 500;
+    this.execKeepaliveMs = options.execKeepaliveMs ?? EXEC_KEEPALIVE_MS;
   }
 
   private get namespace(): string {
@@ -491,7 +495,7 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
       if (session) session.receive(channel, data);
       else early.push([channel, data]);
     });
-    const created = new KubernetesExecSession(socket, tty);
+    const created = new KubernetesExecSession(socket, tty, this.execKeepaliveMs);
     session = created;
     for (const [channel, data] of early) created.receive(channel, data);
     return created;

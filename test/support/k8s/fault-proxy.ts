@@ -21,7 +21,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, IncomingMessage, OutgoingHttpHeaders, ServerResponse, STATUS_CODES, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { isIP, type AddressInfo, type Socket } from 'node:net';
+import { isIP, Socket, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
@@ -39,6 +39,8 @@ export interface FaultProxyOptions {
   /** Client certificate and key (PEM) the proxy presents to the upstream (certificate-based users). */
   cert?: Buffer | string;
   key?: Buffer | string;
+  /** Like a load balancer: cut an upgraded connection (exec) after this long without a byte either way. */
+  idleTimeoutMs?: number;
 }
 
 /** Which requests a rule or query applies to; every given field must match, an empty match matches all. */
@@ -432,6 +434,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       });
       upstreamSocket.pipe(socket);
       socket.pipe(upstreamSocket);
+      // Like a load balancer: a tunnel with no byte either way for this long is cut.
+      if (options.idleTimeoutMs !== undefined && socket instanceof Socket) socket.setTimeout(options.idleTimeoutMs, closeBoth);
     });
     let gaveUp = false;
     upstreamSocket.on('error', (error: Error) => {
