@@ -86,8 +86,10 @@ export class RuntimeConfig {
 export class KubernetesConfig {
   /** A kubeconfig file, or null for the in-cluster service account. */
   readonly kubeconfig!: string | null;
-  /** The namespace every environment's objects live in. */
+  /** `shared`: the namespace every environment's objects live in; `per-user`: the prefix of each user's namespace. */
   readonly namespace!: string;
+  /** `shared` (one namespace) or `per-user` (`<namespace>-<user id>`, created on first use; needs cluster-wide rights). */
+  readonly namespaceMode!: 'shared' | 'per-user';
   /** StorageClass of the home volumes; null takes the cluster's default. */
   readonly storageClass!: string | null;
   readonly imagePullPolicy!: 'Always' | 'IfNotPresent' | 'Never';
@@ -184,6 +186,11 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
       'RUNTIME: the local runtime without a sandbox is for a single trusted user; in production set LOCAL_SANDBOX=bwrap, RUNTIME=kubernetes, or ALLOW_UNSANDBOXED_LOCAL_RUNTIME=true',
     );
   }
+  if (parsed.KUBERNETES_NAMESPACE_MODE === 'per-user' && (parsed.KUBERNETES_NAMESPACE ?? 'devpocket-environments').length > 38) {
+    problems.push(
+      'KUBERNETES_NAMESPACE: with KUBERNETES_NAMESPACE_MODE=per-user it is a prefix of at most 38 characters (the user id follows it)',
+    );
+  }
   if (problems.length > 0) throw new ConfigurationError(problems);
 
   const dataDirSetting = parsed.DATA_DIR ?? './.data';
@@ -229,6 +236,7 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
       kubernetes: {
         kubeconfig: parsed.KUBECONFIG ? resolve(cwd, parsed.KUBECONFIG) : null,
         namespace: parsed.KUBERNETES_NAMESPACE ?? 'devpocket-environments',
+        namespaceMode: parsed.KUBERNETES_NAMESPACE_MODE ?? 'shared',
         storageClass: parsed.KUBERNETES_STORAGE_CLASS ?? null,
         imagePullPolicy: parsed.KUBERNETES_IMAGE_PULL_POLICY ?? 'IfNotPresent',
         requestTimeoutMs: parsed.KUBERNETES_REQUEST_TIMEOUT_MS ?? 15_000,

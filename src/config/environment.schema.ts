@@ -217,6 +217,11 @@ export class EnvironmentSchema {
 
   @IsOptional()
   @Transform(trimmed)
+  @IsIn(['shared', 'per-user'])
+  KUBERNETES_NAMESPACE_MODE?: 'shared' | 'per-user';
+
+  @IsOptional()
+  @Transform(trimmed)
   @Matches(/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/, { message: 'must be a StorageClass name' })
   KUBERNETES_STORAGE_CLASS?: string;
 

@@ -13,8 +13,13 @@ import { contractTemplate, type SpecOverrides } from '../runtime/runtime-contrac
  */
 
 /** The provider's settings for a namespace of a cluster. */
-export function providerConfig(kubeconfig: string, namespace: string, storageClass: string | null): KubernetesConfig {
-  return { kubeconfig, namespace, storageClass, imagePullPolicy: 'IfNotPresent', requestTimeoutMs: 15_000, apiRetries: 5 };
+export function providerConfig(
+  kubeconfig: string,
+  namespace: string,
+  storageClass: string | null,
+  namespaceMode: KubernetesConfig['namespaceMode'] = 'shared',
+): KubernetesConfig {
+  return { kubeconfig, namespace, namespaceMode, storageClass, imagePullPolicy: 'IfNotPresent', requestTimeoutMs: 15_000, apiRetries: 5 };
 }
 
 /** A fresh spec (new id) of the runtime contract's small template, with `overrides` applied. */

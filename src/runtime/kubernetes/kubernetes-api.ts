@@ -138,10 +138,6 @@ export class KubernetesApi {
     return kubeConfig;
   }
 
-  get namespace(): string {
-    return this.config.namespace;
-  }
-
   /**
    * Runs one API call with retries: `what` names it in the final error ("create StatefulSet
    * dp-…"). Errors that retrying cannot fix (4xx) are thrown at once, unchanged, so callers can
@@ -193,15 +189,16 @@ export class KubernetesApi {
     }
   }
 
-  /** A watch of pods in the namespace (one connection; `done` is called once when it ends). */
+  /** A watch of pods in a namespace, or in every namespace (null); `done` is called once when it ends. */
   watchPods(
+    namespace: string | null,
     query: { labelSelector: string; resourceVersion?: string },
     onEvent: (type: string, object: unknown) => void,
     done: (error: unknown) => void,
   ): Promise<AbortController> {
     this.count('WATCH pods');
     return new Watch(this.kubeConfig).watch(
-      `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods`,
+      namespace === null ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
       { labelSelector: query.labelSelector, resourceVersion: query.resourceVersion, allowWatchBookmarks: true },
       onEvent,
       done,
@@ -215,6 +212,7 @@ export class KubernetesApi {
    * its channel and payload; it is wired before the socket opens, so no frame is missed.
    */
   async openExec(
+    namespace: string,
     pod: string,
     container: string,
     argv: string[],
@@ -226,7 +224,7 @@ export class KubernetesApi {
     const query = new URLSearchParams({ container, stdin: 'true', stdout: 'true', stderr: tty ? 'false' : 'true', tty: String(tty) });
     for (const arg of argv) query.append('command', arg);
     const url = new URL(
-      `${cluster.server.replace(/\/+$/, '')}/api/v1/namespaces/${encodeURIComponent(this.namespace)}/pods/${encodeURIComponent(pod)}/exec`,
+      `${cluster.server.replace(/\/+$/, '')}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/exec`,
     );
     url.search = query.toString();
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';

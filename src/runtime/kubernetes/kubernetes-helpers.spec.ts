@@ -10,6 +10,7 @@ import { viewPod } from './pod-status.js';
 const config: KubernetesConfig = {
   kubeconfig: null,
   namespace: 'envs',
+  namespaceMode: 'shared',
   storageClass: 'fast',
   imagePullPolicy: 'IfNotPresent',
   requestTimeoutMs: 1000,

@@ -25,6 +25,8 @@ import { EXEC_KEEPALIVE_MS, KubernetesExecSession } from './kubernetes-exec.js';
 import {
   ANNOTATION_INSTALLATION,
   configMapFor,
+  namespaceFor,
+  userNamespace,
   CONTAINER_NAME,
   LABEL_ENVIRONMENT_ID,
   MANAGED_SELECTOR,
@@ -82,6 +84,12 @@ function joinNotes(notes: (string | null)[]): string | null {
 
 const ABSENT: RuntimeStatus = { state: 'absent', message: null, installation: null };
 
+/** An environment and the namespace its objects are in. */
+interface Located {
+  id: string;
+  namespace: string;
+}
+
 /**
  * The Kubernetes runtime (RUNTIME=kubernetes; see docs/kubernetes.md). Each environment is a
  * ConfigMap (entrypoint, tmux.conf, startup steps), a PersistentVolumeClaim (the home), a
@@ -105,6 +113,9 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   private watchAbort: AbortController | null = null;
   private watching = false;
   private observing: Promise<void> = Promise.resolve();
+  /** Per-user mode: the namespace each environment was found in, and the namespaces known to exist. */
+  private readonly namespaces = new Map<string, string>();
+  private readonly readyNamespaces = new Set<string>();
 
   constructor(
     private readonly config: KubernetesConfig,
@@ -118,8 +129,44 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     this.execKeepaliveMs = options.execKeepaliveMs ?? EXEC_KEEPALIVE_MS;
   }
 
-  private get namespace(): string {
-    return this.config.namespace;
+  /**
+   * Where an environment's objects are: the configured namespace, or (KUBERNETES_NAMESPACE_MODE=
+   * per-user) its owner's `<prefix>-<user id>`. An environment known only by id (an orphan the
+   * reconciler found) is looked up by label across namespaces; null when it exists nowhere.
+   */
+  private async locate(spec: EnvironmentSpec): Promise<Located | null> {
+    if (this.config.namespaceMode === 'shared') return { id: spec.id, namespace: this.config.namespace };
+    const known = this.namespaces.get(spec.id);
+    if (known) return { id: spec.id, namespace: known };
+    if (ENVIRONMENT_ID_PATTERN.test(spec.userId)) return { id: spec.id, namespace: userNamespace(this.config.namespace, spec.userId) };
+    const found = await this.findNamespace(spec.id);
+    return found ? { id: spec.id, namespace: found } : null;
+  }
+
+  private async findNamespace(id: string): Promise<string | null> {
+    const labelSelector = `${LABEL_ENVIRONMENT_ID}=${id}`;
+    const lists = await Promise.all([
+      this.api.call('list StatefulSets', () => this.api.apps.listStatefulSetForAllNamespaces({ labelSelector })),
+      this.api.call('list PersistentVolumeClaims', () => this.api.core.listPersistentVolumeClaimForAllNamespaces({ labelSelector })),
+      this.api.call('list ConfigMaps', () => this.api.core.listConfigMapForAllNamespaces({ labelSelector })),
+    ]);
+    for (const list of lists) {
+      const namespace = list.items[0]?.metadata?.namespace;
+      if (namespace) return this.remember(id, namespace);
+    }
+    return null;
+  }
+
+  private remember(id: string, namespace: string): string {
+    if (this.config.namespaceMode === 'per-user') this.namespaces.set(id, namespace);
+    return namespace;
+  }
+
+  /** Per-user namespaces are created on first use, labelled, with the baseline Pod Security level. */
+  private async ensureNamespace(spec: EnvironmentSpec, namespace: string): Promise<void> {
+    if (this.config.namespaceMode === 'shared' || this.readyNamespaces.has(namespace)) return;
+    await this.api.ensure(`create Namespace ${namespace}`, () => this.api.core.createNamespace({ body: namespaceFor(spec, namespace) }));
+    this.readyNamespaces.add(namespace);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -128,30 +175,32 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   async provision(spec: EnvironmentSpec): Promise<void> {
     assertEnvironmentId(spec.id);
     const names = namesFor(spec.id);
-    const namespace = this.namespace;
+    const at = (await this.locate(spec)) ?? { id: spec.id, namespace: userNamespace(this.config.namespace, spec.userId) };
+    const namespace = this.remember(spec.id, at.namespace);
+    await this.ensureNamespace(spec, namespace);
     await this.api.ensure(`create ConfigMap ${names.workload}`, () =>
-      this.api.core.createNamespacedConfigMap({ namespace, body: configMapFor(spec, this.config) }),
+      this.api.core.createNamespacedConfigMap({ namespace, body: configMapFor(spec, this.config, namespace) }),
     );
-    await this.syncConfigMap(spec);
+    await this.syncConfigMap(spec, namespace);
     await this.api.ensure(`create PersistentVolumeClaim ${names.volume}`, () =>
-      this.api.core.createNamespacedPersistentVolumeClaim({ namespace, body: volumeClaimFor(spec, this.config) }),
+      this.api.core.createNamespacedPersistentVolumeClaim({ namespace, body: volumeClaimFor(spec, this.config, namespace) }),
     );
-    const service = serviceFor(spec, this.config);
+    const service = serviceFor(spec, this.config, namespace);
     if (service) {
       await this.api.ensure(`create Service ${names.workload}`, () => this.api.core.createNamespacedService({ namespace, body: service }));
     }
     const created = await this.api.ensure(`create StatefulSet ${names.workload}`, () =>
-      this.api.apps.createNamespacedStatefulSet({ namespace, body: statefulSetFor(spec, this.config, 1) }),
+      this.api.apps.createNamespacedStatefulSet({ namespace, body: statefulSetFor(spec, this.config, 1, namespace) }),
     );
-    if (created === 'existed') await this.scale(spec.id, 1);
+    if (created === 'existed') await this.scale({ id: spec.id, namespace }, 1);
   }
 
   /** A ConfigMap from an older template version (or server version) is brought up to date; the pod reads it at its next start. */
-  private async syncConfigMap(spec: EnvironmentSpec): Promise<void> {
+  private async syncConfigMap(spec: EnvironmentSpec, namespace: string): Promise<void> {
     const names = namesFor(spec.id);
-    const wanted = configMapFor(spec, this.config);
+    const wanted = configMapFor(spec, this.config, namespace);
     const current = await this.api.find(`read ConfigMap ${names.workload}`, () =>
-      this.api.core.readNamespacedConfigMap({ name: names.workload, namespace: this.namespace }),
+      this.api.core.readNamespacedConfigMap({ name: names.workload, namespace }),
     );
     if (!current) return;
     const data: Record<string, string | null> = { ...wanted.data };
@@ -161,7 +210,7 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     await this.api.call(`update ConfigMap ${names.workload}`, () =>
       this.api.core.patchNamespacedConfigMap({
         name: names.workload,
-        namespace: this.namespace,
+        namespace,
         body: { metadata: { annotations: wanted.metadata?.annotations }, data },
       }),
     );
@@ -176,27 +225,31 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   async stop(spec: EnvironmentSpec): Promise<void> {
     assertEnvironmentId(spec.id);
     const names = namesFor(spec.id);
-    const workload = await this.readWorkload(spec.id);
+    const at = await this.locate(spec);
+    if (!at) return;
+    const workload = await this.readWorkload(at);
     if (!workload) return;
     if ((workload.spec?.replicas ?? 0) > 0) {
       // The pod (and its view of the startup script) goes away: keep the progress on the StatefulSet.
-      const progress = await this.readProgress(spec.id).catch(() => null);
+      const progress = await this.readProgress(at).catch(() => null);
       const annotations = progress ? { [ANNOTATION_INSTALLATION]: JSON.stringify(progress) } : {};
       await this.api.call(`scale StatefulSet ${names.workload} to 0`, () =>
         this.api.apps.patchNamespacedStatefulSet({
           name: names.workload,
-          namespace: this.namespace,
+          namespace: at.namespace,
           body: { metadata: { annotations }, spec: { replicas: 0 } },
         }),
       );
     }
-    await this.waitUntil(`the pod ${names.pod} to end`, this.stopTimeoutMs, async () => (await this.readPod(spec.id)) === null);
+    await this.waitUntil(`the pod ${names.pod} to end`, this.stopTimeoutMs, async () => (await this.readPod(at)) === null);
   }
 
   async destroy(spec: EnvironmentSpec): Promise<void> {
     assertEnvironmentId(spec.id);
     const names = namesFor(spec.id);
-    const namespace = this.namespace;
+    const at = await this.locate(spec);
+    if (!at) return;
+    const { namespace } = at;
     await this.api.remove(`delete StatefulSet ${names.workload}`, () =>
       this.api.apps.deleteNamespacedStatefulSet({
         name: names.workload,
@@ -217,8 +270,8 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     // The pod goes first (foreground deletion), then the claim's protection lets the volume go.
     await this.waitUntil(`environment ${spec.id} to be removed`, this.destroyTimeoutMs, async () => {
       const [workload, pod, claim] = await Promise.all([
-        this.readWorkload(spec.id),
-        this.readPod(spec.id),
+        this.readWorkload(at),
+        this.readPod(at),
         this.api.find(`read PersistentVolumeClaim ${names.volume}`, () =>
           this.api.core.readNamespacedPersistentVolumeClaim({ name: names.volume, namespace }),
         ),
@@ -226,12 +279,13 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
       return workload === null && pod === null && claim === null;
     });
     this.cpuSamples.delete(spec.id);
+    this.namespaces.delete(spec.id);
   }
 
-  private async scale(id: string, replicas: 0 | 1): Promise<void> {
-    const names = namesFor(id);
+  private async scale(at: Located, replicas: 0 | 1): Promise<void> {
+    const names = namesFor(at.id);
     await this.api.call(`scale StatefulSet ${names.workload} to ${replicas}`, () =>
-      this.api.apps.patchNamespacedStatefulSet({ name: names.workload, namespace: this.namespace, body: { spec: { replicas } } }),
+      this.api.apps.patchNamespacedStatefulSet({ name: names.workload, namespace: at.namespace, body: { spec: { replicas } } }),
     );
   }
 
@@ -249,34 +303,35 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   // ------------------------------------------------------------------------------------------
   // Status
 
-  private readWorkload(id: string): Promise<V1StatefulSet | null> {
-    const { workload } = namesFor(id);
+  private readWorkload(at: Located): Promise<V1StatefulSet | null> {
+    const { workload } = namesFor(at.id);
     return this.api.find(`read StatefulSet ${workload}`, () =>
-      this.api.apps.readNamespacedStatefulSet({ name: workload, namespace: this.namespace }),
+      this.api.apps.readNamespacedStatefulSet({ name: workload, namespace: at.namespace }),
     );
   }
 
-  private readPod(id: string): Promise<V1Pod | null> {
-    const { pod } = namesFor(id);
-    return this.api.find(`read Pod ${pod}`, () => this.api.core.readNamespacedPod({ name: pod, namespace: this.namespace }));
+  private readPod(at: Located): Promise<V1Pod | null> {
+    const { pod } = namesFor(at.id);
+    return this.api.find(`read Pod ${pod}`, () => this.api.core.readNamespacedPod({ name: pod, namespace: at.namespace }));
   }
 
   async status(spec: EnvironmentSpec): Promise<RuntimeStatus> {
     assertEnvironmentId(spec.id);
-    return this.statusOf(spec.id, specHash(spec));
+    const at = await this.locate(spec);
+    return at ? this.statusOf(at, specHash(spec)) : ABSENT;
   }
 
   /** `hash` (of the spec) rejects progress of another template version; null accepts any. */
-  private async statusOf(id: string, hash: string | null): Promise<RuntimeStatus> {
-    const [workload, pod] = await Promise.all([this.readWorkload(id), this.readPod(id)]);
+  private async statusOf(at: Located, hash: string | null): Promise<RuntimeStatus> {
+    const [workload, pod] = await Promise.all([this.readWorkload(at), this.readPod(at)]);
     if (!workload) {
-      const names = namesFor(id);
+      const names = namesFor(at.id);
       const [claim, config] = await Promise.all([
         this.api.find(`read PersistentVolumeClaim ${names.volume}`, () =>
-          this.api.core.readNamespacedPersistentVolumeClaim({ name: names.volume, namespace: this.namespace }),
+          this.api.core.readNamespacedPersistentVolumeClaim({ name: names.volume, namespace: at.namespace }),
         ),
         this.api.find(`read ConfigMap ${names.workload}`, () =>
-          this.api.core.readNamespacedConfigMap({ name: names.workload, namespace: this.namespace }),
+          this.api.core.readNamespacedConfigMap({ name: names.workload, namespace: at.namespace }),
         ),
       ]);
       if (!claim && !config && !pod) return ABSENT;
@@ -296,7 +351,7 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     }
     let inside: Map<string, string>;
     try {
-      inside = parseKeyValues((await this.run(id, ['sh', '-c', STATUS_SCRIPT])).text);
+      inside = parseKeyValues((await this.run(at, ['sh', '-c', STATUS_SCRIPT])).text);
     } catch (error) {
       return {
         state: 'pending',
@@ -334,8 +389,8 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   }
 
   /** The entrypoint's progress file, for the annotation a stop leaves behind. */
-  private async readProgress(id: string): Promise<(Progress & { hash: string }) | null> {
-    const inside = parseKeyValues((await this.run(id, ['sh', '-c', STATUS_SCRIPT])).text);
+  private async readProgress(at: Located): Promise<(Progress & { hash: string }) | null> {
+    const inside = parseKeyValues((await this.run(at, ['sh', '-c', STATUS_SCRIPT])).text);
     return parseProgress(inside.get('installation'));
   }
 
@@ -374,11 +429,17 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
       try {
         if (resourceVersion === null) {
           const list = await this.api.call('list pods', () =>
-            this.api.core.listNamespacedPod({ namespace: this.namespace, labelSelector: MANAGED_SELECTOR }),
+            this.config.namespaceMode === 'shared'
+              ? this.api.core.listNamespacedPod({ namespace: this.config.namespace, labelSelector: MANAGED_SELECTOR })
+              : this.api.core.listPodForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
           );
           resourceVersion = list.metadata?.resourceVersion ?? null;
-          const ids = new Set([...this.lastSeen.keys(), ...list.items.map((pod) => pod.metadata?.labels?.[LABEL_ENVIRONMENT_ID] ?? '')]);
-          for (const id of ids) if (ENVIRONMENT_ID_PATTERN.test(id)) this.observe(id, !baseline);
+          const seen = new Map<string, string>([...this.lastSeen.keys()].map((id) => [id, this.namespaceOf(id)]));
+          for (const pod of list.items) {
+            const id = pod.metadata?.labels?.[LABEL_ENVIRONMENT_ID];
+            if (id && pod.metadata?.namespace) seen.set(id, this.remember(id, pod.metadata.namespace));
+          }
+          for (const [id, namespace] of seen) if (ENVIRONMENT_ID_PATTERN.test(id)) this.observe({ id, namespace }, !baseline);
           baseline = false;
         }
         const outcome = await this.watchOnce(resourceVersion);
@@ -412,14 +473,20 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
         version = pod.metadata?.resourceVersion ?? version;
         if (type === 'BOOKMARK') return;
         const id = pod.metadata?.labels?.[LABEL_ENVIRONMENT_ID];
-        if (id && ENVIRONMENT_ID_PATTERN.test(id)) this.observe(id, true);
+        const namespace = pod.metadata?.namespace;
+        if (id && namespace && ENVIRONMENT_ID_PATTERN.test(id)) this.observe({ id, namespace: this.remember(id, namespace) }, true);
       };
       const done = (error: unknown): void => {
         if (statusOf(error) === 410 || (error as { statusCode?: number } | null)?.statusCode === 410) expired = true;
         resolve({ resourceVersion: version, expired, events });
       };
       this.api
-        .watchPods({ labelSelector: MANAGED_SELECTOR, resourceVersion: version ?? undefined }, onEvent, done)
+        .watchPods(
+          this.config.namespaceMode === 'shared' ? this.config.namespace : null,
+          { labelSelector: MANAGED_SELECTOR, resourceVersion: version ?? undefined },
+          onEvent,
+          done,
+        )
         .then((abort) => {
           if (!this.watching) abort.abort();
           else this.watchAbort = abort;
@@ -432,12 +499,18 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
    * Looks at one environment and tells the watchers when its status changed. Observations run one
    * at a time, so an older status is never reported after a newer one.
    */
-  private observe(id: string, announce: boolean): void {
+  /** The namespace an environment id was last seen in (per-user mode), else the configured one. */
+  private namespaceOf(id: string): string {
+    return this.namespaces.get(id) ?? this.config.namespace;
+  }
+
+  private observe(at: Located, announce: boolean): void {
+    const { id } = at;
     this.observing = this.observing.then(async () => {
       if (this.listeners.size === 0) return;
       let status: RuntimeStatus;
       try {
-        status = await this.statusOf(id, null);
+        status = await this.statusOf(at, null);
       } catch (error) {
         this.logger.warn(`Could not read the status of environment ${id}: ${reasonOf(error)}`);
         return;
@@ -471,27 +544,30 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   async exec(spec: EnvironmentSpec, argv: string[], options: ExecOptions): Promise<ExecSession> {
     assertEnvironmentId(spec.id);
     if (argv.length === 0) throw new AppError(ErrorCode.BadRequest, 'exec needs a command');
-    await this.assertRunning(spec.id);
+    const at = await this.locate(spec);
+    if (!at) throw new AppError(ErrorCode.Conflict, `Environment ${spec.id} is not running`);
+    await this.assertRunning(at);
     const command = this.commandFor(spec, argv, options.env);
-    const session = await this.api.call(`exec in environment ${spec.id}`, () => this.open(spec.id, command, options.tty));
+    const session = await this.api.call(`exec in environment ${spec.id}`, () => this.open(at, command, options.tty));
     if (options.tty) session.resize(options.cols ?? 80, options.rows ?? 24);
     this.sessions.add(session);
     void session.exit.then(() => this.sessions.delete(session));
     return session;
   }
 
-  private async assertRunning(id: string): Promise<void> {
-    const [workload, pod] = await Promise.all([this.readWorkload(id), this.readPod(id)]);
+  private async assertRunning(at: Located): Promise<void> {
+    const { id } = at;
+    const [workload, pod] = await Promise.all([this.readWorkload(at), this.readPod(at)]);
     const view = viewPod(pod, workload?.spec?.replicas ?? 0);
     if (!workload || view.state !== 'running') {
       throw new AppError(ErrorCode.Conflict, `Environment ${id} is not running${view.message ? ` (${view.message})` : ''}`);
     }
   }
 
-  private async open(id: string, command: string[], tty: boolean): Promise<KubernetesExecSession> {
+  private async open(at: Located, command: string[], tty: boolean): Promise<KubernetesExecSession> {
     let session: KubernetesExecSession | null = null;
     const early: [number, Buffer][] = [];
-    const socket = await this.api.openExec(namesFor(id).pod, CONTAINER_NAME, command, tty, (channel, data) => {
+    const socket = await this.api.openExec(at.namespace, namesFor(at.id).pod, CONTAINER_NAME, command, tty, (channel, data) => {
       if (session) session.receive(channel, data);
       else early.push([channel, data]);
     });
@@ -502,9 +578,10 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   }
 
   /** Runs a command to its end (no TTY, no input) and collects its output; exec errors are retried like API calls. */
-  private async run(id: string, command: string[]): Promise<{ text: string; code: number | null }> {
+  private async run(at: Located, command: string[]): Promise<{ text: string; code: number | null }> {
+    const { id } = at;
     return this.api.call(`exec in environment ${id}`, async () => {
-      const session = await this.open(id, command, false);
+      const session = await this.open(at, command, false);
       session.stream.end();
       const chunks: Buffer[] = [];
       for await (const chunk of session.stream) chunks.push(chunk as Buffer);
@@ -513,16 +590,20 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     });
   }
 
-  private async runningPod(id: string): Promise<boolean> {
-    const [workload, pod] = await Promise.all([this.readWorkload(id), this.readPod(id)]);
-    return viewPod(pod, workload?.spec?.replicas ?? 0).state === 'running';
+  /** The environment, when its container runs; null otherwise. */
+  private async runningPod(spec: EnvironmentSpec): Promise<Located | null> {
+    const at = await this.locate(spec);
+    if (!at) return null;
+    const [workload, pod] = await Promise.all([this.readWorkload(at), this.readPod(at)]);
+    return viewPod(pod, workload?.spec?.replicas ?? 0).state === 'running' ? at : null;
   }
 
   async logs(spec: EnvironmentSpec, query: LogQuery): Promise<LogPage> {
     assertEnvironmentId(spec.id);
-    if (!(await this.runningPod(spec.id))) return { lines: [], total: 0 };
+    const at = await this.runningPod(spec);
+    if (!at) return { lines: [], total: 0 };
     const pager = new LogPager(query);
-    const { text } = await this.run(spec.id, ['sh', '-c', LOG_SCRIPT]);
+    const { text } = await this.run(at, ['sh', '-c', LOG_SCRIPT]);
     const lines = text.split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     for (const line of lines) pager.add(line.replace(/\r$/, ''));
@@ -536,8 +617,9 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     const follow = async (): Promise<void> => {
       while (!closed) {
         try {
-          if (await this.runningPod(spec.id)) {
-            const session = await this.open(spec.id, ['sh', '-c', FOLLOW_LOG_SCRIPT], false);
+          const at = await this.runningPod(spec);
+          if (at) {
+            const session = await this.open(at, ['sh', '-c', FOLLOW_LOG_SCRIPT], false);
             current = session;
             if (closed) break;
             const splitter = new LineSplitter((line) => {
@@ -565,8 +647,9 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     assertEnvironmentId(spec.id);
     const at = new Date();
     const empty: RuntimeMetrics = { cpuCores: null, memoryBytes: null, diskBytes: null, networkInBytes: null, networkOutBytes: null, at };
-    if (!(await this.runningPod(spec.id))) return empty;
-    const values = parseKeyValues((await this.run(spec.id, ['sh', '-c', METRICS_SCRIPT])).text);
+    const where = await this.runningPod(spec);
+    if (!where) return empty;
+    const values = parseKeyValues((await this.run(where, ['sh', '-c', METRICS_SCRIPT])).text);
     const number = (key: string): number | null => {
       const value = Number(values.get(key));
       return values.has(key) && Number.isFinite(value) ? value : null;
@@ -591,17 +674,32 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   }
 
   async list(): Promise<string[]> {
-    const namespace = this.namespace;
-    const selector = { namespace, labelSelector: MANAGED_SELECTOR };
+    const labelSelector = MANAGED_SELECTOR;
+    const shared = this.config.namespaceMode === 'shared';
+    const namespace = this.config.namespace;
     const [workloads, claims, configs] = await Promise.all([
-      this.api.call('list StatefulSets', () => this.api.apps.listNamespacedStatefulSet(selector)),
-      this.api.call('list PersistentVolumeClaims', () => this.api.core.listNamespacedPersistentVolumeClaim(selector)),
-      this.api.call('list ConfigMaps', () => this.api.core.listNamespacedConfigMap(selector)),
+      this.api.call('list StatefulSets', () =>
+        shared
+          ? this.api.apps.listNamespacedStatefulSet({ namespace, labelSelector })
+          : this.api.apps.listStatefulSetForAllNamespaces({ labelSelector }),
+      ),
+      this.api.call('list PersistentVolumeClaims', () =>
+        shared
+          ? this.api.core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector })
+          : this.api.core.listPersistentVolumeClaimForAllNamespaces({ labelSelector }),
+      ),
+      this.api.call('list ConfigMaps', () =>
+        shared
+          ? this.api.core.listNamespacedConfigMap({ namespace, labelSelector })
+          : this.api.core.listConfigMapForAllNamespaces({ labelSelector }),
+      ),
     ]);
     const ids = new Set<string>();
     for (const item of [...workloads.items, ...claims.items, ...configs.items]) {
       const id = item.metadata?.labels?.[LABEL_ENVIRONMENT_ID];
-      if (id && ENVIRONMENT_ID_PATTERN.test(id)) ids.add(id);
+      if (!id || !ENVIRONMENT_ID_PATTERN.test(id)) continue;
+      ids.add(id);
+      if (item.metadata?.namespace) this.remember(id, item.metadata.namespace);
     }
     return [...ids].sort();
   }

@@ -1,4 +1,4 @@
-import type { V1ConfigMap, V1EnvVar, V1PersistentVolumeClaim, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1EnvVar, V1Namespace, V1PersistentVolumeClaim, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { KubernetesConfig } from '../../config/configuration.js';
 import { cpuMillicores } from '../../templates/template-rules.js';
 import { specHash } from '../local/environment-state.js';
@@ -45,6 +45,28 @@ function labelValue(value: string): string {
   return cleaned === '' ? 'unknown' : cleaned;
 }
 
+/** KUBERNETES_NAMESPACE_MODE=per-user: the namespace of a user's environments. */
+export function userNamespace(prefix: string, userId: string): string {
+  return `${prefix}-${userId}`;
+}
+
+/** A per-user namespace: labelled as DevPocket's and the user's, with the baseline Pod Security level enforced. */
+export function namespaceFor(spec: EnvironmentSpec, name: string): V1Namespace {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name,
+      labels: {
+        'app.kubernetes.io/part-of': 'devpocket',
+        [LABEL_MANAGED_BY]: MANAGED_BY,
+        [LABEL_USER_ID]: labelValue(spec.userId),
+        'pod-security.kubernetes.io/enforce': 'baseline',
+      },
+    },
+  };
+}
+
 export function labelsFor(spec: EnvironmentSpec): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'devpocket-environment',
@@ -58,10 +80,10 @@ export function labelsFor(spec: EnvironmentSpec): Record<string, string> {
   };
 }
 
-function metadata(spec: EnvironmentSpec, name: string, config: KubernetesConfig, annotations: Record<string, string> = {}) {
+function metadata(spec: EnvironmentSpec, name: string, namespace: string, annotations: Record<string, string> = {}) {
   return {
     name,
-    namespace: config.namespace,
+    namespace,
     labels: labelsFor(spec),
     annotations: { 'devpocket.io/slug': spec.slug, ...annotations },
   };
@@ -84,7 +106,7 @@ function counts(spec: EnvironmentSpec): string {
   ].join('\n');
 }
 
-export function configMapFor(spec: EnvironmentSpec, config: KubernetesConfig): V1ConfigMap {
+export function configMapFor(spec: EnvironmentSpec, config: KubernetesConfig, namespace = config.namespace): V1ConfigMap {
   const data: Record<string, string> = {
     'entrypoint.sh': ENTRYPOINT_SCRIPT,
     'tmux.conf': TMUX_CONF,
@@ -96,16 +118,16 @@ export function configMapFor(spec: EnvironmentSpec, config: KubernetesConfig): V
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: metadata(spec, namesFor(spec.id).workload, config, { [ANNOTATION_SPEC_HASH]: specHash(spec) }),
+    metadata: metadata(spec, namesFor(spec.id).workload, namespace, { [ANNOTATION_SPEC_HASH]: specHash(spec) }),
     data,
   };
 }
 
-export function volumeClaimFor(spec: EnvironmentSpec, config: KubernetesConfig): V1PersistentVolumeClaim {
+export function volumeClaimFor(spec: EnvironmentSpec, config: KubernetesConfig, namespace = config.namespace): V1PersistentVolumeClaim {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
-    metadata: metadata(spec, namesFor(spec.id).volume, config),
+    metadata: metadata(spec, namesFor(spec.id).volume, namespace),
     spec: {
       accessModes: ['ReadWriteOnce'],
       resources: { requests: { storage: spec.resources.storage } },
@@ -115,12 +137,12 @@ export function volumeClaimFor(spec: EnvironmentSpec, config: KubernetesConfig):
 }
 
 /** A ClusterIP Service for the template's ports; null when the template has none. */
-export function serviceFor(spec: EnvironmentSpec, config: KubernetesConfig): V1Service | null {
+export function serviceFor(spec: EnvironmentSpec, config: KubernetesConfig, namespace = config.namespace): V1Service | null {
   if (spec.template.ports.length === 0) return null;
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: metadata(spec, namesFor(spec.id).workload, config),
+    metadata: metadata(spec, namesFor(spec.id).workload, namespace),
     spec: {
       type: 'ClusterIP',
       selector: { [LABEL_ENVIRONMENT_ID]: spec.id },
@@ -156,7 +178,12 @@ function cpuRequest(limit: string): string {
   return millicores === null ? limit : `${Math.max(10, Math.floor(millicores / 4))}m`;
 }
 
-export function statefulSetFor(spec: EnvironmentSpec, config: KubernetesConfig, replicas: 0 | 1): V1StatefulSet {
+export function statefulSetFor(
+  spec: EnvironmentSpec,
+  config: KubernetesConfig,
+  replicas: 0 | 1,
+  namespace = config.namespace,
+): V1StatefulSet {
   const names = namesFor(spec.id);
   const { template, resources } = spec;
   const nonRoot = template.runAsNonRoot && template.user.uid !== 0;
@@ -164,7 +191,7 @@ export function statefulSetFor(spec: EnvironmentSpec, config: KubernetesConfig, 
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
-    metadata: metadata(spec, names.workload, config),
+    metadata: metadata(spec, names.workload, namespace),
     spec: {
       replicas,
       serviceName: names.workload,
