@@ -59,6 +59,29 @@ describe('loadConfiguration', () => {
     expect(problems.find((p) => p.startsWith('PORT'))).toContain('(got "70000")');
   });
 
+  it('configures the Kubernetes runtime, and checks its settings', () => {
+    const config = loadConfiguration(
+      { DATA_DIR: dataDir, RUNTIME: 'kubernetes', KUBECONFIG: 'kube/config', KUBERNETES_NAMESPACE_MODE: 'per-user' },
+      dataDir,
+    );
+    expect(config.runtime.kind).toBe('kubernetes');
+    expect(config.runtime.kubernetes).toEqual({
+      kubeconfig: join(dataDir, 'kube/config'),
+      namespace: 'devpocket-environments',
+      namespaceMode: 'per-user',
+      storageClass: null,
+      imagePullPolicy: 'IfNotPresent',
+      requestTimeoutMs: 15_000,
+      apiRetries: 5,
+    });
+    expect(
+      problemsOf({ KUBERNETES_NAMESPACE: 'Not_A_Namespace', KUBERNETES_IMAGE_PULL_POLICY: 'Sometimes' }).map((p) => p.split(':')[0]),
+    ).toEqual(['KUBERNETES_NAMESPACE', 'KUBERNETES_IMAGE_PULL_POLICY']);
+    expect(problemsOf({ KUBERNETES_NAMESPACE_MODE: 'per-user', KUBERNETES_NAMESPACE: 'a'.repeat(39) })).toEqual([
+      expect.stringMatching(/^KUBERNETES_NAMESPACE: with KUBERNETES_NAMESPACE_MODE=per-user it is a prefix of at most 38 characters/),
+    ]);
+  });
+
   it('in production requires MONGODB_URI and a strong JWT_SECRET', () => {
     expect(problemsOf({ NODE_ENV: 'production', ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true' })).toEqual([
       'MONGODB_URI: is required in production (the embedded database is for development and tests only)',
