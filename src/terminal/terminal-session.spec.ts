@@ -187,7 +187,9 @@ describe('TerminalSession', () => {
   it('drops input beyond the rate budget with an error, and closes a client after repeated violations (4008)', async () => {
     const { session, upstream, client } = setup();
     const [c, socket] = await client();
+    // 10 bytes left, and no refill before the input arrives however slow this machine is.
     c.inputTokens = 10;
+    c.inputRefilledAt = Date.now() + 60_000;
     session.handle(c, { type: 'input', data: 'x'.repeat(11) });
     expect(upstream.input.filter((i) => i.includes('x'))).toEqual([]);
     expect(socket.sent.some((m) => m.type === 'error' && /too fast/.test(String(m.message)))).toBe(true);
