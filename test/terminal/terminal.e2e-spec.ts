@@ -90,7 +90,10 @@ describe('terminal', () => {
       return Buffer.from(c.stream).subarray(Math.max(0, skip)).toString();
     };
     const reference = tail(many[0]);
-    expect(reference).toContain('fan-300');
+    // tmux sends screen updates, not the program's bytes: when output comes faster than it draws, it
+    // redraws only the cells that changed (so "fan-300" may arrive as "300" after a cursor move).
+    // The last line is new text either way.
+    expect(reference).toMatch(/fan-done\b/);
     for (const c of many) expect(tail(c)).toBe(reference);
   }, 60_000);
 
