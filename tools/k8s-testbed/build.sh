@@ -31,10 +31,10 @@ GOBIN="$out" "$go" install -ldflags "-s -w -X github.com/k3s-io/kine/pkg/version
   "github.com/k3s-io/kine@${KINE_VERSION}"
 
 echo "k8s-testbed: kwok ${KWOK_VERSION} (patched: see kwok-exec.patch)" >&2
-# kwok's local exec differs from a kubelet in two ways that matter to a terminal, which
-# kwok-exec.patch mends: it never closes the program's stdin when the client closes it (so `cat`
-# never sees end-of-file), and a TTY is not the program's controlling terminal (so resizes send no
-# SIGWINCH: tmux never learns its new size). The module's source is copied from the module cache,
+# kwok's local exec differs from a kubelet in ways that matter here, which kwok-exec.patch mends:
+# it never closes the program's stdin when the client closes it (so `cat` never sees end-of-file),
+# a TTY is not the program's controlling terminal (so resizes send no SIGWINCH: tmux never learns
+# its new size), and it runs an exec as a uid only if this host's user database knows it. The module's source is copied from the module cache,
 # patched, and built with the module's own go.mod and go.sum.
 kwok_src=$("$go" mod download -json "sigs.k8s.io/kwok@${KWOK_VERSION}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 kwok_build=$(mktemp -d)

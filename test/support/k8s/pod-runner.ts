@@ -465,9 +465,7 @@ export class PodRunner {
             local: {
               workDir,
               envs: [...env].map(([name, value]) => ({ name, value })),
-              ...(user.uid !== undefined && hostHasIds(user.uid, user.gid ?? 0)
-                ? { securityContext: { runAsUser: user.uid, runAsGroup: user.gid ?? 0 } }
-                : {}),
+              ...(user.uid !== undefined ? { securityContext: { runAsUser: user.uid, runAsGroup: user.gid ?? 0 } } : {}),
             },
           },
         ],
@@ -744,15 +742,6 @@ export function volumeHostDir(root: string, namespace: string, claimName: string
 /** Where a pod's own volumes (configMap, emptyDir) and its container log live on this host. */
 export function podHostDir(root: string, uid: string): string {
   return path.join(root, 'p', uid.replace(/-/g, '').slice(0, 8));
-}
-
-/**
- * kwok runs an exec as a uid and gid only when this host knows both (getent); for others (e.g. the
- * server Deployment's 10001, never exec'd into) the exec runs as this process's user.
- */
-function hostHasIds(uid: number, gid: number): boolean {
-  const known = (database: string, id: number): boolean => spawnSync('getent', [database, String(id)], { stdio: 'ignore' }).status === 0;
-  return known('passwd', uid) && known('group', gid);
 }
 
 let bubblewrap: boolean | null = null;
