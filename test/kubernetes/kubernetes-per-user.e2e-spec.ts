@@ -10,6 +10,7 @@ import type { EnvironmentSpec } from '../../src/runtime/runtime.provider.js';
 import { describeRuntimeContract, runToEnd } from '../runtime/runtime-contract.js';
 import { eventually } from '../support/eventually.js';
 import { kubernetesSpec, providerConfig } from '../support/kubernetes-fixtures.js';
+import { kubernetesUnderTest } from '../support/kubernetes.js';
 import type { SpecOverrides } from '../runtime/runtime-contract.js';
 
 /**
@@ -86,24 +87,11 @@ function perUserSpec(overrides?: SpecOverrides): EnvironmentSpec {
 
 describeRuntimeContract('kubernetes, a namespace per user', async () => {
   const setup = await perUserServiceAccount();
-  const config = providerConfig(setup.kubeconfig, setup.prefix, kubernetes.storageClass, 'per-user');
-  const instances: KubernetesRuntime[] = [];
-  const instance = (): KubernetesRuntime => {
-    const created = new KubernetesRuntime(config);
-    instances.push(created);
-    return created;
-  };
-  const runtime = instance();
-  return {
-    runtime,
-    spec: perUserSpec,
-    anotherInstance: () => Promise.resolve(instance()),
-    cleanup: async () => {
-      for (const id of await runtime.list()) await runtime.destroy({ ...kubernetesSpec(), id, userId: 'unknown' });
-      for (const each of instances) await each.onApplicationShutdown();
-      await setup.cleanup();
-    },
-  };
+  return kubernetesUnderTest(
+    providerConfig(setup.kubeconfig, setup.prefix, kubernetes.storageClass, 'per-user'),
+    perUserSpec,
+    setup.cleanup,
+  );
 });
 
 describe('namespaces per user', () => {
