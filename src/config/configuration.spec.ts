@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigurationError, loadConfiguration, secretProblem } from './configuration.js';
@@ -60,6 +60,8 @@ describe('loadConfiguration', () => {
   });
 
   it('configures the Kubernetes runtime, and checks its settings', () => {
+    mkdirSync(join(dataDir, 'kube'));
+    writeFileSync(join(dataDir, 'kube/config'), 'apiVersion: v1\n');
     const config = loadConfiguration(
       { DATA_DIR: dataDir, RUNTIME: 'kubernetes', KUBECONFIG: 'kube/config', KUBERNETES_NAMESPACE_MODE: 'per-user' },
       dataDir,
@@ -77,6 +79,13 @@ describe('loadConfiguration', () => {
     expect(
       problemsOf({ KUBERNETES_NAMESPACE: 'Not_A_Namespace', KUBERNETES_IMAGE_PULL_POLICY: 'Sometimes' }).map((p) => p.split(':')[0]),
     ).toEqual(['KUBERNETES_NAMESPACE', 'KUBERNETES_IMAGE_PULL_POLICY']);
+    expect(problemsOf({ RUNTIME: 'kubernetes', KUBECONFIG: join(dataDir, 'missing') })).toEqual([
+      'KUBECONFIG: no such file (RUNTIME=kubernetes reads the cluster and credentials from it)',
+    ]);
+    expect(problemsOf({ RUNTIME: 'kubernetes' })).toEqual([
+      expect.stringMatching(/^KUBECONFIG: is required with RUNTIME=kubernetes outside a cluster/),
+    ]);
+    expect(problemsOf({ RUNTIME: 'kubernetes', KUBERNETES_SERVICE_HOST: '10.96.0.1' })).toEqual([]);
     expect(problemsOf({ KUBERNETES_NAMESPACE_MODE: 'per-user', KUBERNETES_NAMESPACE: 'a'.repeat(39) })).toEqual([
       expect.stringMatching(/^KUBERNETES_NAMESPACE: with KUBERNETES_NAMESPACE_MODE=per-user it is a prefix of at most 38 characters/),
     ]);
@@ -96,7 +105,7 @@ describe('loadConfiguration', () => {
     const base = { NODE_ENV: 'production', MONGODB_URI: 'mongodb://db:27017', JWT_SECRET: STRONG };
     expect(problemsOf(base)).toEqual([expect.stringMatching(/^RUNTIME: the local runtime without a sandbox is for a single trusted user/)]);
     expect(problemsOf({ ...base, ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true' })).toEqual([]);
-    expect(problemsOf({ ...base, RUNTIME: 'kubernetes' })).toEqual([]);
+    expect(problemsOf({ ...base, RUNTIME: 'kubernetes', KUBERNETES_SERVICE_HOST: '10.96.0.1' })).toEqual([]);
     expect(problemsOf({ DATA_DIR: '/tmp/x' })).toEqual([]);
   });
 

@@ -186,6 +186,14 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
       'RUNTIME: the local runtime without a sandbox is for a single trusted user; in production set LOCAL_SANDBOX=bwrap, RUNTIME=kubernetes, or ALLOW_UNSANDBOXED_LOCAL_RUNTIME=true',
     );
   }
+  if (runtimeKind === 'kubernetes') {
+    if (parsed.KUBECONFIG && !existsSync(resolve(cwd, parsed.KUBECONFIG))) {
+      problems.push('KUBECONFIG: no such file (RUNTIME=kubernetes reads the cluster and credentials from it)');
+    }
+    if (!parsed.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST) {
+      problems.push("KUBECONFIG: is required with RUNTIME=kubernetes outside a cluster (inside one, the pod's ServiceAccount is used)");
+    }
+  }
   if (parsed.KUBERNETES_NAMESPACE_MODE === 'per-user' && (parsed.KUBERNETES_NAMESPACE ?? 'devpocket-environments').length > 38) {
     problems.push(
       'KUBERNETES_NAMESPACE: with KUBERNETES_NAMESPACE_MODE=per-user it is a prefix of at most 38 characters (the user id follows it)',
