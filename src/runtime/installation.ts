@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import type { EnvironmentSpec } from './runtime.provider.js';
+
 /**
  * How every runtime words the state of an environment's startup script in `status.message`, so
  * clients see the same text whichever runtime runs the environment.
@@ -26,4 +29,16 @@ export function installationNotes(notes: InstallationNotes): string[] {
   if (notes.failedSteps.length > 0) lines.push(`startup ${describeSteps(notes.failedSteps)} of ${notes.stepsTotal} failed`);
   if (notes.interrupted) lines.push(`startup script interrupted after ${notes.stepsDone} of ${notes.stepsTotal} step(s)`);
   return lines;
+}
+
+/** Hash of what a provision installs (template, version, startup steps): every runtime compares it with the progress it recorded. */
+export function specHash(spec: EnvironmentSpec): string {
+  const { template } = spec;
+  const subject = {
+    template: template.id,
+    version: template.version,
+    system: template.startup.system,
+    user: template.startup.user,
+  };
+  return createHash('sha256').update(JSON.stringify(subject)).digest('hex');
 }

@@ -4,9 +4,8 @@ import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import { AppError } from '../../common/errors/app-error.js';
 import { ErrorCode } from '../../common/errors/error-code.js';
 import type { KubernetesConfig } from '../../config/configuration.js';
-import { installationNotes } from '../installation.js';
-import { LineSplitter, LogPager } from '../local/environment-log.js';
-import { specHash } from '../local/environment-state.js';
+import { installationNotes, specHash } from '../installation.js';
+import { LineSplitter, LogPager } from '../log-lines.js';
 import {
   assertEnvironmentId,
   ENVIRONMENT_ID_PATTERN,
@@ -36,7 +35,7 @@ import {
   volumeClaimFor,
 } from './manifests.js';
 import { FOLLOW_LOG_SCRIPT, LOG_SCRIPT, METRICS_SCRIPT, parseKeyValues, STATUS_SCRIPT } from './pod-scripts.js';
-import { viewPod } from './pod-status.js';
+import { viewPod, type PodView } from './pod-status.js';
 
 export interface KubernetesRuntimeOptions {
   /** How long stop() waits for the pod to be gone (default 90 s). */
@@ -359,8 +358,8 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
         installation: toInstallation(saved, false),
       };
     }
-    let progress: Progress | null = parseProgress(inside.get('installation'));
-    if (progress && hash !== null && (progress as Progress & { hash: string }).hash !== hash) progress = null;
+    let progress = parseProgress(inside.get('installation'));
+    if (progress && hash !== null && progress.hash !== hash) progress = null;
     const missingCommands = (inside.get('missing') ?? '').split(' ').filter(Boolean);
     const notes = installationNotes({
       stepsDone: progress?.stepsDone ?? 0,
@@ -544,24 +543,16 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   async exec(spec: EnvironmentSpec, argv: string[], options: ExecOptions): Promise<ExecSession> {
     assertEnvironmentId(spec.id);
     if (argv.length === 0) throw new AppError(ErrorCode.BadRequest, 'exec needs a command');
-    const at = await this.locate(spec);
-    if (!at) throw new AppError(ErrorCode.Conflict, `Environment ${spec.id} is not running`);
-    await this.assertRunning(at);
+    const { at, view } = await this.inspect(spec);
+    if (!at || view.state !== 'running') {
+      throw new AppError(ErrorCode.Conflict, `Environment ${spec.id} is not running${view.message ? ` (${view.message})` : ''}`);
+    }
     const command = this.commandFor(spec, argv, options.env);
     const session = await this.api.call(`exec in environment ${spec.id}`, () => this.open(at, command, options.tty));
     if (options.tty) session.resize(options.cols ?? 80, options.rows ?? 24);
     this.sessions.add(session);
     void session.exit.then(() => this.sessions.delete(session));
     return session;
-  }
-
-  private async assertRunning(at: Located): Promise<void> {
-    const { id } = at;
-    const [workload, pod] = await Promise.all([this.readWorkload(at), this.readPod(at)]);
-    const view = viewPod(pod, workload?.spec?.replicas ?? 0);
-    if (!workload || view.state !== 'running') {
-      throw new AppError(ErrorCode.Conflict, `Environment ${id} is not running${view.message ? ` (${view.message})` : ''}`);
-    }
   }
 
   private async open(at: Located, command: string[], tty: boolean): Promise<KubernetesExecSession> {
@@ -591,11 +582,17 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   }
 
   /** The environment, when its container runs; null otherwise. */
-  private async runningPod(spec: EnvironmentSpec): Promise<Located | null> {
+  /** Where the environment is and what its pod says (one read of the StatefulSet and of the pod). */
+  private async inspect(spec: EnvironmentSpec): Promise<{ at: Located | null; view: PodView }> {
     const at = await this.locate(spec);
-    if (!at) return null;
+    if (!at) return { at: null, view: { state: 'absent', message: null } };
     const [workload, pod] = await Promise.all([this.readWorkload(at), this.readPod(at)]);
-    return viewPod(pod, workload?.spec?.replicas ?? 0).state === 'running' ? at : null;
+    return { at, view: viewPod(pod, workload?.spec?.replicas ?? 0) };
+  }
+
+  private async runningPod(spec: EnvironmentSpec): Promise<Located | null> {
+    const { at, view } = await this.inspect(spec);
+    return view.state === 'running' ? at : null;
   }
 
   async logs(spec: EnvironmentSpec, query: LogQuery): Promise<LogPage> {

@@ -1,7 +1,7 @@
 import type { V1ConfigMap, V1EnvVar, V1Namespace, V1PersistentVolumeClaim, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import type { KubernetesConfig } from '../../config/configuration.js';
 import { cpuMillicores } from '../../templates/template-rules.js';
-import { specHash } from '../local/environment-state.js';
+import { specHash } from '../installation.js';
 import { sessionName, type EnvironmentSpec } from '../runtime.provider.js';
 import { TMUX_CONF } from '../tmux-conf.js';
 import { CONFIG_MOUNT_PATH, ENTRYPOINT_SCRIPT, RUN_MOUNT_PATH } from './pod-scripts.js';

@@ -1,6 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import type { EnvironmentSpec } from '../runtime.provider.js';
 
 /** What the local runtime remembers about one environment, in `<localRoot>/<id>/state.json`. */
 export interface LocalEnvironmentState {
@@ -23,17 +22,6 @@ export interface LocalEnvironmentState {
   missingCommands: string[];
   /** Why the workload cannot run (e.g. the shell does not exist); null when it can. */
   failure: string | null;
-}
-
-export function specHash(spec: EnvironmentSpec): string {
-  const { template } = spec;
-  const subject = {
-    template: template.id,
-    version: template.version,
-    system: template.startup.system,
-    user: template.startup.user,
-  };
-  return createHash('sha256').update(JSON.stringify(subject)).digest('hex');
 }
 
 export async function readState(path: string): Promise<LocalEnvironmentState | null> {

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LineSplitter, lineTime, readLogPage } from './environment-log.js';
+import { LineSplitter, lineTime } from '../log-lines.js';
+import { readLogPage } from './environment-log.js';
 import { assertEnvironmentId, EnvironmentPaths } from './environment-paths.js';
 import { clampTerminalSize, signalName } from './exec-session.js';
 import { parseStat, withDescendants } from './process-tree.js';

@@ -10,7 +10,8 @@ import { Clock } from '../../common/clock/clock.js';
 import { AppError } from '../../common/errors/app-error.js';
 import { ErrorCode } from '../../common/errors/error-code.js';
 import { AppConfig, RuntimeConfig } from '../../config/configuration.js';
-import { describeSteps, installationNotes } from '../installation.js';
+import { describeSteps, installationNotes, specHash } from '../installation.js';
+import { LineSplitter } from '../log-lines.js';
 import { TMUX_CONF } from '../tmux-conf.js';
 import {
   EnvironmentSpec,
@@ -23,9 +24,9 @@ import {
   RuntimeStatus,
   Unsubscribe,
 } from '../runtime.provider.js';
-import { EnvironmentLog, followLog, LineSplitter, readLogPage } from './environment-log.js';
+import { EnvironmentLog, followLog, readLogPage } from './environment-log.js';
 import { assertEnvironmentId, ENVIRONMENT_ID_PATTERN, EnvironmentPaths, MAX_SOCKET_PATH_BYTES, sessionName } from './environment-paths.js';
-import { LocalEnvironmentState, readState, specHash, writeState } from './environment-state.js';
+import { LocalEnvironmentState, readState, writeState } from './environment-state.js';
 import { clampTerminalSize, PipeSession, PtySession } from './exec-session.js';
 import {
   CLOCK_TICKS_PER_SECOND,
