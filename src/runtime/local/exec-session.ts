@@ -24,6 +24,12 @@ export function signalName(signal: number | string | null | undefined): string |
   return SIGNAL_NAMES.get(signal) ?? `SIG${signal}`;
 }
 
+/**
+ * Options of every session's stream. Output can end (the program closed it) a moment before the
+ * program exits: ending both sides must not destroy the stream, whose destroy() kills the program.
+ */
+const STREAM_OPTIONS = { readableHighWaterMark: OUTPUT_HIGH_WATER_MARK, autoDestroy: false } as const;
+
 abstract class BaseSession implements ExecSession {
   abstract readonly stream: Duplex;
   readonly exit: Promise<ExitStatus>;
@@ -72,10 +78,7 @@ export class PtySession extends BaseSession {
   constructor(private readonly pty: IPty) {
     super();
     this.stream = new Duplex({
-      readableHighWaterMark: OUTPUT_HIGH_WATER_MARK,
-      // Output can end (the program closed it) a moment before the program exits: ending both sides
-      // must not destroy the stream, whose destroy() kills the program.
-      autoDestroy: false,
+      ...STREAM_OPTIONS,
       read: () => {
         if (!this.paused) return;
         this.paused = false;
@@ -147,10 +150,7 @@ export class PipeSession extends BaseSession {
     const outputs = [child.stdout, child.stderr];
     let open = outputs.length;
     this.stream = new Duplex({
-      readableHighWaterMark: OUTPUT_HIGH_WATER_MARK,
-      // Output can end (the program closed it) a moment before the program exits: ending both sides
-      // must not destroy the stream, whose destroy() kills the program.
-      autoDestroy: false,
+      ...STREAM_OPTIONS,
       read: () => {
         if (!this.paused) return;
         this.paused = false;
