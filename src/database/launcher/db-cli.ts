@@ -10,6 +10,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { waitForSignal } from '../../common/lifecycle/wait-for-signal.js';
 import { launchDatabase } from './database-launcher.js';
 import { ensureDevdbBinary } from './devdb-binary.js';
 
@@ -47,19 +48,6 @@ function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {
     postgresqlUrl: values['postgresql-url'],
     buildOnly: values['build-only'],
   };
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
 }
 
 async function main(): Promise<void> {

@@ -12,18 +12,7 @@ import { parseArgs } from 'node:util';
 
 import { ensureTestbedBinaries } from './build.js';
 import { startTestCluster } from './testbed.js';
-
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
-}
+import { waitForSignal } from '../../../src/common/lifecycle/wait-for-signal.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
