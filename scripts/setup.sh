@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this machine for the test suite: the Debian packages the tests drive for real, the npm
-# dependencies, and the embedded database binary. Safe to run again: it installs only what is missing.
+# dependencies, the embedded database binary and the schema fuzzer (schemathesis, in a virtualenv).
+# Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,12 @@ missing=()
 for command in "${!packages[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")
 done
+# schemathesis is installed below into a virtualenv, which needs python3 with its venv module.
+if ! command -v python3 >/dev/null 2>&1; then
+  missing+=(python3 python3-venv)
+elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
     echo "setup: missing Debian packages: ${missing[*]} (run as root, or install them yourself)" >&2
@@ -36,3 +43,12 @@ command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || {
 npm ci --no-audit --no-fund
 npm run --silent db -- --build-only
 npm run --silent k8s:testbed -- --build-only
+
+# The OpenAPI fuzzer of test/foundation/openapi-fuzz.e2e-spec.ts, pinned, in a virtualenv of its own.
+SCHEMATHESIS_VERSION=4.32.5
+SCHEMATHESIS_VENV="$HOME/.cache/devpocket/schemathesis"
+if ! "$SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null | grep -qx "schemathesis, version $SCHEMATHESIS_VERSION"; then
+  echo "setup: installing schemathesis $SCHEMATHESIS_VERSION into $SCHEMATHESIS_VENV"
+  python3 -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi

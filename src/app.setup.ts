@@ -1,11 +1,12 @@
 import { INestApplication, RequestMethod } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, OpenAPIObject, ReferenceObject, SchemaObject, SwaggerModule } from '@nestjs/swagger';
 import express from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { ErrorBodyDto, FieldErrorDto } from './common/errors/error-body.dto.js';
-import { HttpExceptionFilter, notFoundFallback } from './common/errors/http-exception.filter.js';
+import { HttpExceptionFilter, routeMissFallback } from './common/errors/http-exception.filter.js';
+import { RouteTable } from './common/errors/route-table.js';
 import { createValidationPipe } from './common/errors/validation.js';
 import { requestIdMiddleware } from './common/logging/request-id.js';
 import type { Configuration } from './config/configuration.js';
@@ -30,7 +31,46 @@ function documentErrors(document: OpenAPIObject): OpenAPIObject {
   return document;
 }
 
-function setupSwagger(app: INestApplication): void {
+/**
+ * The global ValidationPipe refuses unknown fields (`forbidNonWhitelisted`), so every object
+ * schema a request body uses, nested ones included, says `additionalProperties: false`, unless it
+ * says otherwise itself (the resource objects accept and ignore unknown keys).
+ */
+function closeRequestSchemas(document: OpenAPIObject): OpenAPIObject {
+  const components = document.components?.schemas ?? {};
+  const visited = new Set<string>();
+  const visit = (schema: SchemaObject | ReferenceObject | undefined): void => {
+    if (!schema) return;
+    if ('$ref' in schema) {
+      const name = schema.$ref.replace('#/components/schemas/', '');
+      if (visited.has(name)) return;
+      visited.add(name);
+      visit(components[name]);
+      return;
+    }
+    if (schema.type === 'object' && schema.properties && schema.additionalProperties === undefined) schema.additionalProperties = false;
+    const nested = [
+      ...Object.values(schema.properties ?? {}),
+      schema.items,
+      ...(schema.allOf ?? []),
+      ...(schema.anyOf ?? []),
+      ...(schema.oneOf ?? []),
+    ];
+    if (typeof schema.additionalProperties === 'object') nested.push(schema.additionalProperties);
+    for (const child of nested) visit(child);
+  };
+  for (const path of Object.values(document.paths)) {
+    for (const operation of [path.put, path.post, path.patch]) {
+      const body = operation?.requestBody;
+      if (!body || '$ref' in body) continue;
+      for (const media of Object.values(body.content)) visit(media.schema);
+    }
+  }
+  return document;
+}
+
+/** The OpenAPI document of the application's controllers, as /docs-json serves it. */
+export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('DevPocket Server')
     .setDescription('REST API of DevPocket, the mobile-first cloud IDE. WebSocket protocol: see docs/.')
@@ -38,7 +78,11 @@ function setupSwagger(app: INestApplication): void {
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
   const document = SwaggerModule.createDocument(app, config, { extraModels: [ErrorBodyDto, FieldErrorDto] });
-  SwaggerModule.setup('docs', app, documentErrors(document), {
+  return closeRequestSchemas(documentErrors(document));
+}
+
+function setupSwagger(app: INestApplication): void {
+  SwaggerModule.setup('docs', app, createOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
     customSiteTitle: 'DevPocket Server API',
   });
@@ -77,9 +121,13 @@ export async function configureApp(app: NestExpressApplication, configuration: C
     ],
   });
   app.useGlobalPipes(createValidationPipe());
-  app.useGlobalFilters(new HttpExceptionFilter());
+  const routes = new RouteTable();
+  app.useGlobalFilters(new HttpExceptionFilter(routes));
   app.enableShutdownHooks([], { useProcessExit: true });
   if (appConfig.swaggerEnabled) setupSwagger(app);
   await app.init();
-  app.use(notFoundFallback);
+  // Every route is registered now: a request none of them handles is a 405 (its path is served
+  // with other methods, listed in `Allow`) or a 404.
+  routes.load(app.getHttpAdapter().getInstance());
+  app.use(routeMissFallback(routes));
 }

@@ -5,7 +5,7 @@ import { ErrorBodyDto } from '../common/errors/error-body.dto.js';
 import { RateLimit } from '../common/rate-limit/rate-limit.decorator.js';
 import { toUserResponse, UserResponseDto } from '../users/dto/user.dto.js';
 import { CurrentPrincipal, Principal, Public } from './auth.decorators.js';
-import { AuthService } from './auth.service.js';
+import { AuthService, SignedIn } from './auth.service.js';
 import {
   ChangePasswordDto,
   ForgotPasswordDto,
@@ -15,17 +15,18 @@ import {
   RefreshDto,
   RegisterDto,
   ResetPasswordDto,
-  TokenResponseDto,
+  SignInResponseDto,
   VerifyEmailDto,
 } from './dto/auth.dto.js';
 import { requestContext } from './request-context.js';
-import { TokenPair } from './tokens/token.service.js';
 
-const toTokenResponse = (pair: TokenPair): TokenResponseDto => ({
-  access_token: pair.accessToken,
-  refresh_token: pair.refreshToken,
+/** The Token of the mobile client contract, plus the signed-in user (an earlier app build requires it). */
+const toSignInResponse = ({ tokens, user }: SignedIn): SignInResponseDto => ({
+  access_token: tokens.accessToken,
+  refresh_token: tokens.refreshToken,
   token_type: 'bearer',
-  expires_in: pair.expiresIn,
+  expires_in: tokens.expiresIn,
+  user: toUserResponse(user),
 });
 
 const bodyField =
@@ -46,15 +47,15 @@ export class AuthController {
   @Post('register')
   @RateLimit({ name: 'register-ip', limit: 20, ttlSeconds: 3600, key: 'ip' })
   @ApiOperation({ summary: 'Create an account and sign in; a verification code is mailed' })
-  @ApiResponse({ status: 201, type: TokenResponseDto })
+  @ApiResponse({ status: 201, type: SignInResponseDto })
   @ApiResponse({ status: 409, ...ERRORS, description: 'Username or email already taken (`detail` says which)' })
   @ApiResponse({ status: 422, ...ERRORS })
-  async register(@Body() body: RegisterDto, @Req() req: Request): Promise<TokenResponseDto> {
-    const pair = await this.auth.register(
+  async register(@Body() body: RegisterDto, @Req() req: Request): Promise<SignInResponseDto> {
+    const signedIn = await this.auth.register(
       { username: body.username, email: body.email, password: body.password, fullName: body.full_name ?? null },
       requestContext(req),
     );
-    return toTokenResponse(pair);
+    return toSignInResponse(signedIn);
   }
 
   @Public()
@@ -65,11 +66,11 @@ export class AuthController {
     { name: 'login-account', limit: 20, ttlSeconds: 900, key: bodyField('username_or_email') },
   )
   @ApiOperation({ summary: 'Sign in with username or email and password' })
-  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiOkResponse({ type: SignInResponseDto })
   @ApiResponse({ status: 401, ...ERRORS, description: '"Incorrect username/email or password"' })
   @ApiResponse({ status: 423, ...ERRORS, description: 'Locked after repeated failures; see Retry-After' })
-  async login(@Body() body: LoginDto, @Req() req: Request): Promise<TokenResponseDto> {
-    return toTokenResponse(await this.auth.login(body.username_or_email, body.password, requestContext(req)));
+  async login(@Body() body: LoginDto, @Req() req: Request): Promise<SignInResponseDto> {
+    return toSignInResponse(await this.auth.login(body.username_or_email, body.password, requestContext(req)));
   }
 
   @Public()
@@ -77,11 +78,11 @@ export class AuthController {
   @HttpCode(HttpStatus.OK)
   @RateLimit({ name: 'google-ip', limit: 30, ttlSeconds: 60, key: 'ip' })
   @ApiOperation({ summary: 'Sign in (or sign up) with a Google ID token' })
-  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiOkResponse({ type: SignInResponseDto })
   @ApiResponse({ status: 401, ...ERRORS })
   @ApiResponse({ status: 503, ...ERRORS, description: 'Google sign-in not configured, or Google unreachable' })
-  async google(@Body() body: GoogleSignInDto, @Req() req: Request): Promise<TokenResponseDto> {
-    return toTokenResponse(await this.auth.signInWithGoogle(body.id_token, requestContext(req)));
+  async google(@Body() body: GoogleSignInDto, @Req() req: Request): Promise<SignInResponseDto> {
+    return toSignInResponse(await this.auth.signInWithGoogle(body.id_token, requestContext(req)));
   }
 
   @Public()
@@ -89,10 +90,10 @@ export class AuthController {
   @HttpCode(HttpStatus.OK)
   @RateLimit({ name: 'refresh-ip', limit: 120, ttlSeconds: 60, key: 'ip' })
   @ApiOperation({ summary: 'Exchange a refresh token for a new pair (the old refresh token stops working)' })
-  @ApiOkResponse({ type: TokenResponseDto })
+  @ApiOkResponse({ type: SignInResponseDto })
   @ApiResponse({ status: 401, ...ERRORS })
-  async refresh(@Body() body: RefreshDto, @Req() req: Request): Promise<TokenResponseDto> {
-    return toTokenResponse(await this.auth.refresh(body.refresh_token, requestContext(req)));
+  async refresh(@Body() body: RefreshDto, @Req() req: Request): Promise<SignInResponseDto> {
+    return toSignInResponse(await this.auth.refresh(body.refresh_token, requestContext(req)));
   }
 
   @Get('me')
@@ -101,6 +102,18 @@ export class AuthController {
   @ApiOkResponse({ type: UserResponseDto })
   me(@CurrentPrincipal() principal: Principal): UserResponseDto {
     return toUserResponse(principal.user);
+  }
+
+  @Get('profile')
+  @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'The signed-in user: the same as GET /auth/me',
+    description: 'Kept for an earlier app build that loads the profile from this path; use GET /auth/me.',
+    deprecated: true,
+  })
+  @ApiOkResponse({ type: UserResponseDto })
+  profile(@CurrentPrincipal() principal: Principal): UserResponseDto {
+    return this.me(principal);
   }
 
   @Post('logout')

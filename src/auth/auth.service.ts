@@ -22,6 +22,12 @@ import { usernameCandidates } from './username-from-email.js';
 
 export const INCORRECT_CREDENTIALS = 'Incorrect username/email or password';
 
+/** A sign-in's outcome: the new token pair and the signed-in user as stored after the sign-in. */
+export interface SignedIn {
+  tokens: TokenPair;
+  user: User;
+}
+
 const VERIFICATION_TTL_MS = 24 * 3600_000;
 const RESET_TTL_MS = 3600_000;
 const MAX_CODE_ATTEMPTS = 5;
@@ -68,7 +74,7 @@ export class AuthService {
 
   // ---- sessions and tokens -------------------------------------------------------------------
 
-  private async startSession(user: User, ctx: RequestContext): Promise<TokenPair> {
+  private async startSession(user: User, ctx: RequestContext): Promise<SignedIn> {
     const now = this.clock.now();
     const sessionId = randomUUID();
     const pair = await this.tokens.issuePair(user.id, sessionId);
@@ -81,7 +87,7 @@ export class AuthService {
       userAgent: ctx.userAgent,
       ip: ctx.ip,
     });
-    return pair;
+    return { tokens: pair, user };
   }
 
   private refreshExpiry(now: Date): Date {
@@ -99,7 +105,7 @@ export class AuthService {
     return { user, sessionId: session.id };
   }
 
-  async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
+  async refresh(refreshToken: string, ctx: RequestContext): Promise<SignedIn> {
     const claims = await this.tokens.verifyRefresh(refreshToken);
     const now = this.clock.now();
     const presented = this.tokens.digest(claims.jti);
@@ -141,7 +147,7 @@ export class AuthService {
     }
     const user = await this.users.findById(claims.sub);
     if (!user || !user.isActive) throw new AuthError(AuthErrorReason.UserInactive, 'The account is disabled or no longer exists');
-    return next;
+    return { tokens: next, user };
   }
 
   async logout(principal: Principal, ctx: RequestContext): Promise<void> {
@@ -161,7 +167,7 @@ export class AuthService {
   async register(
     input: { username: string; email: string; password: string; fullName?: string | null },
     ctx: RequestContext,
-  ): Promise<TokenPair> {
+  ): Promise<SignedIn> {
     const taken = await this.users.existing(input.username, input.email);
     if (taken.username) throw this.duplicate('username');
     if (taken.email) throw this.duplicate('email');
@@ -184,7 +190,7 @@ export class AuthService {
     return new AppError(ErrorCode.Conflict, detail, { errors: [{ field, message: detail, code: 'already_exists' }] });
   }
 
-  async login(login: string, password: string, ctx: RequestContext): Promise<TokenPair> {
+  async login(login: string, password: string, ctx: RequestContext): Promise<SignedIn> {
     let user = await this.users.findByUsernameOrEmail(login);
     if (!user || !user.passwordHash) {
       await this.hasher.verifyNothing(password);
@@ -228,9 +234,9 @@ export class AuthService {
       throw new AppError(ErrorCode.Unauthorized, INCORRECT_CREDENTIALS);
     }
     if (!user.isActive) throw new AppError(ErrorCode.Forbidden, 'This account is disabled');
-    await this.users.recordSuccessfulLogin(user.id, now);
-    await this.auditSelf('auth.login', user, ctx);
-    return this.startSession(user, ctx);
+    const signedIn = (await this.users.recordSuccessfulLogin(user.id, now)) ?? user;
+    await this.auditSelf('auth.login', signedIn, ctx);
+    return this.startSession(signedIn, ctx);
   }
 
   private locked(until: Date, now: Date): AppError {
@@ -241,7 +247,7 @@ export class AuthService {
     });
   }
 
-  async signInWithGoogle(idToken: string, ctx: RequestContext): Promise<TokenPair> {
+  async signInWithGoogle(idToken: string, ctx: RequestContext): Promise<SignedIn> {
     const identity = await this.google.verify(idToken);
     if (!identity.email || !identity.emailVerified) {
       throw new AppError(ErrorCode.Unauthorized, 'The Google account has no verified email address');
@@ -268,9 +274,9 @@ export class AuthService {
     }
     if (!user) throw new AppError(ErrorCode.Unauthorized, 'The linked account no longer exists');
     if (!user.isActive) throw new AppError(ErrorCode.Forbidden, 'This account is disabled');
-    await this.users.recordSuccessfulLogin(user.id, this.clock.now());
-    await this.auditSelf('auth.google_login', user, ctx);
-    return this.startSession(user, ctx);
+    const signedIn = (await this.users.recordSuccessfulLogin(user.id, this.clock.now())) ?? user;
+    await this.auditSelf('auth.google_login', signedIn, ctx);
+    return this.startSession(signedIn, ctx);
   }
 
   /**
@@ -317,9 +323,8 @@ export class AuthService {
   async forgotPassword(email: string, ctx: RequestContext): Promise<void> {
     const user = await this.users.findByEmail(normalizeEmail(email));
     if (!user || !user.isActive) return;
-    const token = TokenService.randomSecret();
-    const sent = await this.issueCode(user, 'password_reset', token, RESET_TTL_MS, true);
-    if (!sent) return;
+    const token = await this.issueCode(user, 'password_reset', () => TokenService.randomSecret(), RESET_TTL_MS, true);
+    if (token === null) return;
     await this.audit.record({ action: 'auth.password_reset_requested', targetId: user.id, target: 'user', ip: ctx.ip });
     await this.deliver(user.email, 'Reset your DevPocket password', [
       `Hello ${user.fullName ?? user.username},`,
@@ -351,9 +356,9 @@ export class AuthService {
       if (throttle) throw new AppError(ErrorCode.Conflict, 'The email address is already verified');
       return;
     }
-    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-    const sent = await this.issueCode(user, 'email_verification', code, VERIFICATION_TTL_MS, throttle);
-    if (!sent) return;
+    const sixDigits = (): string => String(randomInt(0, 1_000_000)).padStart(6, '0');
+    const code = await this.issueCode(user, 'email_verification', sixDigits, VERIFICATION_TTL_MS, throttle);
+    if (code === null) return;
     await this.deliver(user.email, 'Your DevPocket verification code', [
       `Hello ${user.fullName ?? user.username},`,
       '',
@@ -364,16 +369,17 @@ export class AuthService {
   }
 
   /**
-   * Stores a new code, applying the per-account send throttle (one a minute, five an hour).
-   * Returns false when throttled silently (forgot-password never reveals anything).
+   * Stores a new code from `newSecret`, never the same as the one it replaces (so a resend always
+   * invalidates the old code), applying the per-account send throttle (one a minute, five an hour).
+   * Returns the code, or null when throttled silently (forgot-password never reveals anything).
    */
   private async issueCode(
     user: User,
     purpose: 'email_verification' | 'password_reset',
-    secret: string,
+    newSecret: () => string,
     ttlMs: number,
     throttle: boolean,
-  ): Promise<boolean> {
+  ): Promise<string | null> {
     const now = this.clock.now();
     const previous = await this.codes.find(purpose, user.id);
     let sendsInWindow = 1;
@@ -383,7 +389,7 @@ export class AuthService {
       windowStartedAt = previous.windowStartedAt;
       const tooSoon = now.getTime() - previous.sentAt.getTime() < RESEND_MIN_INTERVAL_MS;
       if (throttle && (tooSoon || sendsInWindow > RESEND_MAX_IN_WINDOW)) {
-        if (purpose === 'password_reset') return false;
+        if (purpose === 'password_reset') return null;
         const retryAt = tooSoon ? previous.sentAt.getTime() + RESEND_MIN_INTERVAL_MS : windowStartedAt.getTime() + RESEND_WINDOW_MS;
         const seconds = Math.max(1, Math.ceil((retryAt - now.getTime()) / 1000));
         throw new AppError(ErrorCode.RateLimited, `A code was sent recently; try again in ${seconds} s`, {
@@ -391,6 +397,8 @@ export class AuthService {
         });
       }
     }
+    let secret = newSecret();
+    while (previous && this.tokens.digest(secret) === previous.digest) secret = newSecret();
     await this.codes.put({
       userId: user.id,
       purpose,
@@ -400,7 +408,7 @@ export class AuthService {
       sendsInWindow,
       windowStartedAt,
     });
-    return true;
+    return secret;
   }
 
   async verifyEmail(principal: Principal, code: string, ctx: RequestContext): Promise<User> {

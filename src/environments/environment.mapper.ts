@@ -19,6 +19,7 @@ export function toEnvironmentResponse(environment: Environment): EnvironmentResp
     status: statusOf(environment.phase),
     phase: environment.phase,
     status_message: environment.statusMessage,
+    queued_action: environment.queuedAction,
     installation_completed: installation?.completed ?? false,
     installation_progress: progress,
     resource_limits: { ...environment.resources },

@@ -47,6 +47,13 @@ export interface Operation {
   heartbeatAt: Date;
 }
 
+/**
+ * A start or stop asked for while the opposite operation was in flight: it runs as soon as that
+ * operation has finished.
+ */
+export const QUEUED_ACTIONS = ['start', 'stop'] as const;
+export type QueuedAction = (typeof QUEUED_ACTIONS)[number];
+
 export interface Installation {
   completed: boolean;
   failed: boolean;
@@ -67,6 +74,7 @@ export interface Environment {
   statusMessage: string | null;
   installation: Installation | null;
   operation: Operation | null;
+  queuedAction: QueuedAction | null;
   lastAccessed: Date | null;
   startedAt: Date | null;
   terminatedAt: Date | null;

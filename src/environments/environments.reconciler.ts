@@ -83,6 +83,8 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
       report.resumed += 1;
     }
 
+    report.resumed += await this.service.resumeQueued(new Date(now.getTime() - STALE_OPERATION_MS));
+
     for (const environment of await this.environments.listInPhases(['running', 'stopped'])) {
       if (environment.operation) continue;
       try {

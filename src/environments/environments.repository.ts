@@ -5,7 +5,7 @@ import { isDuplicateKeyError } from '../common/errors/database-errors.js';
 import { parseObjectId } from '../database/object-id.js';
 import { ENVIRONMENT_ID_PATTERN } from '../runtime/runtime.provider.js';
 import type { TemplateResources } from '../templates/template.js';
-import { Environment, Installation, Operation, OperationKind, Phase } from './environment.js';
+import { Environment, Installation, Operation, OperationKind, Phase, QUEUED_ACTIONS, QueuedAction } from './environment.js';
 import { EnvironmentQuotaRecord, EnvironmentRecord } from './schemas/environment.schema.js';
 
 type LeanEnvironment = EnvironmentRecord & { _id: Types.ObjectId };
@@ -38,6 +38,7 @@ function toEnvironment(r: LeanEnvironment): Environment {
           heartbeatAt: r.operation.heartbeat_at,
         }
       : null,
+    queuedAction: r.queued_action ?? null,
     lastAccessed: r.last_accessed ?? null,
     startedAt: r.started_at ?? null,
     terminatedAt: r.terminated_at ?? null,
@@ -61,6 +62,7 @@ export interface TransitionChanges {
   installation?: Installation | null;
   startedAt?: Date | null;
   terminatedAt?: Date | null;
+  queuedAction?: QueuedAction | null;
 }
 
 function pairs(variables: Record<string, string>): { name: string; value: string }[] {
@@ -92,6 +94,7 @@ function changeSet(changes: TransitionChanges): Record<string, unknown> {
   }
   if (changes.startedAt !== undefined) set.started_at = changes.startedAt;
   if (changes.terminatedAt !== undefined) set.terminated_at = changes.terminatedAt;
+  if (changes.queuedAction !== undefined) set.queued_action = changes.queuedAction;
   return set;
 }
 
@@ -170,6 +173,37 @@ export class EnvironmentsRepository {
       .lean<LeanEnvironment>()
       .exec();
     return updated ? toEnvironment(updated) : null;
+  }
+
+  /**
+   * Sets (or, with null, cancels) the action to run once the operation in flight has finished,
+   * only while the environment is in one of the phases `from`.
+   */
+  async queue(id: string, userId: string, from: readonly Phase[], action: QueuedAction | null): Promise<Environment | null> {
+    const _id = objectId(id);
+    if (!_id) return null;
+    const updated = await this.environments
+      .findOneAndUpdate({ _id, user_id: userId, phase: { $in: from } }, { $set: { queued_action: action } }, { returnDocument: 'after' })
+      .lean<LeanEnvironment>()
+      .exec();
+    return updated ? toEnvironment(updated) : null;
+  }
+
+  /** Environments with a queued action, no operation in flight and no change since `before` (a server died in between). */
+  async queuedWithoutOperation(before: Date): Promise<Environment[]> {
+    const found = await this.environments
+      .find({ queued_action: { $in: [...QUEUED_ACTIONS] }, updated_at: { $lt: before } })
+      .limit(200)
+      .lean<LeanEnvironment[]>()
+      .exec();
+    return found.map(toEnvironment).filter((environment) => environment.operation === null);
+  }
+
+  /** Drops a queued action that turned out to have nothing to do. */
+  async completeQueued(id: string, action: QueuedAction): Promise<void> {
+    const _id = objectId(id);
+    if (!_id) return;
+    await this.environments.updateOne({ _id, queued_action: action }, { $set: { queued_action: null } }).exec();
   }
 
   /** Records the outcome of operation `operationId`, only if it is still the environment's operation. */

@@ -11,7 +11,7 @@ import { TemplatesService } from '../templates/templates.service.js';
 import { PLANS, type Plan } from '../users/plans.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { CreateEnvironmentDto, ResourcesDto, UpdateEnvironmentDto } from './dto/environment.dto.js';
-import { Environment, Installation, Operation, OperationKind, Phase, slugify, statusOf } from './environment.js';
+import { Environment, Installation, Operation, OperationKind, Phase, QueuedAction, slugify, statusOf } from './environment.js';
 import { EnvironmentsRepository } from './environments.repository.js';
 import { cpuMillicores, quantityBytes } from '../templates/template-rules.js';
 
@@ -36,6 +36,16 @@ const TRANSITIONS: Record<'start' | 'stop' | 'restart' | 'delete', { from: reado
       verb: 'delete',
     },
   };
+
+/**
+ * A start asked for while a stop is in flight (or a stop while the environment is coming up) is
+ * queued and runs once that operation has finished: the client sees `stopped` (or `creating`) and
+ * may ask for the opposite at once. Asking for what is already under way cancels a queued opposite.
+ */
+const QUEUE: Record<QueuedAction, { while: readonly Phase[]; cancels: readonly Phase[] }> = {
+  start: { while: ['stopping'], cancels: ['provisioning', 'starting', 'restarting'] },
+  stop: { while: ['provisioning', 'starting', 'restarting'], cancels: ['stopping'] },
+};
 
 function notFound(): AppError {
   return new AppError(ErrorCode.NotFound, 'Environment not found');
@@ -113,8 +123,8 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
     return this.runtime.logs(await this.specFor(environment), { lines, since });
   }
 
-  followLogs(spec: EnvironmentSpec, onLine: (line: string) => void): () => void {
-    return this.runtime.followLogs(spec, onLine);
+  followLogs(spec: EnvironmentSpec, onLine: (line: string) => void, backlog: number): () => void {
+    return this.runtime.followLogs(spec, onLine, backlog);
   }
 
   async metrics(
@@ -240,11 +250,59 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
   // ---- lifecycle ----------------------------------------------------------------------------------
 
   start(principal: Principal, id: string): Promise<Environment> {
-    return this.transition(principal, id, 'start');
+    return this.transitionOrQueue(principal, id, 'start');
   }
 
   stop(principal: Principal, id: string): Promise<Environment> {
-    return this.transition(principal, id, 'stop');
+    return this.transitionOrQueue(principal, id, 'stop');
+  }
+
+  /**
+   * The transition when the phase allows it; else, while the opposite operation is in flight, the
+   * action is queued (or a queued opposite cancelled). Tried again once if the operation finished
+   * in between, so a request never loses a race with the end of an operation.
+   */
+  private async transitionOrQueue(principal: Principal, id: string, action: QueuedAction): Promise<Environment> {
+    const rule = QUEUE[action];
+    const opposite: QueuedAction = action === 'start' ? 'stop' : 'start';
+    let current: Environment | null = null;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const moved = await this.tryTransition(principal.user.id, id, action);
+      if (moved) return moved;
+      current = await this.environments.findOwned(id, principal.user.id);
+      if (!current) throw notFound();
+      let queued: Environment | null;
+      if (rule.while.includes(current.phase)) {
+        queued = await this.environments.queue(id, principal.user.id, rule.while, action);
+      } else if (rule.cancels.includes(current.phase) && current.queuedAction === opposite) {
+        queued = await this.environments.queue(id, principal.user.id, rule.cancels, null);
+      } else {
+        break;
+      }
+      if (queued) return queued;
+      // The operation finished between the two reads: the transition may be allowed now.
+    }
+    throw this.conflict(current ?? (await this.getOwned(principal, id)), TRANSITIONS[action].verb);
+  }
+
+  /** Runs the action queued while the operation that just finished was in flight. */
+  private async runQueued(environment: Environment): Promise<void> {
+    const action = environment.queuedAction;
+    if (!action) return;
+    if (!(await this.tryTransition(undefined, environment.id, action))) {
+      // Nothing to do from here (e.g. a queued start after a stop that left the workload running).
+      await this.environments.completeQueued(environment.id, action);
+    }
+  }
+
+  /** Applies a queued action left behind by a server that stopped between an operation and its queue. */
+  async resumeQueued(before: Date): Promise<number> {
+    let resumed = 0;
+    for (const environment of await this.environments.queuedWithoutOperation(before)) {
+      await this.runQueued(environment);
+      resumed += 1;
+    }
+    return resumed;
   }
 
   restart(principal: Principal, id: string): Promise<Environment> {
@@ -256,18 +314,25 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
   }
 
   private async transition(principal: Principal, id: string, action: keyof typeof TRANSITIONS): Promise<Environment> {
+    const moved = await this.tryTransition(principal.user.id, id, action);
+    if (!moved) {
+      const current = await this.environments.findOwned(id, principal.user.id);
+      if (!current) throw notFound();
+      throw this.conflict(current, TRANSITIONS[action].verb);
+    }
+    return moved;
+  }
+
+  /** Records the transition and starts its operation; null when the phase does not allow it. */
+  private async tryTransition(userId: string | undefined, id: string, action: keyof typeof TRANSITIONS): Promise<Environment | null> {
     const rule = TRANSITIONS[action];
     const moved = await this.environments.transition(
       id,
       rule.from,
-      { phase: rule.to, operation: this.newOperation(rule.op), statusMessage: null },
-      principal.user.id,
+      { phase: rule.to, operation: this.newOperation(rule.op), statusMessage: null, queuedAction: null },
+      userId,
     );
-    if (!moved) {
-      const current = await this.environments.findOwned(id, principal.user.id);
-      if (!current) throw notFound();
-      throw this.conflict(current, rule.verb);
-    }
+    if (!moved) return null;
     await this.announce(moved);
     this.execute(moved);
     return moved;
@@ -369,6 +434,7 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
         operation: null,
       });
       if (completed) await this.announce(completed);
+      if (completed?.queuedAction) await this.runQueued(completed);
       if (!completed) {
         // Another request took over (e.g. a delete during provisioning): never leave resources behind it.
         const current = await this.environments.findById(environment.id);
@@ -386,6 +452,7 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
         operation: null,
       });
       if (failed) await this.announce(failed);
+      if (failed?.queuedAction) await this.runQueued(failed);
     } finally {
       clearInterval(heartbeat);
     }

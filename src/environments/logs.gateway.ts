@@ -40,15 +40,13 @@ export class LogsGateway implements OnModuleInit {
     }
     if (environment.phase === 'terminated') return rejectSocket(socket, WsCloseCode.NotRunning, 'The environment was deleted');
     const spec = await this.environments.specFor(environment);
+    // A client that left while we were checking gets nothing started for it.
+    if (socket.readyState !== WebSocket.OPEN) return;
     const send = (line: string): void => {
       if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'log', line }));
     };
     const backlog = Math.min(1000, Math.max(0, Number(url.searchParams.get('lines') ?? 100) || 0));
-    const unsubscribe = this.environments.followLogs(spec, send);
+    const unsubscribe = this.environments.followLogs(spec, send, backlog);
     socket.once('close', unsubscribe);
-    if (backlog > 0) {
-      const page = await this.environments.logs(principal, environment.id, backlog);
-      for (const line of page.lines) send(line);
-    }
   }
 }

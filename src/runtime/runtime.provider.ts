@@ -131,8 +131,12 @@ export abstract class RuntimeProvider {
   abstract exec(spec: EnvironmentSpec, argv: string[], options: ExecOptions): Promise<ExecSession>;
   /** The environment's log (startup script output, then runtime events). */
   abstract logs(spec: EnvironmentSpec, query: LogQuery): Promise<LogPage>;
-  /** Follows new log lines until the returned function is called. */
-  abstract followLogs(spec: EnvironmentSpec, onLine: (line: string) => void): Unsubscribe;
+  /**
+   * Calls `onLine` with the newest `backlog` lines already in the log, then with every line written
+   * after them, as one ordered sequence (no line twice, none skipped between the two), until the
+   * returned function is called.
+   */
+  abstract followLogs(spec: EnvironmentSpec, onLine: (line: string) => void, backlog?: number): Unsubscribe;
   abstract metrics(spec: EnvironmentSpec): Promise<RuntimeMetrics>;
   /** Ids of every environment this runtime holds resources for (for the reconciler). */
   abstract list(): Promise<string[]>;

@@ -101,3 +101,15 @@ export function isCpuQuantity(value: unknown): value is string {
 export function isByteQuantity(value: unknown): value is string {
   return typeof value === 'string' && (quantityBytes(value) ?? 0) > 0;
 }
+
+/** The largest number of cores accepted as a number (so that its millicores stay an exact integer). */
+export const MAX_CPU_NUMBER = Number.MAX_SAFE_INTEGER / 1000;
+
+/**
+ * A number of cores (a YAML or JSON number) as a CPU quantity string, or null when it is not one:
+ * whole numbers as they are (2 → "2"), fractions to the millicore (0.5 → "500m"); at least 0.001.
+ */
+export function cpuNumberQuantity(value: unknown): string | null {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0.001 || value > MAX_CPU_NUMBER) return null;
+  return Number.isInteger(value) ? String(value) : `${Math.round(value * 1000)}m`;
+}

@@ -74,6 +74,8 @@ export class TerminalGateway implements OnModuleInit {
     if (environment.phase !== 'running') {
       return this.reject(socket, WsCloseCode.NotRunning, 'not_running', `The environment is ${environment.phase}; start it first`);
     }
+    // A client that left while we were checking takes no connection slot.
+    if (socket.readyState !== WebSocket.OPEN) return;
     await this.hub.connect(socket, {
       early,
       principal,

@@ -1,9 +1,8 @@
 import { Body, Controller, Get, Param, Patch, Query, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsOptional, IsString, Length } from 'class-validator';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { AuditService } from '../audit/audit.service.js';
+import { Text } from '../common/dto/fields.js';
 import { AdminOnly, CurrentPrincipal, Principal } from '../auth/auth.decorators.js';
 import { requestContext } from '../auth/request-context.js';
 import {
@@ -16,26 +15,14 @@ import {
 } from './dto/user.dto.js';
 import { UsersService } from './users.service.js';
 
-const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
-
 class AuditQueryDto extends PaginationQueryDto {
-  @ApiPropertyOptional({ example: 'auth.login_failed' })
-  @IsOptional()
-  @Transform(trim)
-  @IsString()
-  @Length(1, 64)
+  @Text({ presence: 'optional', example: 'auth.login_failed', trim: true, maxLength: 64 })
   action?: string;
 
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @Length(1, 64)
+  @Text({ presence: 'optional', maxLength: 64 })
   actor_id?: string;
 
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsString()
-  @Length(1, 64)
+  @Text({ presence: 'optional', maxLength: 64 })
   target_id?: string;
 }
 

@@ -3,7 +3,8 @@ import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagg
 import { Public } from '../auth/auth.decorators.js';
 import { PLAN_NAMES, PLANS, type PlanName } from './plans.js';
 
-class ResourcesDto {
+/** Named apart from the environments' ResourcesDto: Swagger keys schemas by class name. */
+class PlanResourcesDto {
   @ApiProperty({ example: '500m' }) cpu!: string;
   @ApiProperty({ example: '1Gi' }) memory!: string;
   @ApiProperty({ example: '5Gi' }) storage!: string;
@@ -12,10 +13,10 @@ class ResourcesDto {
 class PlanDto {
   @ApiProperty({ enum: PLAN_NAMES }) name!: PlanName;
   @ApiProperty({ example: 'Free' }) display_name!: string;
-  @ApiProperty({ example: 1 }) max_environments!: number;
-  @ApiProperty({ type: ResourcesDto }) default_resources!: ResourcesDto;
-  @ApiProperty({ type: ResourcesDto }) max_resources!: ResourcesDto;
-  @ApiProperty({ example: 30 }) idle_timeout_minutes!: number;
+  @ApiProperty({ type: 'integer', example: 1 }) max_environments!: number;
+  @ApiProperty({ type: PlanResourcesDto }) default_resources!: PlanResourcesDto;
+  @ApiProperty({ type: PlanResourcesDto }) max_resources!: PlanResourcesDto;
+  @ApiProperty({ type: 'integer', example: 30 }) idle_timeout_minutes!: number;
 }
 
 @ApiTags('plans')

@@ -29,7 +29,7 @@ describe('registration and sign-in', () => {
         ip: randomIp(),
       });
       expect(res.status).toBe(201);
-      expect(Object.keys(res.body).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'token_type']);
+      expect(Object.keys(res.body).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'token_type', 'user']);
       expect(res.body.token_type).toBe('bearer');
       expect(res.body.expires_in).toBe(900);
       const access = decodeJwt(res.body.access_token);

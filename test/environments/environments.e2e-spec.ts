@@ -129,6 +129,66 @@ describe('environments on the local runtime', () => {
       expect(bad.body.errors?.[0]?.field).toBe('resources.memory');
     });
 
+    it('accepts and ignores unknown keys in resources and resource_limits (older builds send max_instances), on create and update', async () => {
+      const account = await app.account('pro');
+      const created = await api<EnvironmentBody>('POST', '/', account, {
+        name: 'Older build',
+        template_id: 'debian',
+        resource_limits: { cpu: '1', memory: '1Gi', storage: '5Gi', max_instances: 3 },
+        environment_variables: null,
+      });
+      expect(created.status).toBe(201);
+      expect(created.body.resource_limits).toEqual({ cpu: '1', memory: '1Gi', storage: '5Gi' });
+      expect(created.body.resources).toEqual({ cpu: '1', memory: '1Gi', storage: '5Gi' });
+      expect(JSON.stringify(created.body)).not.toContain('max_instances');
+
+      const updated = await api<EnvironmentBody>('PUT', `/${created.body.id}`, account, {
+        resources: { memory: '2Gi', max_instances: 5, region: { name: 'eu' } },
+      });
+      expect(updated.status).toBe(200);
+      expect(updated.body.resources).toEqual({ cpu: '1', memory: '2Gi', storage: '5Gi' });
+      const renamed = await api<EnvironmentBody>('PUT', `/${created.body.id}`, account, {
+        resource_limits: { cpu: 0.5, storage: '10Gi', max_instances: 1 },
+      });
+      expect(renamed.status).toBe(200);
+      // A number of cores is taken to the millicore.
+      expect(renamed.body.resource_limits).toEqual({ cpu: '500m', memory: '2Gi', storage: '10Gi' });
+
+      const fetched = await app.get(account, created.body.id);
+      for (const body of [updated.body, renamed.body, fetched]) {
+        expect(JSON.stringify(body)).not.toContain('max_instances');
+        expect(JSON.stringify(body)).not.toContain('region');
+      }
+      const stored = await app.app.get(EnvironmentsRepository).findById(created.body.id);
+      expect(Object.keys(stored!.resources).sort()).toEqual(['cpu', 'memory', 'storage']);
+      await app.waitForPhase(account, created.body.id, 'running');
+    });
+
+    it('still refuses an unknown top-level field with 422, on create and update', async () => {
+      const account = await app.account('free');
+      const create = await api<ErrorBody & { errors: { field: string; code: string }[] }>('POST', '/', account, {
+        name: 'Extra',
+        template: 'debian',
+        max_instances: 3,
+      });
+      expect(create.status).toBe(422);
+      expect(create.body.errors).toEqual([
+        { field: 'max_instances', message: 'max_instances is not a known field', code: 'unknown_field' },
+      ]);
+      expect(create.body.code).toBe('validation_failed');
+
+      const env = await app.createRunning(account);
+      const update = await api<ErrorBody & { errors: { field: string; code: string }[] }>('PUT', `/${env.id}`, account, {
+        name: 'Renamed',
+        max_instances: 3,
+      });
+      expect(update.status).toBe(422);
+      expect(update.body.errors).toEqual([
+        { field: 'max_instances', message: 'max_instances is not a known field', code: 'unknown_field' },
+      ]);
+      expect((await app.get(account, env.id)).name).toBe('Test Environment');
+    });
+
     it.each([
       ['an invalid name', { '1BAD': 'x' }],
       ['a name with a dash', { 'MY-VAR': 'x' }],

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { ProbeModule } from '../support/probe.module.js';
 import { createTestApp, TestApp } from '../support/test-app.js';
 
@@ -8,6 +9,29 @@ interface ErrorBody {
   path: string;
   timestamp: string;
   request_id: string;
+}
+
+interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+/** A request with any method (fetch refuses some, e.g. TRACE). */
+function rawRequest(baseUrl: string, method: string, path: string, headers: Record<string, string>): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${baseUrl}${path}`, { method, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        const received = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') received.set(name, value);
+        resolve({ status: res.statusCode ?? 0, headers: received, body });
+      });
+    });
+    req.once('error', reject);
+    req.end();
+  });
 }
 
 function expectErrorBody(body: ErrorBody, code: string, path: string): void {
@@ -150,6 +174,90 @@ describe('HTTP foundation', () => {
       const res = await postJson('/api/v1/probe/items', JSON.stringify({ name: 'dup', count: 2 }));
       expect(res.status).toBe(409);
       expectErrorBody((await res.json()) as ErrorBody, 'conflict', '/api/v1/probe/items');
+    });
+  });
+
+  describe('a method the path is not served with: 405 with Allow', () => {
+    const call = (method: string, path: string, headers: Record<string, string> = {}): Promise<RawResponse> =>
+      rawRequest(t.baseUrl, method, path, headers);
+
+    it.each([
+      ['TRACE', '/api/v1/probe/items', 'POST'],
+      ['DELETE', '/api/v1/probe/items', 'POST'],
+      ['DELETE', '/api/v1/probe/items/some-name', 'GET, HEAD'],
+      ['POST', '/api/v1/probe/items/some-name/', 'GET, HEAD'],
+      ['DELETE', '/health', 'GET, HEAD'],
+      ['POST', '/health/ready', 'GET, HEAD'],
+      ['PUT', '/metrics', 'GET, HEAD'],
+      ['POST', '/docs-json', 'GET, HEAD'],
+      ['HEAD', '/api/v1/probe/items', 'POST'],
+    ])('%s %s', async (method, path, allow) => {
+      const res = await call(method, path);
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe(allow);
+      if (method === 'HEAD') return;
+      expect(res.headers.get('content-type')).toContain('application/json');
+      const body = JSON.parse(res.body) as ErrorBody;
+      expectErrorBody(body, 'method_not_allowed', path);
+      expect(body.detail).toBe(`${method} is not allowed on ${path}; allowed: ${allow}`);
+    });
+
+    it('lists every method of a path served by several routes', async () => {
+      const res = await call('PATCH', '/api/v1/users/me');
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET, HEAD, PUT, DELETE');
+    });
+
+    it('a path no route matches is still 404, whatever the method', async () => {
+      for (const [method, path] of [
+        ['DELETE', '/api/v1/nothing'],
+        ['TRACE', '/nothing'],
+        ['POST', '/api/v1/probe/items/a/b'],
+      ] as const) {
+        const res = await call(method, path);
+        expect(res.status).toBe(404);
+        expect(res.headers.get('allow')).toBeNull();
+        expectErrorBody(JSON.parse(res.body) as ErrorBody, 'not_found', path);
+      }
+    });
+
+    it('HEAD is answered wherever GET is, and OPTIONS stays a 404 without CORS', async () => {
+      const head = await call('HEAD', '/health');
+      expect(head.status).toBe(200);
+      expect(head.body).toBe('');
+      const options = await call('OPTIONS', '/api/v1/probe/items');
+      expect(options.status).toBe(404);
+      expect(options.headers.get('allow')).toBeNull();
+    });
+
+    it('a wrong method is refused before authentication and is not rate-limited', async () => {
+      for (let i = 0; i < 3; i += 1) expect((await call('DELETE', '/api/v1/probe/limited')).status).toBe(405);
+      expect((await call('DELETE', '/api/v1/environments', { authorization: 'Bearer not-a-token' })).status).toBe(405);
+    });
+  });
+
+  describe('with CORS_ORIGINS set', () => {
+    let cors: TestApp;
+    beforeAll(async () => {
+      cors = await createTestApp({ imports: [ProbeModule], env: { CORS_ORIGINS: 'https://app.example.com' } });
+    });
+    afterAll(async () => {
+      await cors.close();
+    });
+
+    it('answers a preflight before routing, and a wrong method still gets 405 with the CORS headers', async () => {
+      const preflight = await fetch(`${cors.baseUrl}/api/v1/probe/items`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+      expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+
+      const wrong = await fetch(`${cors.baseUrl}/api/v1/probe/items`, { method: 'DELETE', headers: { origin: 'https://app.example.com' } });
+      expect(wrong.status).toBe(405);
+      expect(wrong.headers.get('allow')).toBe('POST');
+      expect(wrong.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     });
   });
 

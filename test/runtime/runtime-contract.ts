@@ -186,6 +186,33 @@ export function describeRuntimeContract(name: string, factory: () => Promise<Run
       expect((await runtime.logs(spec, { lines: 100_000 })).total).toBe(all.total + later.total);
     });
 
+    it('follows the log from a backlog on as one sequence: no line twice, none skipped, even while lines are written', async () => {
+      const spec = newSpec({
+        template: {
+          startup: { user: ['i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo "tick-$i"; [ $((i % 20)) -eq 0 ] && sleep 0.1; done'] },
+        },
+      });
+      await runtime.provision(spec);
+      // Subscribe while the step is writing: the backlog and the live lines meet somewhere in the ticks.
+      await eventually(async () => expect(count(await allLogs(spec), 'tick-')).toBeGreaterThan(40), STARTUP_TIMEOUT_MS, 20);
+      const received: string[] = [];
+      const unsubscribe = runtime.followLogs(spec, (line) => received.push(line), 30);
+      try {
+        await eventually(() => expect(received.some((line) => line.endsWith('tick-400'))).toBe(true), STARTUP_TIMEOUT_MS);
+      } finally {
+        unsubscribe();
+      }
+      const ticks = received
+        .map((line) => /tick-(\d+)$/.exec(line)?.[1])
+        .filter((n) => n !== undefined)
+        .map(Number);
+      const first = ticks[0] ?? 0;
+      expect(first).toBeGreaterThan(1);
+      expect(ticks).toEqual(Array.from({ length: 400 - first + 1 }, (_, i) => first + i));
+      // The backlog is the newest lines at the moment of subscribing: never more than asked for.
+      expect(received.indexOf(received.find((line) => line.endsWith(`tick-${first}`))!)).toBeLessThan(30);
+    });
+
     it('continues a startup script cut short by a stop at its first unfinished step on the next start', async () => {
       const spec = newSpec({
         template: {
@@ -450,8 +477,27 @@ export function describeRuntimeContract(name: string, factory: () => Promise<Run
       expect(metrics.memoryBytes).toBeGreaterThan(0);
       expect(metrics.diskBytes).toEqual(expect.any(Number));
       expect(metrics.at).toBeInstanceOf(Date);
-      const again = await runtime.metrics(spec);
-      expect(again.cpuCores === null || again.cpuCores >= 0).toBe(true);
+    });
+
+    it('reports the CPU a busy process uses, in cores', async () => {
+      const spec = newSpec();
+      await runtime.provision(spec);
+      await running(spec);
+      const busy = await runtime.exec(spec, ['sh', '-c', 'while :; do :; done'], { tty: false });
+      try {
+        // Rates come from two samples: each call is one; a busy loop keeps about one core in use.
+        await eventually(
+          async () => {
+            const metrics = await runtime.metrics(spec);
+            expect(metrics.cpuCores).toEqual(expect.any(Number));
+            expect(metrics.cpuCores).toBeGreaterThan(0.3);
+          },
+          30_000,
+          500,
+        );
+      } finally {
+        await busy.kill();
+      }
     });
 
     it('tells watchers about state changes', async () => {

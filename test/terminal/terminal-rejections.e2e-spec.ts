@@ -68,15 +68,26 @@ describe('terminal rejections and abuse', () => {
     expect(client.frames[0]).toMatchObject({ type: 'error', message: 'The environment is stopped; start it first' });
   });
 
-  it('4029 beyond the per-environment and per-user limits, while connected clients go on', async () => {
+  it('4029 beyond the per-environment limit, while connected clients go on', async () => {
     const a = await connect();
     const b = await connect();
     const c = await connect();
     // admitted in whatever order the server finished checking them: wait until all three are in
     await Promise.all([a, b, c].map((x) => x.waitForFrame((f) => f.type === 'welcome')));
-    expect((await rejected({})).code).toBe(4029);
+    expect(await rejected({})).toEqual({ code: 4029, message: 'This environment already has 3 terminal connections' });
     a.run('echo still-here-$((2+3))');
     await a.waitForScreen(/still-here-5/);
+  });
+
+  it('4029 beyond the per-user limit over all of the user’s environments, while connected clients go on', async () => {
+    const second = await app.createRunning(owner, { name: 'Second one' });
+    const onFirst = [await connect(), await connect()];
+    const onSecond = [await connect({}, second.id), await connect({}, second.id)];
+    await Promise.all([...onFirst, ...onSecond].map((x) => x.waitForFrame((f) => f.type === 'welcome')));
+    // The second environment has room (2 of 3), the user has none (4 of 4).
+    expect(await rejected({}, second.id)).toEqual({ code: 4029, message: 'You already have 4 terminal connections open' });
+    onSecond[0].run('echo still-here-$((3+4))');
+    await onSecond[0].waitForScreen(/still-here-7/);
   });
 
   it('malformed frames get an error; repeated abuse closes that client only (4008)', async () => {

@@ -5,6 +5,7 @@ import { AppError, FieldError } from './app-error.js';
 import { isDatabaseUnavailableError, isDuplicateKeyError } from './database-errors.js';
 import { codeForStatus, ErrorCode } from './error-code.js';
 import type { ErrorBodyDto } from './error-body.dto.js';
+import { RouteTable, requestPath } from './route-table.js';
 
 export interface Normalised {
   status: number;
@@ -29,10 +30,6 @@ function isBodyParserError(error: unknown): error is BodyParserError {
   );
 }
 
-function requestPath(request: Request): string {
-  return request.originalUrl.split('?')[0] ?? '/';
-}
-
 function httpExceptionDetail(exception: HttpException): string {
   const response = exception.getResponse();
   if (typeof response === 'string') return response;
@@ -42,7 +39,7 @@ function httpExceptionDetail(exception: HttpException): string {
   return exception.message;
 }
 
-/** Writes the one error body. Also used outside Nest's router (see `notFoundFallback`). */
+/** Writes the one error body. Also used outside Nest's router (see `routeMissFallback`). */
 export function sendError(request: Request, response: Response, error: Normalised): void {
   if (response.headersSent) {
     response.end();
@@ -61,13 +58,12 @@ export function sendError(request: Request, response: Response, error: Normalise
   response.status(error.status).json(body);
 }
 
-/** The last Express handler: paths outside every route (and outside the API prefix) get the JSON 404 too. */
-export function notFoundFallback(request: Request, response: Response): void {
-  sendError(request, response, {
-    status: 404,
-    code: ErrorCode.NotFound,
-    detail: `No route matches ${request.method} ${requestPath(request)}`,
-  });
+/**
+ * The last Express handler, for requests Nest's own not-found handlers do not see (paths outside
+ * the API prefix and its exclusions): the JSON 405 or 404 too.
+ */
+export function routeMissFallback(routes: RouteTable): (request: Request, response: Response) => void {
+  return (request, response) => sendError(request, response, routes.miss(request));
 }
 
 /**
@@ -78,6 +74,9 @@ export function notFoundFallback(request: Request, response: Response): void {
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('HttpExceptionFilter');
+
+  /** `routes` tells a wrong method (405) from an unknown path (404) when Nest's router found no handler. */
+  constructor(private readonly routes: RouteTable) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw exception;
@@ -119,9 +118,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
-      if (status === 404 && /^Cannot [A-Z]+ /.test(exception.message)) {
-        return { status, code: ErrorCode.NotFound, detail: `No route matches ${request.method} ${requestPath(request)}` };
-      }
+      if (status === 404 && /^Cannot [A-Z]+ /.test(exception.message)) return this.routes.miss(request);
       return { status, code: codeForStatus(status), detail: httpExceptionDetail(exception) };
     }
     if (isBodyParserError(exception)) {

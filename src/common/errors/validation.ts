@@ -1,4 +1,4 @@
-import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
 import { AppError, FieldError } from './app-error.js';
 import { ErrorCode } from './error-code.js';
 
@@ -21,9 +21,23 @@ export function validationError(errors: FieldError[]): AppError {
   return new AppError(ErrorCode.ValidationFailed, detail, { errors });
 }
 
+/**
+ * A route that declares a body needs one: without it (nothing sent, or a content type other than
+ * JSON, which is not read) the answer is 422, as the OpenAPI description's `required` body says,
+ * instead of validating an empty object.
+ */
+class AppValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' && metadata.data === undefined && value === undefined && this.toValidate(metadata)) {
+      throw validationError([{ field: 'body', message: 'A JSON request body is required', code: 'isDefined' }]);
+    }
+    return super.transform(value, metadata) as Promise<unknown>;
+  }
+}
+
 /** The one global ValidationPipe: whitelist, reject unknown fields, transform, 422 with one entry per field. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new AppValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

@@ -72,6 +72,10 @@ export class WebSocketRouter implements OnApplicationBootstrap, BeforeApplicatio
       const match = route.pattern.exec(path);
       if (!match) continue;
       this.server.handleUpgrade(req, socket, head, (ws) => {
+        // First, before anything can await: `ws` reports a frame it refuses (over the size limit,
+        // invalid UTF-8, a reserved opcode, …) as an 'error' event after it has started closing the
+        // socket with the matching code (1009, 1007, 1002). Unheard, that event would end the process.
+        ws.on('error', (error) => this.protocolError(ws, path, error));
         this.alive.set(ws, true);
         ws.on('pong', () => this.alive.set(ws, true));
         ws.on('message', () => this.alive.set(ws, true));
@@ -85,6 +89,14 @@ export class WebSocketRouter implements OnApplicationBootstrap, BeforeApplicatio
     socket.end(
       'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"detail":"No WebSocket endpoint at this path","code":"not_found"}',
     );
+  }
+
+  /** A client broke the WebSocket protocol: only its socket ends (ws already sent the close code). */
+  private protocolError(ws: WebSocket, path: string, error: Error): void {
+    const code = (error as Error & { code?: string }).code ?? 'unknown';
+    this.logger.warn(`WebSocket client on ${routeName(path)} broke the protocol (${code}): ${error.message}`);
+    // ws closes with the frame's status code and waits for the client's close frame; do not wait long.
+    setTimeout(() => ws.terminate(), 5_000).unref();
   }
 
   private pingAll(): void {
@@ -103,6 +115,11 @@ export class WebSocketRouter implements OnApplicationBootstrap, BeforeApplicatio
     if (this.pingTimer) clearInterval(this.pingTimer);
     for (const ws of this.server.clients) ws.close(WsCloseCode.GoingAway, 'server shutting down');
   }
+}
+
+/** The path with its last segment (an id) elided, for logs. */
+function routeName(path: string): string {
+  return path.replace(/\/[^/]+$/, '/…');
 }
 
 /** The access token of a WebSocket request: `?token=`, `Authorization: Bearer`, or subprotocol `bearer.<token>`. */

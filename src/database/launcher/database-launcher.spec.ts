@@ -120,6 +120,26 @@ describe('launchDatabase (embedded FerretDB)', () => {
     expect(isRunning(database.pid ?? 0)).toBe(false);
   });
 
+  it('reports a database stopped from outside as stopped, and one that crashed as unexpected', async () => {
+    const lines: string[] = [];
+    const log = (line: string): void => void lines.push(line);
+    const told = await launchDatabase({ log });
+    const crashed = await launchDatabase({ log });
+    try {
+      // What a process manager does when it stops the whole group at once, and what a crash looks like.
+      process.kill(told.pid ?? 0, 'SIGTERM');
+      process.kill(crashed.pid ?? 0, 'SIGKILL');
+      await eventuallyTrue(() => !isRunning(told.pid ?? 0) && !isRunning(crashed.pid ?? 0));
+      await eventuallyTrue(() => lines.filter((line) => /Embedded database \(pid \d+\) (stopped|exited)/.test(line)).length === 2);
+      expect(lines).toContain(`Embedded database (pid ${told.pid}) stopped: it was told to stop from outside this server`);
+      expect(lines).toContain(`Embedded database (pid ${crashed.pid}) exited unexpectedly: signal SIGKILL`);
+      expect(lines.join('\n')).not.toMatch(/unexpectedly: exit code 0/);
+    } finally {
+      await told.stop();
+      await crashed.stop();
+    }
+  });
+
   it('uses an external database as is when mongodbUri is given', async () => {
     const embedded = await launchDatabase({ log: quiet });
     try {
@@ -140,3 +160,11 @@ describe('pingDatabase', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
+
+async function eventuallyTrue(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

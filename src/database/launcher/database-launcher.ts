@@ -174,9 +174,11 @@ async function launchFerretDb(binary: string, options: FerretDbOptions, log: Lau
 
   let stopped: Promise<void> | null = null;
   void exited.then((status) => {
-    if (stopped === null) {
-      log(`Embedded database (pid ${String(child.pid)}) exited unexpectedly: ${describeExit(status)}`);
-    }
+    if (stopped !== null) return;
+    // devdb exits with 0 only when told to (SIGTERM or SIGINT, e.g. a process manager stopping the
+    // whole group, or its stdin closing): that is a stop, not a crash.
+    if (status.code === 0) log(`Embedded database (pid ${String(child.pid)}) stopped: it was told to stop from outside this server`);
+    else log(`Embedded database (pid ${String(child.pid)}) exited unexpectedly: ${describeExit(status)}`);
   });
 
   return {

@@ -1,168 +1,210 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
+import { IsOptional } from 'class-validator';
 import {
-  IsInt,
-  IsISO8601,
-  IsObject,
-  IsOptional,
-  IsString,
-  Length,
-  Matches,
-  Max,
-  Min,
-  registerDecorator,
-  ValidateNested,
-  ValidationArguments,
-} from 'class-validator';
-import { PHASES, STATUSES, type Phase, type Status } from '../environment.js';
-import { BYTES_PATTERN as BYTE_QUANTITY, CPU_PATTERN as CPU_QUANTITY } from '../../templates/template-rules.js';
-
-const toQuantity = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'number' && Number.isFinite(value) ? String(value) : typeof value === 'string' ? value.trim() : value;
-const toInt = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value);
+  characterCount,
+  compilePattern,
+  Integer,
+  isPlainObject,
+  Nested,
+  Rule,
+  SchemaExtras,
+  Text,
+  TRIMMED_CHARACTERS,
+  trimmedPattern,
+} from '../../common/dto/fields.js';
+import { PHASES, QUEUED_ACTIONS, STATUSES, type Phase, type QueuedAction, type Status } from '../environment.js';
+import { BYTE_QUANTITY, CPU_QUANTITY } from '../../templates/dto/template.dto.js';
+import { cpuNumberQuantity, MAX_CPU_NUMBER } from '../../templates/template-rules.js';
 
 export const ENV_VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const MAX_ENV_VARS = 64;
-export const MAX_ENV_VALUE_BYTES = 4096;
+/** Longest value, in characters (code points). */
+export const MAX_ENV_VALUE_LENGTH = 4096;
 /** Names the runtime sets itself; a user may not override them. */
 export const RESERVED_ENV_VARS = new Set(['HOME', 'USER', 'LOGNAME', 'SHELL', 'PATH', 'TERM', 'TMUX', 'TMUX_TMPDIR', 'PWD', 'LANG']);
+/** A name a user may set: ENV_VAR_NAME, neither reserved nor starting with DEVPOCKET_ (the schema's patternProperties key). */
+const USER_ENV_VAR_NAME = `^(?!(?:${[...RESERVED_ENV_VARS].join('|')})$)(?!DEVPOCKET_)[A-Za-z_][A-Za-z0-9_]*$`;
+const ENV_VALUE_PATTERN = String.raw`^[^\u0000]*$`;
 
 /** Why an environment_variables object is unacceptable, or null. */
 export function environmentVariablesProblem(value: unknown): string | null {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be an object of string values';
-  const entries = Object.entries(value as Record<string, unknown>);
+  if (!isPlainObject(value)) return 'must be an object of string values';
+  const entries = Object.entries(value);
   if (entries.length > MAX_ENV_VARS) return `may hold at most ${MAX_ENV_VARS} variables`;
   for (const [name, v] of entries) {
     if (!ENV_VAR_NAME.test(name))
       return `has an invalid name ${JSON.stringify(name.slice(0, 64))}: use letters, digits and _ and do not start with a digit`;
     if (RESERVED_ENV_VARS.has(name) || name.startsWith('DEVPOCKET_')) return `may not set ${name}: the runtime sets it`;
     if (typeof v !== 'string') return `value of ${name} must be a string`;
-    if (Buffer.byteLength(v) > MAX_ENV_VALUE_BYTES) return `value of ${name} is longer than ${MAX_ENV_VALUE_BYTES} bytes`;
+    if (characterCount(v) > MAX_ENV_VALUE_LENGTH) return `value of ${name} is longer than ${MAX_ENV_VALUE_LENGTH} characters`;
     if (v.includes('\0')) return `value of ${name} contains a NUL character`;
   }
   return null;
 }
 
-function IsEnvironmentVariables(): PropertyDecorator {
-  return (target, propertyName) =>
-    registerDecorator({
-      name: 'isEnvironmentVariables',
-      target: target.constructor,
-      propertyName: String(propertyName),
-      validator: {
-        validate: (value: unknown) => value === null || value === undefined || environmentVariablesProblem(value) === null,
-        defaultMessage: (args?: ValidationArguments) =>
-          `${args?.property ?? 'environment_variables'} ${environmentVariablesProblem(args?.value) ?? 'is invalid'}`,
-      },
-    });
+/** `{NAME: "value"}`: the variables rule and its schema (names as patternProperties, values, count). */
+function EnvironmentVariables(description: string): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({
+      type: 'object',
+      nullable: true,
+      description,
+      example: { DEBUG: '1' },
+      maxProperties: MAX_ENV_VARS,
+      patternProperties: { [USER_ENV_VAR_NAME]: { type: 'string', maxLength: MAX_ENV_VALUE_LENGTH, pattern: ENV_VALUE_PATTERN } },
+      additionalProperties: false,
+    }),
+    IsOptional(),
+    Rule(
+      'isEnvironmentVariables',
+      (value) => environmentVariablesProblem(value) === null,
+      (value) => environmentVariablesProblem(value) ?? 'is invalid',
+    ),
+  );
 }
 
+/** A CPU quantity string above zero, or a number of cores of at least 0.001 (taken to the millicore). */
+function CpuQuantity(): PropertyDecorator {
+  const pattern = trimmedPattern(CPU_QUANTITY);
+  const compiled = compilePattern(pattern);
+  return applyDecorators(
+    ApiPropertyOptional({
+      nullable: true,
+      example: '500m',
+      description:
+        'CPU cores ("1", "0.5", at most 3 decimals) or millicores ("500m"), above zero; a number of cores is taken to the millicore (0.5 is "500m")',
+      oneOf: [
+        { type: 'string', pattern },
+        { type: 'number', minimum: 0.001, maximum: MAX_CPU_NUMBER },
+      ],
+    }),
+    IsOptional(),
+    Transform(({ value }: { value: unknown }) => cpuNumberQuantity(value) ?? (typeof value === 'string' ? value.trim() : value)),
+    Rule('matches', (value) => typeof value === 'string' && compiled.test(value), 'must be a CPU quantity like 500m or 1'),
+  );
+}
+
+/** The keys of a resource object; any other key is dropped unread (older clients send e.g. max_instances). */
+export const RESOURCE_KEYS = ['cpu', 'memory', 'storage'] as const;
+
+@SchemaExtras({
+  additionalProperties: true,
+  description: `Requested resources. Keys other than ${RESOURCE_KEYS.join(', ')} (older clients send e.g. max_instances) are accepted and ignored: never stored, never echoed.`,
+})
 export class ResourcesDto {
-  @ApiPropertyOptional({ example: '500m', nullable: true, description: 'CPU cores ("1", "0.5") or millicores ("500m")' })
-  @IsOptional()
-  @Transform(toQuantity)
-  @IsString()
-  @Matches(CPU_QUANTITY, { message: '$property must be a CPU quantity like 500m or 1' })
+  @CpuQuantity()
   cpu?: string | null;
 
-  @ApiPropertyOptional({ example: '1Gi', nullable: true })
-  @IsOptional()
-  @Transform(toQuantity)
-  @IsString()
-  @Matches(BYTE_QUANTITY, { message: '$property must be a quantity like 512Mi or 1Gi' })
+  @Text({
+    presence: 'nullable',
+    example: '1Gi',
+    description: 'A Kubernetes quantity above zero with a unit (at most 3 decimals): 512Mi, 1Gi, 10G (trimmed)',
+    trim: true,
+    pattern: BYTE_QUANTITY,
+    must: 'must be a quantity like 512Mi or 1Gi',
+  })
   memory?: string | null;
 
-  @ApiPropertyOptional({ example: '5Gi', nullable: true })
-  @IsOptional()
-  @Transform(toQuantity)
-  @IsString()
-  @Matches(BYTE_QUANTITY, { message: '$property must be a quantity like 5Gi' })
+  @Text({
+    presence: 'nullable',
+    example: '5Gi',
+    description: 'A Kubernetes quantity above zero with a unit (at most 3 decimals): 5Gi, 10G (trimmed)',
+    trim: true,
+    pattern: BYTE_QUANTITY,
+    must: 'must be a quantity like 5Gi',
+  })
   storage?: string | null;
 }
 
-/** Both generations of the mobile client's field names are accepted; explicit nulls mean "not given". */
+/** `resources` or `resource_limits`: validated by ResourcesDto, unknown keys dropped. */
+function Resources(description: string): PropertyDecorator {
+  return Nested(ResourcesDto, { presence: 'nullable', description, ignoreUnknownKeys: RESOURCE_KEYS, must: 'must be an object' });
+}
+
+/** A display name: 1-64 characters, not blank, without control, line-separator or bidirectional-text characters. */
+const DISPLAY_NAME_EXCLUDED = String.raw`\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069`;
+function DisplayName(presence: 'required' | 'nullable', example: string): PropertyDecorator {
+  return Text({
+    presence,
+    example,
+    description:
+      '1-64 characters, not blank, without control characters, line separators or bidirectional-text controls; a display name (stored trimmed)',
+    maxLength: 64,
+    pattern: `^[^${DISPLAY_NAME_EXCLUDED}]*[^${DISPLAY_NAME_EXCLUDED}${TRIMMED_CHARACTERS}][^${DISPLAY_NAME_EXCLUDED}]*$`,
+    must: 'must be 1-64 characters, not blank, without control characters',
+  });
+}
+
+function TemplateReference(description: string, example?: string): PropertyDecorator {
+  return Text({ presence: 'nullable', description, maxLength: 64, ...(example ? { example } : {}) });
+}
+
+/**
+ * Both generations of the mobile client's field names are accepted; explicit nulls mean "not
+ * given". One of template and template_id is required (the schema says so with anyOf).
+ */
+@SchemaExtras({
+  anyOf: [
+    { required: ['template'], properties: { template: { type: 'string' } } },
+    { required: ['template_id'], properties: { template_id: { type: 'string' } } },
+  ],
+})
 export class CreateEnvironmentDto {
-  @ApiProperty({ example: 'My Awesome Project', description: '1-64 printable characters; a display name' })
-  @IsString()
-  @Matches(/^[^\p{C}]{1,64}$/u, { message: 'name must be 1-64 printable characters' })
-  @Matches(/\S/, { message: 'name must not be blank' })
+  @DisplayName('required', 'My Awesome Project')
   name!: string;
 
-  @ApiPropertyOptional({ example: 'python', nullable: true, description: "The template's name (current clients)" })
-  @IsOptional()
-  @IsString()
-  @Length(1, 64)
+  @TemplateReference("The template's name (current clients); one of template and template_id is required", 'python')
   template?: string | null;
 
-  @ApiPropertyOptional({ nullable: true, description: 'The template (older clients); its name or id' })
-  @IsOptional()
-  @IsString()
-  @Length(1, 64)
+  @TemplateReference('The template (older clients): its name or id')
   template_id?: string | null;
 
-  @ApiPropertyOptional({ type: ResourcesDto, nullable: true })
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => ResourcesDto)
+  @Resources('Requested resources (current clients)')
   resources?: ResourcesDto | null;
 
-  @ApiPropertyOptional({ type: ResourcesDto, nullable: true, description: 'Older clients’ name for resources' })
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => ResourcesDto)
+  @Resources('Older clients’ name for resources; resources wins when both are given')
   resource_limits?: ResourcesDto | null;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, nullable: true, example: { DEBUG: '1' } })
-  @IsOptional()
-  @IsObject()
-  @IsEnvironmentVariables()
+  @EnvironmentVariables('{NAME: "value"}; names of letters, digits and _ (not reserved); values of at most 4096 characters')
   environment_variables?: Record<string, string> | null;
 }
 
 export class UpdateEnvironmentDto {
-  @ApiPropertyOptional({ example: 'Renamed project' })
-  @IsOptional()
-  @IsString()
-  @Matches(/^[^\p{C}]{1,64}$/u, { message: 'name must be 1-64 printable characters' })
-  @Matches(/\S/, { message: 'name must not be blank' })
+  @DisplayName('nullable', 'Renamed project')
   name?: string | null;
 
-  @ApiPropertyOptional({ type: ResourcesDto, nullable: true, description: 'Applied at the next start' })
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => ResourcesDto)
+  @Resources('Merged key by key with the current values; applied at the next start')
   resources?: ResourcesDto | null;
 
-  @ApiPropertyOptional({ type: ResourcesDto, nullable: true })
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => ResourcesDto)
+  @Resources('Older clients’ name for resources')
   resource_limits?: ResourcesDto | null;
 
-  @ApiPropertyOptional({
-    type: 'object',
-    additionalProperties: { type: 'string' },
-    nullable: true,
-    description: 'Replaces the variables; applied at the next start',
-  })
-  @IsOptional()
-  @IsObject()
-  @IsEnvironmentVariables()
+  @EnvironmentVariables('Replaces the variables; applied at the next start')
   environment_variables?: Record<string, string> | null;
 }
 
+const DATE =
+  '[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))' +
+  '|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29';
+const TIME = String.raw`(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]+)?)?`;
+const OFFSET = '(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])';
+/** ISO 8601: a calendar date, optionally with a time (hh:mm[:ss[.fraction]]) and an offset; no offset is the server's local time. */
+export const TIME_PATTERN = `^(?:${DATE})(?:T${TIME}${OFFSET}?)?$`;
+
 export class LogsQueryDto {
-  @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 5000 })
-  @IsOptional()
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(5000)
+  @Integer({ presence: 'optional', query: true, minimum: 1, maximum: 5000, default: 100 })
   lines?: number;
 
-  @ApiPropertyOptional({ example: '2026-11-27T10:00:00Z', description: 'Only lines written at or after this time' })
-  @IsOptional()
-  @IsISO8601({ strict: true }, { message: 'since must be an ISO 8601 time' })
+  @Text({
+    presence: 'optional',
+    example: '2026-11-27T10:00:00Z',
+    description:
+      'Only lines written at or after this time: an ISO 8601 date or date-time (2026-11-27, 2026-11-27T10:00:00Z, 2026-11-27T11:00:00.5+01:00)',
+    pattern: TIME_PATTERN,
+    must: 'must be an ISO 8601 time',
+  })
   since?: string;
 }
 
@@ -182,6 +224,13 @@ export class EnvironmentResponseDto {
   @ApiProperty({ enum: PHASES, description: 'The finer lifecycle state' }) phase!: Phase;
   @ApiProperty({ nullable: true, type: String, description: 'Why the environment is in error, or a notice' }) status_message!:
     string | null;
+  @ApiProperty({
+    enum: [...QUEUED_ACTIONS, null],
+    nullable: true,
+    type: String,
+    description: 'A start asked for while stopping (or a stop while coming up): it runs once the operation in flight has finished',
+  })
+  queued_action!: QueuedAction | null;
   @ApiProperty({ description: 'The startup script has finished (successfully or not)' }) installation_completed!: boolean;
   @ApiProperty({ nullable: true, type: Number, description: 'Startup script progress 0-100' }) installation_progress!: number | null;
   @ApiProperty({ type: ResourceLimitsResponseDto }) resource_limits!: ResourceLimitsResponseDto;

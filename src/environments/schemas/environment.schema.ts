@@ -1,6 +1,6 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { Types } from 'mongoose';
-import { PHASES, type Phase } from '../environment.js';
+import { PHASES, QUEUED_ACTIONS, type Phase, type QueuedAction } from '../environment.js';
 
 /** The `environments` collection: one document per environment, its lifecycle state included. */
 @Schema({
@@ -48,6 +48,9 @@ export class EnvironmentRecord {
 
   @Prop({ type: Object, default: null })
   operation!: { id: string; kind: string; started_at: Date; heartbeat_at: Date } | null;
+
+  @Prop({ type: String, enum: [...QUEUED_ACTIONS, null], default: null })
+  queued_action!: QueuedAction | null;
 
   @Prop({ type: Date, default: null })
   last_accessed!: Date | null;

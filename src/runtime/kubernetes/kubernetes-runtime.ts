@@ -607,16 +607,20 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     return pager.page();
   }
 
-  followLogs(spec: EnvironmentSpec, onLine: (line: string) => void): Unsubscribe {
+  followLogs(spec: EnvironmentSpec, onLine: (line: string) => void, backlog = 0): Unsubscribe {
     assertEnvironmentId(spec.id);
     let closed = false;
     let current: ExecSession | null = null;
+    // The backlog comes from the same `tail` as the live lines (one ordered sequence); only the
+    // first follow sends it, a follow that starts again after the pod came back starts at the end.
+    let first = Math.max(0, Math.floor(backlog));
     const follow = async (): Promise<void> => {
       while (!closed) {
         try {
           const at = await this.runningPod(spec);
           if (at) {
-            const session = await this.open(at, ['sh', '-c', FOLLOW_LOG_SCRIPT], false);
+            const session = await this.open(at, ['sh', '-c', FOLLOW_LOG_SCRIPT, 'follow-log', String(first)], false);
+            first = 0;
             current = session;
             if (closed) break;
             const splitter = new LineSplitter((line) => {

@@ -34,7 +34,7 @@ export const ENTRYPOINT_SCRIPT = script('entrypoint.sh');
 export const STATUS_SCRIPT = script('status.sh');
 /** Prints the environment's log. */
 export const LOG_SCRIPT = script('log.sh');
-/** Follows the log from its current end until the stream is closed. */
+/** Prints the newest `$1` lines of the log, then follows it until the stream is closed. */
 export const FOLLOW_LOG_SCRIPT = script('follow-log.sh');
 /** Memory, CPU time, home size and network counters from inside the container (`key=value` lines). */
 export const METRICS_SCRIPT = script('metrics.sh');

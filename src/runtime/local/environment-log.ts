@@ -37,11 +37,12 @@ export class EnvironmentLog {
  * `query.since`), reading the file as a stream so memory stays bounded by the page size. A line
  * without a timestamp belongs to the time of the line before it.
  */
-export async function readLogPage(path: string, query: LogQuery): Promise<LogPage> {
+export async function readLogPage(path: string, query: LogQuery, end?: number): Promise<LogPage> {
   let input: ReturnType<typeof createReadStream>;
   try {
     await stat(path);
-    input = createReadStream(path, { encoding: 'utf8' });
+    if (end === 0) return { lines: [], total: 0 };
+    input = createReadStream(path, { encoding: 'utf8', ...(end === undefined ? {} : { end: end - 1 }) });
   } catch {
     return { lines: [], total: 0 };
   }
@@ -58,16 +59,33 @@ export async function readLogPage(path: string, query: LogQuery): Promise<LogPag
   return pager.page();
 }
 
+/** The offset just after the last newline before `end` (within 64 KiB), or `end` itself. */
+async function lineStart(path: string, end: number): Promise<number> {
+  const handle = await open(path, 'r');
+  try {
+    const length = Math.min(end, 64 * 1024);
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, end - length);
+    const newline = buffer.subarray(0, bytesRead).lastIndexOf(0x0a);
+    if (newline === -1) return length === end ? 0 : end;
+    return end - length + newline + 1;
+  } finally {
+    await handle.close();
+  }
+}
+
 /** How often followLog() looks at the file when no change notification arrives. */
 export const FOLLOW_POLL_MS = 1000;
 
 /**
- * Calls `onLine` for every complete line appended to `path` after the call, until unsubscribed.
+ * Calls `onLine` with the newest `backlog` complete lines already in `path`, then with every
+ * complete line appended after them, until unsubscribed: both come from the same byte offset, so
+ * no line is sent twice and none is skipped.
  * Change notifications come from fs.watch (inotify) when it works, and a slow poll catches what
  * it misses (file created later, replaced, or on file systems without notifications). A file that
  * shrinks (truncated or re-created) is read again from its start.
  */
-export function followLog(path: string, onLine: (line: string) => void): Unsubscribe {
+export function followLog(path: string, onLine: (line: string) => void, backlog = 0): Unsubscribe {
   let offset = 0;
   let inode: number | null = null;
   try {
@@ -144,7 +162,23 @@ export function followLog(path: string, onLine: (line: string) => void): Unsubsc
     }
   };
 
+  const sendBacklog = async (): Promise<void> => {
+    // Only whole lines before the offset: a line still being written is sent whole by the follow.
+    offset = await lineStart(path, offset);
+    const page = await readLogPage(path, { lines: backlog }, offset);
+    for (const line of page.lines) if (!closed) onLine(line);
+  };
+
   if (inode !== null) arm();
+  if (backlog > 0 && offset > 0) {
+    reading = true;
+    void sendBacklog()
+      .catch(() => undefined)
+      .finally(() => {
+        reading = false;
+        void check();
+      });
+  }
   const poll = setInterval(() => void check(), FOLLOW_POLL_MS);
   poll.unref();
   return () => {

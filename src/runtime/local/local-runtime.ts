@@ -375,8 +375,8 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
     return readLogPage(paths.log, query);
   }
 
-  followLogs(spec: EnvironmentSpec, onLine: (line: string) => void): Unsubscribe {
-    return followLog(this.paths(spec.id).log, onLine);
+  followLogs(spec: EnvironmentSpec, onLine: (line: string) => void, backlog = 0): Unsubscribe {
+    return followLog(this.paths(spec.id).log, onLine, backlog);
   }
 
   async metrics(spec: EnvironmentSpec): Promise<RuntimeMetrics> {

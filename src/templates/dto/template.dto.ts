@@ -1,23 +1,21 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiPropertyOptions, PartialType } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsOptional, isURL, ValidateBy, ValidateNested, ValidationArguments } from 'class-validator';
-import { isSemver } from '../semver.js';
+import { IsOptional, ValidateBy, ValidateNested, ValidationArguments } from 'class-validator';
+import { characterCount, compilePattern, HTTP_URL_PATTERN, isPlainObject, TRIMMED_CHARACTERS } from '../../common/dto/fields.js';
 import {
   ENV_NAME_PATTERN,
   IMAGE_PATTERN,
   isAbsolutePath,
-  isByteQuantity,
   isCommandName,
-  isCpuQuantity,
   isRelativePath,
-  isSingleLine,
-  isText,
   LIMITS,
   PORT_NAME_PATTERN,
   TAG_PATTERN,
   TEMPLATE_NAME_PATTERN,
   UNIX_USER_PATTERN,
+  cpuNumberQuantity,
+  MAX_CPU_NUMBER,
 } from '../template-rules.js';
 import {
   startupCommands,
@@ -33,7 +31,8 @@ import {
  * The template definition on the wire and in the YAML files: one format, one set of rules. The
  * admin API validates bodies with these classes (global ValidationPipe) and template-file.ts
  * validates each YAML file with the same classes, so a file and a POST body are refused with the
- * same messages.
+ * same messages. Each field's OpenAPI schema says exactly what its rule accepts (patterns are
+ * written for every engine: see src/common/dto/fields.ts).
  */
 
 interface RuleOptions {
@@ -64,20 +63,23 @@ function Field(api: ApiPropertyOptions, rule: RuleOptions, optional = false): Pr
   return optional ? applyDecorators(ApiPropertyOptional(api), IsOptional(), Rule(rule)) : applyDecorators(ApiProperty(api), Rule(rule));
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
 /** A nested mapping validated by its own class. */
-function NestedObject(type: () => new () => object, api: ApiPropertyOptions, must: string): PropertyDecorator {
+function NestedObject(type: new () => object, api: ApiPropertyOptions, must: string): PropertyDecorator {
   return applyDecorators(
-    ApiProperty({ type, ...api }),
+    ApiProperty({ ...api, type } as ApiPropertyOptions),
     Rule({ code: 'isObject', test: isPlainObject, must }),
     ValidateNested(),
-    Type(type),
+    Type(() => type),
   );
 }
 
 const quote = (value: unknown): string => JSON.stringify(value) ?? String(value);
+
+/** A string matching `pattern` (compiled as the schema reads it), of at most `maxLength` characters. */
+function matching(pattern: string, maxLength?: number): (value: unknown) => boolean {
+  const compiled = compilePattern(pattern);
+  return (value) => typeof value === 'string' && (maxLength === undefined || characterCount(value) <= maxLength) && compiled.test(value);
+}
 
 /** A list of strings each passing `item`, distinct, at most `max`; the message names the first bad entry. */
 function stringList(options: {
@@ -107,15 +109,57 @@ function stringList(options: {
   };
 }
 
-const toStringIfNumber = ({ value }: { value: unknown }): unknown => (typeof value === 'number' ? String(value) : value);
-const isHttpUrl = (value: unknown): boolean =>
-  typeof value === 'string' && value.length <= LIMITS.url && isURL(value, { protocols: ['http', 'https'], require_protocol: true });
+/** The schema of a list of strings, each as `item` describes it. */
+const listSchema = (max: number, item: ApiPropertyOptions, distinct: boolean): ApiPropertyOptions =>
+  ({ type: 'array', maxItems: max, items: { type: 'string', ...item }, ...(distinct ? { uniqueItems: true } : {}) }) as ApiPropertyOptions;
+
+/** A path segment of A-Z a-z 0-9 . _ + -, other than `.` and `..`. */
+const SEGMENT = String.raw`(?:[A-Za-z0-9_+-][A-Za-z0-9._+-]*|\.[A-Za-z0-9_+-][A-Za-z0-9._+-]*|\.\.[A-Za-z0-9._+-]+)`;
+/** `/home/dev`: what isAbsolutePath accepts. */
+const ABSOLUTE_PATH_PATTERN = `^(?:/${SEGMENT})+$`;
+/** `projects/app` or '': what isRelativePath accepts. */
+const RELATIVE_PATH_PATTERN = `^(?:${SEGMENT}(?:/${SEGMENT})*)?$`;
+/** A command name of 1-64 characters of A-Z a-z 0-9 . _ + -, not only dots: what isCommandName accepts. */
+const COMMAND_PATTERN = String.raw`^(?:[A-Za-z0-9_+-][A-Za-z0-9._+-]*|\.+[A-Za-z0-9_+-][A-Za-z0-9._+-]*)$`;
+
+/** A line of text: no control characters, not blank. */
+const SINGLE_LINE_EXCLUDED = String.raw`\u0000-\u001f\u007f`;
+const SINGLE_LINE_PATTERN = `^[^${SINGLE_LINE_EXCLUDED}]*[^${SINGLE_LINE_EXCLUDED}${TRIMMED_CHARACTERS}][^${SINGLE_LINE_EXCLUDED}]*$`;
+/** Text that may span lines: no control characters but tab and newline, not blank. */
+const TEXT_EXCLUDED = String.raw`\u0000-\u0008\u000b-\u001f\u007f`;
+const TEXT_PATTERN = `^[^${TEXT_EXCLUDED}]*[^${TEXT_EXCLUDED}${TRIMMED_CHARACTERS}][^${TEXT_EXCLUDED}]*$`;
+
+/** Semantic Versioning 2.0.0, numbers of at most 15 digits (always safe integers), as semver.ts reads it. */
+const VERSION_NUMBER = '(?:0|[1-9][0-9]{0,14})';
+const PRERELEASE_ID = '(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)';
+const BUILD_ID = '[0-9a-zA-Z-]+';
+const VERSION_PATTERN = String.raw`^${VERSION_NUMBER}\.${VERSION_NUMBER}\.${VERSION_NUMBER}(?:-${PRERELEASE_ID}(?:\.${PRERELEASE_ID})*)?(?:\+${BUILD_ID}(?:\.${BUILD_ID})*)?$`;
+const VERSION_MAX_LENGTH = 64;
+
+/** A positive number of at most three decimals (so never rounded to zero): `1`, `0.5`, `0.001`. */
+const POSITIVE_DECIMAL = String.raw`(?:[0-9]*[1-9][0-9]*(?:\.[0-9]{1,3})?|[0-9]+\.(?:[1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9]))`;
+/** A Kubernetes CPU quantity above zero: `500m`, `1`, `0.25` (unanchored; environments' resources use it too). */
+export const CPU_QUANTITY = `(?:[0-9]*[1-9][0-9]*m|${POSITIVE_DECIMAL})`;
+/** A Kubernetes memory or storage quantity above zero, with a unit: `512Mi`, `1Gi`, `1.5G` (unanchored). */
+export const BYTE_QUANTITY = `${POSITIVE_DECIMAL}(?:Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)`;
+const CPU_QUANTITY_PATTERN = `^${CPU_QUANTITY}$`;
+const BYTE_QUANTITY_PATTERN = `^${BYTE_QUANTITY}$`;
+
 const isPortNumber = (value: unknown): boolean => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
 const isId = (value: unknown): boolean => Number.isInteger(value) && (value as number) >= 0 && (value as number) <= LIMITS.maxId;
+const ID_SCHEMA = { type: 'integer', minimum: 0, maximum: LIMITS.maxId } as const;
+const PORT_SCHEMA = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+const URL_SCHEMA = { type: String, maxLength: LIMITS.url, pattern: HTTP_URL_PATTERN, nullable: true } as const;
+const isHttpUrl = matching(`^(?:${HTTP_URL_PATTERN})$`, LIMITS.url);
 
 export class TemplateUserDto {
   @Field(
-    { example: 'devpocket', description: 'Unix user name: 1-32 characters of a-z, 0-9, _ and -, not starting with a digit or -' },
+    {
+      type: String,
+      pattern: UNIX_USER_PATTERN.source,
+      example: 'devpocket',
+      description: 'Unix user name: 1-32 characters of a-z, 0-9, _ and -, not starting with a digit or -',
+    },
     {
       code: 'userName',
       test: (v) => typeof v === 'string' && UNIX_USER_PATTERN.test(v),
@@ -124,14 +168,14 @@ export class TemplateUserDto {
   )
   name!: string;
 
-  @Field({ example: 1000 }, { code: 'uid', test: isId, must: `must be an integer from 0 to ${LIMITS.maxId}` })
+  @Field({ ...ID_SCHEMA, example: 1000 }, { code: 'uid', test: isId, must: `must be an integer from 0 to ${LIMITS.maxId}` })
   uid!: number;
 
-  @Field({ example: 1000 }, { code: 'gid', test: isId, must: `must be an integer from 0 to ${LIMITS.maxId}` })
+  @Field({ ...ID_SCHEMA, example: 1000 }, { code: 'gid', test: isId, must: `must be an integer from 0 to ${LIMITS.maxId}` })
   gid!: number;
 
   @Field(
-    { example: '/home/devpocket' },
+    { type: String, maxLength: LIMITS.path, pattern: ABSOLUTE_PATH_PATTERN, example: '/home/devpocket' },
     { code: 'absolutePath', test: isAbsolutePath, must: 'must be an absolute path like /home/devpocket' },
   )
   home!: string;
@@ -139,7 +183,12 @@ export class TemplateUserDto {
 
 export class TemplatePortDto {
   @Field(
-    { example: 'http', description: 'Kubernetes port name: 1-15 characters of a-z, 0-9 and -, starting with a letter' },
+    {
+      type: String,
+      pattern: PORT_NAME_PATTERN.source,
+      example: 'http',
+      description: 'Kubernetes port name: 1-15 characters of a-z, 0-9 and -, starting with a letter',
+    },
     {
       code: 'portName',
       test: (v) => typeof v === 'string' && PORT_NAME_PATTERN.test(v),
@@ -148,71 +197,87 @@ export class TemplatePortDto {
   )
   name!: string;
 
-  @Field({ example: 8000, minimum: 1, maximum: 65535 }, { code: 'port', test: isPortNumber, must: 'must be an integer from 1 to 65535' })
+  @Field({ ...PORT_SCHEMA, example: 8000 }, { code: 'port', test: isPortNumber, must: 'must be an integer from 1 to 65535' })
   port!: number;
 
   @Field(
-    { enum: ['TCP', 'UDP'], example: 'TCP' },
+    { type: String, enum: ['TCP', 'UDP'], example: 'TCP' },
     { code: 'protocol', test: (v) => v === 'TCP' || v === 'UDP', must: 'must be TCP or UDP' },
   )
   protocol!: 'TCP' | 'UDP';
 }
 
+const isStep = matching(TEXT_PATTERN, LIMITS.step);
+const STEP_LIST = stringList({
+  code: 'steps',
+  max: LIMITS.steps,
+  item: isStep,
+  describe: `non-empty shell steps of at most ${LIMITS.step} characters`,
+  distinct: false,
+});
+
 export class TemplateStartupDto {
   @Field(
     {
-      type: [String],
+      ...listSchema(LIMITS.steps, { maxLength: LIMITS.step, pattern: TEXT_PATTERN }, false),
       example: ['apt-get update && apt-get install -y --no-install-recommends tmux git'],
       description: 'Run as root inside a container only (package installs)',
     },
-    stringList({
-      code: 'steps',
-      max: LIMITS.steps,
-      item: (v) => isText(v, LIMITS.step),
-      describe: `non-empty shell steps of at most ${LIMITS.step} characters`,
-      distinct: false,
-    }),
+    STEP_LIST,
   )
   system!: string[];
 
   @Field(
     {
-      type: [String],
+      ...listSchema(LIMITS.steps, { maxLength: LIMITS.step, pattern: TEXT_PATTERN }, false),
       example: ['command -v python3 >/dev/null && [ ! -d "$HOME/.venv" ] && python3 -m venv "$HOME/.venv" || true'],
       description: "Run as the environment's user in its home (also on the local runtime's host)",
     },
-    stringList({
-      code: 'steps',
-      max: LIMITS.steps,
-      item: (v) => isText(v, LIMITS.step),
-      describe: `non-empty shell steps of at most ${LIMITS.step} characters`,
-      distinct: false,
-    }),
+    STEP_LIST,
   )
   user!: string[];
 }
 
 export class TemplateResourcesDto {
-  @Transform(toStringIfNumber)
+  /** A YAML number of cores (`cpu: 2`, `cpu: 0.5`) is taken to the millicore (`"2"`, `"500m"`). */
+  @Transform(({ value }: { value: unknown }) => cpuNumberQuantity(value) ?? value)
   @Field(
-    { example: '500m', description: 'Kubernetes CPU quantity' },
-    { code: 'cpuQuantity', test: isCpuQuantity, must: 'must be a Kubernetes CPU quantity like 500m, 1 or 2' },
+    {
+      example: '500m',
+      description: 'Kubernetes CPU quantity above zero (at most 3 decimals), or a number of cores of at least 0.001',
+      oneOf: [
+        { type: 'string', pattern: CPU_QUANTITY_PATTERN },
+        { type: 'number', minimum: 0.001, maximum: MAX_CPU_NUMBER },
+      ],
+    },
+    { code: 'cpuQuantity', test: matching(CPU_QUANTITY_PATTERN), must: 'must be a Kubernetes CPU quantity like 500m, 1 or 2' },
   )
   cpu!: string;
 
   @Field(
-    { example: '1Gi', description: 'Kubernetes quantity' },
-    { code: 'quantity', test: isByteQuantity, must: 'must be a Kubernetes quantity like 512Mi or 1Gi' },
+    {
+      type: String,
+      pattern: BYTE_QUANTITY_PATTERN,
+      example: '1Gi',
+      description: 'Kubernetes quantity above zero, with a unit (at most 3 decimals)',
+    },
+    { code: 'quantity', test: matching(BYTE_QUANTITY_PATTERN), must: 'must be a Kubernetes quantity like 512Mi or 1Gi' },
   )
   memory!: string;
 
   @Field(
-    { example: '5Gi', description: 'Kubernetes quantity' },
-    { code: 'quantity', test: isByteQuantity, must: 'must be a Kubernetes quantity like 512Mi or 1Gi' },
+    {
+      type: String,
+      pattern: BYTE_QUANTITY_PATTERN,
+      example: '5Gi',
+      description: 'Kubernetes quantity above zero, with a unit (at most 3 decimals)',
+    },
+    { code: 'quantity', test: matching(BYTE_QUANTITY_PATTERN), must: 'must be a Kubernetes quantity like 512Mi or 1Gi' },
   )
   storage!: string;
 }
 
+const ENV_VALUE_PATTERN = String.raw`^[^\u0000]*$`;
 const environmentProblem = (value: unknown): string | null => {
   if (!isPlainObject(value)) return 'it is not a mapping';
   const entries = Object.entries(value);
@@ -220,8 +285,7 @@ const environmentProblem = (value: unknown): string | null => {
   for (const [name, text] of entries) {
     if (!ENV_NAME_PATTERN.test(name)) return `${quote(name)} is not a variable name`;
     if (typeof text !== 'string') return `the value of ${name} is not a string (quote numbers and booleans in YAML: "1")`;
-    // eslint-disable-next-line no-control-regex
-    if (text.length > LIMITS.environmentValue || /\u0000/.test(text))
+    if (characterCount(text) > LIMITS.environmentValue || text.includes('\u0000'))
       return `the value of ${name} is longer than ${LIMITS.environmentValue} characters or holds NUL`;
   }
   return null;
@@ -230,7 +294,12 @@ const environmentProblem = (value: unknown): string | null => {
 /** The definition of a template: the YAML file's content, and the body of `POST /templates`. */
 export class TemplateDefinitionDto {
   @Field(
-    { example: 'python', description: 'Unique; a DNS label of 1-40 characters (a-z, 0-9, -); in a file, the file name without .yaml' },
+    {
+      type: String,
+      pattern: TEMPLATE_NAME_PATTERN.source,
+      example: 'python',
+      description: 'Unique; a DNS label of 1-40 characters (a-z, 0-9, -); in a file, the file name without .yaml',
+    },
     {
       code: 'templateName',
       test: (v) => typeof v === 'string' && TEMPLATE_NAME_PATTERN.test(v),
@@ -240,23 +309,39 @@ export class TemplateDefinitionDto {
   name!: string;
 
   @Field(
-    { example: 'Python 3.12' },
+    {
+      type: String,
+      maxLength: LIMITS.displayName,
+      pattern: SINGLE_LINE_PATTERN,
+      example: 'Python 3.12',
+      description: `A single line of 1-${LIMITS.displayName} characters, not blank`,
+    },
     {
       code: 'displayName',
-      test: (v) => isSingleLine(v, LIMITS.displayName),
+      test: matching(SINGLE_LINE_PATTERN, LIMITS.displayName),
       must: `must be a single line of 1-${LIMITS.displayName} characters`,
     },
   )
   display_name!: string;
 
   @Field(
-    { example: 'Python 3.12 with pip and a virtualenv' },
-    { code: 'description', test: (v) => isText(v, LIMITS.description), must: `must be a text of 1-${LIMITS.description} characters` },
+    {
+      type: String,
+      maxLength: LIMITS.description,
+      pattern: TEXT_PATTERN,
+      example: 'Python 3.12 with pip and a virtualenv',
+      description: `Text of 1-${LIMITS.description} characters (lines allowed), not blank`,
+    },
+    {
+      code: 'description',
+      test: matching(TEXT_PATTERN, LIMITS.description),
+      must: `must be a text of 1-${LIMITS.description} characters`,
+    },
   )
   description!: string;
 
   @Field(
-    { enum: TEMPLATE_CATEGORIES },
+    { type: String, enum: [...TEMPLATE_CATEGORIES] },
     {
       code: 'category',
       test: (v) => (TEMPLATE_CATEGORIES as readonly unknown[]).includes(v),
@@ -266,7 +351,7 @@ export class TemplateDefinitionDto {
   category!: TemplateCategory;
 
   @Field(
-    { type: [String], example: ['python', 'pip'] },
+    { ...listSchema(LIMITS.tags, { pattern: TAG_PATTERN.source }, true), example: ['python', 'pip'] },
     stringList({
       code: 'tags',
       max: LIMITS.tags,
@@ -278,7 +363,7 @@ export class TemplateDefinitionDto {
   tags!: string[];
 
   @Field(
-    { enum: TEMPLATE_STATUSES },
+    { type: String, enum: [...TEMPLATE_STATUSES] },
     {
       code: 'status',
       test: (v) => (TEMPLATE_STATUSES as readonly unknown[]).includes(v),
@@ -289,32 +374,45 @@ export class TemplateDefinitionDto {
 
   @Field(
     {
+      type: String,
+      maxLength: VERSION_MAX_LENGTH,
+      pattern: VERSION_PATTERN,
       example: '1.0.0',
       description: 'Semantic version; a file replaces the stored template only when newer (or equal with other content)',
     },
-    { code: 'semver', test: isSemver, must: 'must be a semantic version like 1.2.0' },
+    { code: 'semver', test: matching(VERSION_PATTERN, VERSION_MAX_LENGTH), must: 'must be a semantic version like 1.2.0' },
   )
   version!: string;
 
   @Field(
-    { example: 8000, nullable: true, type: Number, description: 'One of ports[].port' },
+    { ...PORT_SCHEMA, example: 8000, nullable: true, description: 'One of ports[].port' },
     { code: 'port', test: isPortNumber, must: 'must be an integer from 1 to 65535' },
     true,
   )
   default_port?: number | null;
 
   @Field(
-    { example: 'https://docs.python.org/3.12/', nullable: true, type: String },
+    { ...URL_SCHEMA, example: 'https://docs.python.org/3.12/', description: 'An http(s) URL on a host name' },
     { code: 'url', test: isHttpUrl, must: 'must be an http(s) URL' },
     true,
   )
   documentation_url?: string | null;
 
-  @Field({ nullable: true, type: String }, { code: 'url', test: isHttpUrl, must: 'must be an http(s) URL' }, true)
+  @Field(
+    { ...URL_SCHEMA, description: 'An http(s) URL on a host name' },
+    { code: 'url', test: isHttpUrl, must: 'must be an http(s) URL' },
+    true,
+  )
   icon_url?: string | null;
 
   @Field(
-    { example: 'python:3.12-bookworm', description: 'Container image (Kubernetes runtime)' },
+    {
+      type: String,
+      maxLength: 255,
+      pattern: IMAGE_PATTERN.source,
+      example: 'python:3.12-bookworm',
+      description: 'Container image (Kubernetes runtime)',
+    },
     {
       code: 'image',
       test: (v) => typeof v === 'string' && v.length <= 255 && IMAGE_PATTERN.test(v),
@@ -323,14 +421,23 @@ export class TemplateDefinitionDto {
   )
   image!: string;
 
-  @NestedObject(() => TemplateUserDto, {}, 'must be a mapping with name, uid, gid and home')
+  @NestedObject(TemplateUserDto, {}, 'must be a mapping with name, uid, gid and home')
   user!: TemplateUserDto;
 
-  @Field({ example: '/bin/bash' }, { code: 'absolutePath', test: isAbsolutePath, must: 'must be an absolute path like /bin/bash' })
+  @Field(
+    { type: String, maxLength: LIMITS.path, pattern: ABSOLUTE_PATH_PATTERN, example: '/bin/bash' },
+    { code: 'absolutePath', test: isAbsolutePath, must: 'must be an absolute path like /bin/bash' },
+  )
   shell!: string;
 
   @Field(
-    { example: 'workspace', description: "Relative to the user's home directory; '' is the home directory" },
+    {
+      type: String,
+      maxLength: LIMITS.path,
+      pattern: RELATIVE_PATH_PATTERN,
+      example: 'workspace',
+      description: "Relative to the user's home directory; '' is the home directory",
+    },
     {
       code: 'relativePath',
       test: isRelativePath,
@@ -339,7 +446,7 @@ export class TemplateDefinitionDto {
   )
   working_directory!: string;
 
-  @ApiProperty({ type: [TemplatePortDto] })
+  @ApiProperty({ type: [TemplatePortDto], maxItems: LIMITS.ports })
   @Rule({
     code: 'ports',
     test: (v) => Array.isArray(v) && v.length <= LIMITS.ports && v.every(isPlainObject),
@@ -349,7 +456,16 @@ export class TemplateDefinitionDto {
   @Type(() => TemplatePortDto)
   ports!: TemplatePortDto[];
 
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' }, example: { PYTHONUNBUFFERED: '1' } })
+  @ApiProperty({
+    type: 'object',
+    example: { PYTHONUNBUFFERED: '1' },
+    description: `At most ${LIMITS.environmentVariables} variables; values of at most ${LIMITS.environmentValue} characters without NUL`,
+    maxProperties: LIMITS.environmentVariables,
+    patternProperties: {
+      [ENV_NAME_PATTERN.source]: { type: 'string', maxLength: LIMITS.environmentValue, pattern: ENV_VALUE_PATTERN },
+    },
+    additionalProperties: false,
+  })
   @Rule({
     code: 'environmentVariables',
     test: (v) => environmentProblem(v) === null,
@@ -358,11 +474,15 @@ export class TemplateDefinitionDto {
   })
   environment_variables!: Record<string, string>;
 
-  @NestedObject(() => TemplateStartupDto, {}, 'must be a mapping with the lists system and user')
+  @NestedObject(TemplateStartupDto, {}, 'must be a mapping with the lists system and user')
   startup!: TemplateStartupDto;
 
   @Field(
-    { type: [String], example: ['bash', 'tmux', 'git', 'python3'], description: 'Commands the shell needs' },
+    {
+      ...listSchema(LIMITS.requiredCommands, { maxLength: 64, pattern: COMMAND_PATTERN }, true),
+      example: ['bash', 'tmux', 'git', 'python3'],
+      description: 'Commands the shell needs',
+    },
     stringList({
       code: 'commands',
       max: LIMITS.requiredCommands,
@@ -373,11 +493,12 @@ export class TemplateDefinitionDto {
   )
   required_commands!: string[];
 
-  @NestedObject(() => TemplateResourcesDto, {}, 'must be a mapping with cpu, memory and storage')
+  @NestedObject(TemplateResourcesDto, {}, 'must be a mapping with cpu, memory and storage')
   default_resources!: TemplateResourcesDto;
 
   @Field(
     {
+      type: Boolean,
       example: false,
       description: 'True when the image can run as the non-root user (Kubernetes runAsNonRoot); then user.uid must not be 0',
     },
@@ -401,7 +522,7 @@ export class TemplateLookupQueryDto {
 }
 
 export class TemplateListQueryDto extends TemplateLookupQueryDto {
-  @ApiPropertyOptional({ enum: TEMPLATE_CATEGORIES })
+  @ApiPropertyOptional({ type: String, enum: [...TEMPLATE_CATEGORIES, ''], description: 'Only this category; empty: every category' })
   @Transform(emptyToUndefined)
   @IsOptional()
   @Rule({
@@ -411,7 +532,7 @@ export class TemplateListQueryDto extends TemplateLookupQueryDto {
   })
   category?: TemplateCategory;
 
-  @ApiPropertyOptional({ enum: TEMPLATE_STATUSES })
+  @ApiPropertyOptional({ type: String, enum: [...TEMPLATE_STATUSES, ''], description: 'Only this status; empty: every status' })
   @Transform(emptyToUndefined)
   @IsOptional()
   @Rule({

@@ -1,11 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUrl, Length, Matches, Max, MaxLength, Min, IsBoolean } from 'class-validator';
+import { Flag, HTTP_URL_PATTERN, Integer, OneOf, Text } from '../../common/dto/fields.js';
 import { PLAN_NAMES, type PlanName } from '../plans.js';
 import { ROLES, type Role, type User } from '../user.js';
-
-const trim = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
-const toInt = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value);
 
 /** The User of the mobile client contract (plus `role`). */
 export class UserResponseDto {
@@ -64,70 +60,52 @@ export function toUserResponse(user: User): UserResponseDto {
 }
 
 export class UpdateProfileDto {
-  @ApiPropertyOptional({ nullable: true, example: 'Ada Lovelace' })
-  @IsOptional()
-  @Transform(trim)
-  @IsString()
-  @Length(1, 100)
+  @Text({ presence: 'nullable', example: 'Ada Lovelace', description: 'Trimmed; 1-100 characters, not blank', trim: true, maxLength: 100 })
   full_name?: string | null;
 
-  @ApiPropertyOptional({ nullable: true, example: 'eu-west', description: '1-32 characters of a-z 0-9 -' })
-  @IsOptional()
-  @Transform(trim)
-  @IsString()
-  @Matches(/^[a-z0-9-]{1,32}$/, { message: 'preferred_region must be 1-32 characters of a-z, 0-9 and -' })
+  @Text({
+    presence: 'nullable',
+    example: 'eu-west',
+    description: '1-32 characters of a-z 0-9 - (trimmed)',
+    trim: true,
+    pattern: '[a-z0-9-]{1,32}',
+    must: 'must be 1-32 characters of a-z, 0-9 and -',
+  })
   preferred_region?: string | null;
 
-  @ApiPropertyOptional({ nullable: true, example: 'https://example.com/ada.png' })
-  @IsOptional()
-  @Transform(trim)
-  @IsString()
-  @MaxLength(2048)
-  @IsUrl({ protocols: ['https', 'http'], require_protocol: true }, { message: 'avatar_url must be an http(s) URL' })
+  @Text({
+    presence: 'nullable',
+    example: 'https://example.com/ada.png',
+    description: 'An http(s) URL on a host name (trimmed); at most 2048 characters',
+    trim: true,
+    maxLength: 2048,
+    pattern: HTTP_URL_PATTERN,
+    must: 'must be an http(s) URL',
+  })
   avatar_url?: string | null;
 }
 
 export class PaginationQueryDto {
-  @ApiPropertyOptional({ default: 1, minimum: 1 })
-  @IsOptional()
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(100_000)
+  @Integer({ presence: 'optional', query: true, minimum: 1, maximum: 100_000, default: 1 })
   page?: number;
 
-  @ApiPropertyOptional({ default: 20, minimum: 1, maximum: 100 })
-  @IsOptional()
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(100)
+  @Integer({ presence: 'optional', query: true, minimum: 1, maximum: 100, default: 20 })
   page_size?: number;
 }
 
 export class UserSearchQueryDto extends PaginationQueryDto {
-  @ApiPropertyOptional({ description: 'Part of a username or email address' })
-  @IsOptional()
-  @Transform(trim)
-  @IsString()
-  @Length(1, 100)
+  @Text({ presence: 'optional', description: 'Part of a username or email address (trimmed)', trim: true, maxLength: 100 })
   query?: string;
 }
 
 export class AdminUpdateUserDto {
-  @ApiPropertyOptional({ enum: PLAN_NAMES })
-  @IsOptional()
-  @IsIn(PLAN_NAMES)
+  @OneOf({ presence: 'optional', values: PLAN_NAMES })
   subscription_plan?: PlanName;
 
-  @ApiPropertyOptional({ enum: ROLES })
-  @IsOptional()
-  @IsIn(ROLES)
+  @OneOf({ presence: 'optional', values: ROLES })
   role?: Role;
 
-  @ApiPropertyOptional()
-  @IsOptional()
-  @IsBoolean()
+  @Flag({ presence: 'optional' })
   is_active?: boolean;
 }
 
