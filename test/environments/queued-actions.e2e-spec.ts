@@ -64,44 +64,42 @@ describe('a start while stopping, a stop while starting', () => {
     expect(await lifecycle(app, account, env.id)).toEqual(['started', 'stopped', 'started']);
   });
 
-  it('accepts a stop while the environment is starting (shown as creating) and stops it once it runs', async () => {
+  /** A stopped environment whose start is under way and held until `release()`. */
+  async function startingAndHeld(): Promise<{ account: TestAccount & { id: string }; id: string; release: () => void }> {
     const account = await app.account('free');
     const env = await app.createRunning(account);
     expect((await post(account, env.id, 'stop')).status).toBe(202);
     await app.waitForPhase(account, env.id, 'stopped');
-
     const held = gate(app, 'start');
     expect((await post(account, env.id, 'start')).status).toBe(202);
     await held.entered;
-    const stop = await post(account, env.id, 'stop');
+    return { account, id: env.id, release: held.release };
+  }
+
+  it('accepts a stop while the environment is starting (shown as creating) and stops it once it runs', async () => {
+    const { account, id, release } = await startingAndHeld();
+    const stop = await post(account, id, 'stop');
     expect(stop.status).toBe(202);
     expect(stop.body).toMatchObject({ status: 'creating', phase: 'starting', queued_action: 'stop' });
 
-    held.release();
+    release();
     await app.service.idle();
-    const stopped = await app.waitForPhase(account, env.id, 'stopped');
+    const stopped = await app.waitForPhase(account, id, 'stopped');
     expect((stopped as Body).queued_action).toBeNull();
-    expect(await lifecycle(app, account, env.id)).toEqual(['started', 'stopped', 'started', 'stopped']);
+    expect(await lifecycle(app, account, id)).toEqual(['started', 'stopped', 'started', 'stopped']);
   });
 
   it('a start after a queued stop cancels it: the environment ends running, started once', async () => {
-    const account = await app.account('free');
-    const env = await app.createRunning(account);
-    expect((await post(account, env.id, 'stop')).status).toBe(202);
-    await app.waitForPhase(account, env.id, 'stopped');
-
-    const held = gate(app, 'start');
-    expect((await post(account, env.id, 'start')).status).toBe(202);
-    await held.entered;
-    expect((await post(account, env.id, 'stop')).body.queued_action).toBe('stop');
-    const start = await post(account, env.id, 'start');
+    const { account, id, release } = await startingAndHeld();
+    expect((await post(account, id, 'stop')).body.queued_action).toBe('stop');
+    const start = await post(account, id, 'start');
     expect(start.status).toBe(202);
     expect(start.body).toMatchObject({ phase: 'starting', queued_action: null });
 
-    held.release();
+    release();
     await app.service.idle();
-    expect((await app.waitForPhase(account, env.id, 'running')).phase).toBe('running');
-    expect(await lifecycle(app, account, env.id)).toEqual(['started', 'stopped', 'started']);
+    expect((await app.waitForPhase(account, id, 'running')).phase).toBe('running');
+    expect(await lifecycle(app, account, id)).toEqual(['started', 'stopped', 'started']);
   });
 
   it('still refuses what no operation in flight can lead to: a start of a running environment is 409', async () => {
