@@ -84,6 +84,11 @@ function frame(channel: number, data: Buffer | string): Buffer {
  * An ExecSession over an open exec WebSocket. Output is pushed into `stream`; when its buffer is
  * full the socket is paused (TCP backpressure reaches the API server, then the process). Writing
  * to `stream` sends stdin; ending it closes stdin (v5) so programs reading it see end-of-file.
+ *
+ * Why not `Exec` of @kubernetes/client-node (2.0): its WebSocketHandler writes every output frame
+ * into the caller's stream without looking at `write()`'s answer and never pauses the socket, and
+ * sends stdin with `ws.send()` without looking at the socket's buffer. A terminal flooding output
+ * (`yes`, a build log) would then fill this process's memory instead of slowing the program down.
  */
 export class KubernetesExecSession implements ExecSession {
   readonly stream: Duplex;
