@@ -2,9 +2,8 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { AppError } from '../common/errors/app-error.js';
-import { ErrorCode } from '../common/errors/error-code.js';
 import { ADMIN_ONLY, IS_PUBLIC } from './auth.decorators.js';
-import { AuthError, AuthErrorReason } from './auth.errors.js';
+import { AccountsError, AuthError, AuthErrorReason } from './auth.errors.js';
 import { AuthService } from './auth.service.js';
 
 /** `Authorization: Bearer <access token>` → the token, or null. */
@@ -37,7 +36,7 @@ export class AuthGuard implements CanActivate {
       throw new AuthError(AuthErrorReason.MissingToken, 'Authentication required: send an access token as `Authorization: Bearer <token>`');
     req.principal = await this.auth.authenticate(token);
     if (this.reflector.getAllAndOverride<boolean | undefined>(ADMIN_ONLY, targets) && req.principal.user.role !== 'admin') {
-      throw new AppError(ErrorCode.Forbidden, 'This action requires the admin role');
+      throw new AppError(AccountsError.AdminRequired, 'This action requires the admin role');
     }
     return true;
   }

@@ -3,12 +3,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AuditAction, AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
 import { AppError } from '../common/errors/app-error.js';
-import { ErrorCode } from '../common/errors/error-code.js';
 import { AuthConfig } from '../config/configuration.js';
 import { Mailer } from '../mail/mailer.js';
 import { DuplicateUserError, UsersRepository } from '../users/users.repository.js';
 import { normalizeEmail, User } from '../users/user.js';
-import { AuthError, AuthErrorReason } from './auth.errors.js';
+import { AccountsError, AuthError, AuthErrorReason } from './auth.errors.js';
 import { Principal } from './auth.decorators.js';
 import { GoogleIdTokenVerifier } from './google/google-id-token.verifier.js';
 import { IdentitiesRepository } from './identities.repository.js';
@@ -187,7 +186,7 @@ export class AuthService {
   private duplicate(field: 'username' | 'email'): AppError {
     const detail =
       field === 'username' ? 'An account with this username already exists' : 'An account with this email address already exists';
-    return new AppError(ErrorCode.Conflict, detail, { errors: [{ field, message: detail, code: 'already_exists' }] });
+    return new AppError(AccountsError.AccountExists, detail, { errors: [{ field, message: detail, code: 'already_exists' }] });
   }
 
   async login(login: string, password: string, ctx: RequestContext): Promise<SignedIn> {
@@ -201,7 +200,7 @@ export class AuthService {
         details: { reason: user ? 'no_password' : 'unknown_account' },
         targetId: user?.id ?? null,
       });
-      throw new AppError(ErrorCode.Unauthorized, INCORRECT_CREDENTIALS);
+      throw new AppError(AccountsError.InvalidCredentials, INCORRECT_CREDENTIALS);
     }
     const now = this.clock.now();
     if (user.lockedUntil && user.lockedUntil <= now) {
@@ -231,9 +230,9 @@ export class AuthService {
         }
         throw this.locked(counted.lockedUntil, now);
       }
-      throw new AppError(ErrorCode.Unauthorized, INCORRECT_CREDENTIALS);
+      throw new AppError(AccountsError.InvalidCredentials, INCORRECT_CREDENTIALS);
     }
-    if (!user.isActive) throw new AppError(ErrorCode.Forbidden, 'This account is disabled');
+    if (!user.isActive) throw new AppError(AccountsError.AccountDisabled, 'This account is disabled');
     const signedIn = (await this.users.recordSuccessfulLogin(user.id, now)) ?? user;
     await this.auditSelf('auth.login', signedIn, ctx);
     return this.startSession(signedIn, ctx);
@@ -241,16 +240,20 @@ export class AuthService {
 
   private locked(until: Date, now: Date): AppError {
     const seconds = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
-    return new AppError(ErrorCode.Locked, `Too many failed sign-ins; the account is locked for ${Math.ceil(seconds / 60)} more minute(s)`, {
-      headers: { 'Retry-After': String(seconds) },
-      extra: { locked_until: until.toISOString() },
-    });
+    return new AppError(
+      AccountsError.AccountLocked,
+      `Too many failed sign-ins; the account is locked for ${Math.ceil(seconds / 60)} more minute(s)`,
+      {
+        headers: { 'Retry-After': String(seconds) },
+        extra: { locked_until: until.toISOString() },
+      },
+    );
   }
 
   async signInWithGoogle(idToken: string, ctx: RequestContext): Promise<SignedIn> {
     const identity = await this.google.verify(idToken);
     if (!identity.email || !identity.emailVerified) {
-      throw new AppError(ErrorCode.Unauthorized, 'The Google account has no verified email address');
+      throw new AppError(AccountsError.GoogleEmailUnverified, 'The Google account has no verified email address');
     }
     let user: User | null = null;
     const linkedUserId = await this.identities.findUserId('google', identity.subject);
@@ -272,8 +275,8 @@ export class AuthService {
         if (user) await this.auditSelf('auth.register', user, ctx, { provider: 'google' });
       }
     }
-    if (!user) throw new AppError(ErrorCode.Unauthorized, 'The linked account no longer exists');
-    if (!user.isActive) throw new AppError(ErrorCode.Forbidden, 'This account is disabled');
+    if (!user) throw new AppError(AccountsError.GoogleAccountGone, 'The linked account no longer exists');
+    if (!user.isActive) throw new AppError(AccountsError.AccountDisabled, 'This account is disabled');
     const signedIn = (await this.users.recordSuccessfulLogin(user.id, this.clock.now())) ?? user;
     await this.auditSelf('auth.google_login', signedIn, ctx);
     return this.startSession(signedIn, ctx);
@@ -302,7 +305,10 @@ export class AuthService {
         }
       }
     }
-    throw new AppError(ErrorCode.Conflict, 'Could not choose a username for this Google account; register with a username instead');
+    throw new AppError(
+      AccountsError.GoogleUsernameUnavailable,
+      'Could not choose a username for this Google account; register with a username instead',
+    );
   }
 
   // ---- passwords ---------------------------------------------------------------------------
@@ -311,7 +317,7 @@ export class AuthService {
     const user = await this.users.findById(principal.user.id);
     if (!user) throw new AuthError(AuthErrorReason.UserInactive, 'The account no longer exists');
     if (!user.passwordHash || !(await this.hasher.verify(user.passwordHash, currentPassword))) {
-      throw new AppError(ErrorCode.BadRequest, 'The current password is incorrect', {
+      throw new AppError(AccountsError.CurrentPasswordIncorrect, 'The current password is incorrect', {
         errors: [{ field: 'current_password', message: 'The current password is incorrect', code: 'incorrect' }],
       });
     }
@@ -337,7 +343,7 @@ export class AuthService {
   }
 
   async resetPassword(token: string, newPassword: string, ctx: RequestContext): Promise<void> {
-    const invalid = new AppError(ErrorCode.BadRequest, 'The reset token is invalid, expired or already used; ask for a new one');
+    const invalid = new AppError(AccountsError.ResetTokenInvalid, 'The reset token is invalid, expired or already used; ask for a new one');
     const now = this.clock.now();
     const code = await this.codes.findByDigest('password_reset', this.tokens.digest(token));
     if (!code || code.consumedAt || code.expiresAt <= now) throw invalid;
@@ -353,7 +359,7 @@ export class AuthService {
   /** Mails a fresh 6-digit code. With `throttle`, refuses (429) when the account asked too often. */
   async sendVerificationCode(user: User, throttle: boolean): Promise<void> {
     if (user.isVerified) {
-      if (throttle) throw new AppError(ErrorCode.Conflict, 'The email address is already verified');
+      if (throttle) throw new AppError(AccountsError.AlreadyVerified, 'The email address is already verified');
       return;
     }
     const sixDigits = (): string => String(randomInt(0, 1_000_000)).padStart(6, '0');
@@ -392,7 +398,7 @@ export class AuthService {
         if (purpose === 'password_reset') return null;
         const retryAt = tooSoon ? previous.sentAt.getTime() + RESEND_MIN_INTERVAL_MS : windowStartedAt.getTime() + RESEND_WINDOW_MS;
         const seconds = Math.max(1, Math.ceil((retryAt - now.getTime()) / 1000));
-        throw new AppError(ErrorCode.RateLimited, `A code was sent recently; try again in ${seconds} s`, {
+        throw new AppError(AccountsError.CodeSentRecently, `A code was sent recently; try again in ${seconds} s`, {
           headers: { 'Retry-After': String(seconds) },
         });
       }
@@ -417,19 +423,21 @@ export class AuthService {
     const now = this.clock.now();
     const stored = await this.codes.find('email_verification', user.id);
     const needNew = 'request a new code';
-    if (!stored || stored.consumedAt) throw new AppError(ErrorCode.BadRequest, `There is no pending verification code; ${needNew}`);
-    if (stored.expiresAt <= now) throw new AppError(ErrorCode.BadRequest, `The verification code has expired; ${needNew}`);
-    if (stored.failedAttempts >= MAX_CODE_ATTEMPTS) throw new AppError(ErrorCode.BadRequest, `Too many wrong codes; ${needNew}`);
+    if (!stored || stored.consumedAt)
+      throw new AppError(AccountsError.VerificationCodeMissing, `There is no pending verification code; ${needNew}`);
+    if (stored.expiresAt <= now) throw new AppError(AccountsError.VerificationCodeExpired, `The verification code has expired; ${needNew}`);
+    if (stored.failedAttempts >= MAX_CODE_ATTEMPTS)
+      throw new AppError(AccountsError.VerificationCodeLocked, `Too many wrong codes; ${needNew}`);
     if (stored.digest !== this.tokens.digest(code)) {
       const failures = await this.codes.recordFailure('email_verification', user.id);
       const left = MAX_CODE_ATTEMPTS - failures;
       throw new AppError(
-        ErrorCode.BadRequest,
+        left > 0 ? AccountsError.VerificationCodeIncorrect : AccountsError.VerificationCodeLocked,
         left > 0 ? `The verification code is incorrect; ${left} attempt(s) left` : `Too many wrong codes; ${needNew}`,
       );
     }
     if (!(await this.codes.consume('email_verification', user.id, stored.digest, now))) {
-      throw new AppError(ErrorCode.BadRequest, `The verification code was already used; ${needNew}`);
+      throw new AppError(AccountsError.VerificationCodeUsed, `The verification code was already used; ${needNew}`);
     }
     const verified = (await this.users.markVerified(user.id)) ?? user;
     await this.auditSelf('auth.email_verified', user, ctx);

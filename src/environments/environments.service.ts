@@ -3,7 +3,8 @@ import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import { Principal } from '../auth/auth.decorators.js';
 import { Clock } from '../common/clock/clock.js';
 import { AppError, FieldError } from '../common/errors/app-error.js';
-import { ErrorCode } from '../common/errors/error-code.js';
+import { CommonError } from '../common/errors/error-code.js';
+import { EnvironmentError } from './environments.errors.js';
 import { DomainEvents } from '../common/events/domain-events.js';
 import { EnvironmentSpec, LogPage, RuntimeMetrics, RuntimeProvider, RuntimeStatus } from '../runtime/runtime.provider.js';
 import { TemplateResources } from '../templates/template.js';
@@ -48,7 +49,7 @@ const QUEUE: Record<QueuedAction, { while: readonly Phase[]; cancels: readonly P
 };
 
 function notFound(): AppError {
-  return new AppError(ErrorCode.NotFound, 'Environment not found');
+  return new AppError(EnvironmentError.NotFound, 'Environment not found');
 }
 
 function percent(value: number | null, limit: number | null): number | null {
@@ -161,7 +162,7 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
   async create(principal: Principal, dto: CreateEnvironmentDto): Promise<Environment> {
     const templateRef = dto.template ?? dto.template_id;
     if (!templateRef) {
-      throw new AppError(ErrorCode.ValidationFailed, 'template is required: the name of a template, e.g. "python"', {
+      throw new AppError(CommonError.ValidationFailed, 'template is required: the name of a template, e.g. "python"', {
         errors: [{ field: 'template', message: 'template is required', code: 'isDefined' }],
       });
     }
@@ -176,7 +177,7 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
 
     if (!(await this.environments.reserveSlot(principal.user.id, plan.maxEnvironments))) {
       throw new AppError(
-        ErrorCode.Forbidden,
+        EnvironmentError.PlanLimitReached,
         `Your ${plan.displayName} plan allows ${plan.maxEnvironments} environment${plan.maxEnvironments === 1 ? '' : 's'}; delete one or upgrade your plan`,
         { extra: { limit: plan.maxEnvironments, plan: plan.name } },
       );
@@ -223,7 +224,7 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
       return wanted;
     };
     const resources = { cpu: pick('cpu', cpuMillicores), memory: pick('memory', quantityBytes), storage: pick('storage', quantityBytes) };
-    if (errors.length > 0) throw new AppError(ErrorCode.ValidationFailed, errors.map((e) => e.message).join('; '), { errors });
+    if (errors.length > 0) throw new AppError(CommonError.ValidationFailed, errors.map((e) => e.message).join('; '), { errors });
     return resources;
   }
 
@@ -353,7 +354,7 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
   }
 
   private conflict(environment: Environment, verb: string): AppError {
-    return new AppError(ErrorCode.Conflict, `Cannot ${verb} an environment that is ${environment.phase}`, {
+    return new AppError(EnvironmentError.InvalidTransition, `Cannot ${verb} an environment that is ${environment.phase}`, {
       extra: { status: statusOf(environment.phase), phase: environment.phase },
     });
   }
@@ -406,7 +407,7 @@ export class EnvironmentsService implements OnModuleInit, OnApplicationShutdown 
   async specFor(environment: Environment): Promise<EnvironmentSpec> {
     const template = await this.templates.findById(environment.templateId);
     if (!template)
-      throw new AppError(ErrorCode.Conflict, `The template of this environment (${environment.templateName}) no longer exists`);
+      throw new AppError(EnvironmentError.TemplateGone, `The template of this environment (${environment.templateName}) no longer exists`);
     return {
       id: environment.id,
       slug: environment.slug,

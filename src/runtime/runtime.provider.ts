@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { AppError } from '../common/errors/app-error.js';
-import { ErrorCode } from '../common/errors/error-code.js';
+import { RuntimeError } from './runtime.errors.js';
 import type { Template, TemplateResources } from '../templates/template.js';
 
 /**
@@ -16,7 +16,10 @@ export const ENVIRONMENT_ID_PATTERN = /^[0-9a-f]{24}$/;
 /** Every runtime checks ids before they reach a path, an object name or a tmux name. */
 export function assertEnvironmentId(id: unknown): asserts id is string {
   if (typeof id !== 'string' || !ENVIRONMENT_ID_PATTERN.test(id)) {
-    throw new AppError(ErrorCode.BadRequest, `Invalid environment id ${JSON.stringify(id)}: expected 24 lower-case hex characters`);
+    throw new AppError(
+      RuntimeError.InvalidEnvironmentId,
+      `Invalid environment id ${JSON.stringify(id)}: expected 24 lower-case hex characters`,
+    );
   }
 }
 

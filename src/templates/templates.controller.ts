@@ -18,7 +18,7 @@ import { AdminOnly, CurrentPrincipal, Principal } from '../auth/auth.decorators.
 import { MessageResponseDto } from '../auth/dto/auth.dto.js';
 import { AppError } from '../common/errors/app-error.js';
 import { ErrorBodyDto } from '../common/errors/error-body.dto.js';
-import { ErrorCode } from '../common/errors/error-code.js';
+import { AccountsError } from '../auth/auth.errors.js';
 import {
   TemplateDefinitionDto,
   TemplateListQueryDto,
@@ -40,7 +40,7 @@ function isAdmin(principal: Principal): boolean {
 /** Asking for deleted templates is an admin's privilege. */
 function includeDeleted(principal: Principal, query: TemplateLookupQueryDto): boolean {
   if (query.include_deleted !== true) return false;
-  if (!isAdmin(principal)) throw new AppError(ErrorCode.Forbidden, 'include_deleted requires the admin role');
+  if (!isAdmin(principal)) throw new AppError(AccountsError.AdminRequired, 'include_deleted requires the admin role');
   return true;
 }
 

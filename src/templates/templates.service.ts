@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock/clock.js';
 import { AppError, FieldError } from '../common/errors/app-error.js';
-import { ErrorCode } from '../common/errors/error-code.js';
+import { CommonError } from '../common/errors/error-code.js';
+import { TemplateError } from './templates.errors.js';
 import { validationError } from '../common/errors/validation.js';
 import {
   applyTemplateChanges,
@@ -65,7 +66,7 @@ export class TemplatesService {
     const shown = typeof nameOrId === 'string' ? nameOrId.slice(0, 100) : String(nameOrId);
     const stored = typeof nameOrId === 'string' && nameOrId.length <= 100 ? await this.resolve(nameOrId) : null;
     const refuse = (message: string, code: string): never => {
-      throw new AppError(ErrorCode.ValidationFailed, message, { errors: [{ field: 'template', message, code }] });
+      throw new AppError(CommonError.ValidationFailed, message, { errors: [{ field: 'template', message, code }] });
     };
     if (!stored) return refuse(`template "${shown}" does not exist`, 'unknown_template');
     const template = stored.template;
@@ -103,7 +104,7 @@ export class TemplatesService {
       const revived = await this.repository.replace(existing.template.id, existing.revision, checked, contentHash, 'api');
       if (revived) return revived.template;
     }
-    throw new AppError(ErrorCode.Conflict, `A template named "${checked.name}" already exists`);
+    throw new AppError(TemplateError.AlreadyExists, `A template named "${checked.name}" already exists`);
   }
 
   /**
@@ -122,7 +123,10 @@ export class TemplatesService {
     if (contentHash === stored.contentHash) return stored.template;
     const replaced = await this.repository.replace(stored.template.id, stored.revision, definition, contentHash, stored.source);
     if (!replaced)
-      throw new AppError(ErrorCode.Conflict, `Template "${stored.template.name}" was changed at the same time; read it again and retry`);
+      throw new AppError(
+        TemplateError.ChangedConcurrently,
+        `Template "${stored.template.name}" was changed at the same time; read it again and retry`,
+      );
     return replaced.template;
   }
 
@@ -147,5 +151,5 @@ function validated(check: ReturnType<typeof checkTemplateDefinition>): TemplateD
 }
 
 function notFound(idOrName: string): AppError {
-  return new AppError(ErrorCode.NotFound, `No template with id or name "${idOrName.slice(0, 100)}"`);
+  return new AppError(TemplateError.NotFound, `No template with id or name "${idOrName.slice(0, 100)}"`);
 }

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
 import { AppError } from '../common/errors/app-error.js';
-import { ErrorCode } from '../common/errors/error-code.js';
+import { UserError } from './users.errors.js';
 import { DomainEvents } from '../common/events/domain-events.js';
 import type { PlanName } from './plans.js';
 import { AdminChanges, Page, ProfileChanges, UsersRepository } from './users.repository.js';
@@ -22,13 +22,13 @@ export class UsersService {
 
   async get(id: string): Promise<User> {
     const user = await this.users.findById(id);
-    if (!user) throw new AppError(ErrorCode.NotFound, 'No such user');
+    if (!user) throw new AppError(UserError.NotFound, 'No such user');
     return user;
   }
 
   async updateProfile(id: string, changes: ProfileChanges): Promise<User> {
     const user = await this.users.updateProfile(id, changes);
-    if (!user) throw new AppError(ErrorCode.NotFound, 'No such user');
+    if (!user) throw new AppError(UserError.NotFound, 'No such user');
     return user;
   }
 
@@ -39,7 +39,7 @@ export class UsersService {
    */
   async deleteAccount(id: string, actor: { id: string; username: string; ip: string | null }): Promise<void> {
     const user = await this.users.requestDeletion(id, this.clock.now());
-    if (!user) throw new AppError(ErrorCode.NotFound, 'No such user');
+    if (!user) throw new AppError(UserError.NotFound, 'No such user');
     await this.audit.record({
       action: 'user.deleted',
       actorId: actor.id,
@@ -81,11 +81,11 @@ export class UsersService {
   /** Admin changes; an admin cannot demote or deactivate themselves (no lock-out of the last admin by accident). */
   async updateAsAdmin(targetId: string, changes: AdminChanges, actor: { id: string; username: string; ip: string | null }): Promise<User> {
     if (targetId === actor.id && (changes.role === 'user' || changes.isActive === false)) {
-      throw new AppError(ErrorCode.Conflict, 'Admins cannot remove their own admin role or deactivate themselves');
+      throw new AppError(UserError.OwnAdminRights, 'Admins cannot remove their own admin role or deactivate themselves');
     }
     const before = await this.get(targetId);
     const user = await this.users.updateAsAdmin(targetId, changes);
-    if (!user) throw new AppError(ErrorCode.NotFound, 'No such user');
+    if (!user) throw new AppError(UserError.NotFound, 'No such user');
     await this.audit.record({
       action: 'admin.user_updated',
       actorId: actor.id,

@@ -78,6 +78,6 @@ describe('sign-in answers carry the user', () => {
 
     const anonymous = await app.json<{ code: string; reason: string }>('GET', '/api/v1/auth/profile');
     expect(anonymous.status).toBe(401);
-    expect(anonymous.body).toMatchObject({ code: 'unauthorized', reason: 'missing_token' });
+    expect(anonymous.body).toMatchObject({ code: 'missing_token', reason: 'missing_token' });
   });
 });

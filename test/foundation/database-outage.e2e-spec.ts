@@ -52,7 +52,7 @@ describe('database outage and recovery', () => {
     const ready = await fetch(`${t.baseUrl}/health/ready`);
     expect(ready.status).toBe(503);
     const readyBody = (await ready.json()) as { detail: string; code: string };
-    expect(readyBody.code).toBe('service_unavailable');
+    expect(readyBody.code).toBe('not_ready');
     expect(readyBody.detail).toMatch(/^Not ready: mongodb is down/);
 
     const write = await post({ name: 'during', count: 2 });

@@ -4,7 +4,7 @@ import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Length, Max, Min, ValidateNested } from 'class-validator';
 import { Model } from 'mongoose';
 import { AppError } from '../../src/common/errors/app-error.js';
-import { ErrorCode } from '../../src/common/errors/error-code.js';
+import { CommonError } from '../../src/common/errors/error-code.js';
 import { Public } from '../../src/auth/auth.decorators.js';
 import { RateLimit } from '../../src/common/rate-limit/rate-limit.decorator.js';
 
@@ -88,7 +88,7 @@ class ProbeController {
   @Get('items/:name')
   async find(@Param('name') name: string): Promise<{ name: string; count: number }> {
     const found = await this.items.findOne({ name }).lean().exec();
-    if (!found) throw new AppError(ErrorCode.NotFound, `No probe item named ${name}`);
+    if (!found) throw new AppError(CommonError.NotFound, `No probe item named ${name}`);
     return { name: found.name, count: found.count };
   }
 

@@ -227,11 +227,15 @@ describe('templates: the shipped files and the API', () => {
     expect(byName.status).toBe(200);
     const byId = await asUser<TemplateBody>('GET', `/api/v1/templates/${byName.body.id}`);
     expect(byId.body).toEqual(byName.body);
-    for (const missing of ['no-such-template', '000000000000000000000000', 'Python', '%2E%2E']) {
+    for (const missing of ['no-such-template', '000000000000000000000000', 'Python']) {
       const res = await asUser<ErrorBody>('GET', `/api/v1/templates/${missing}`);
       expect(res.status).toBe(404);
-      expect(res.body.code).toBe('not_found');
+      expect(res.body.code).toBe('template_not_found');
     }
+    // `/templates/..` is `/api/v1`: no route at all.
+    const dots = await asUser<ErrorBody>('GET', '/api/v1/templates/%2E%2E');
+    expect(dots.status).toBe(404);
+    expect(dots.body.code).toBe('not_found');
   });
 
   it('refuses the admin routes to users (403) and to anonymous callers (401)', async () => {

@@ -9,7 +9,7 @@ import {
   TEST_GOOGLE_KEY_ID,
 } from '../../../test/support/google.js';
 import { AppError } from '../../common/errors/app-error.js';
-import { ErrorCode } from '../../common/errors/error-code.js';
+import { AccountsError } from '../auth.errors.js';
 import { ConfigurationModule } from '../../config/configuration.module.js';
 import { loadConfiguration } from '../../config/configuration.js';
 import {
@@ -167,7 +167,7 @@ describe('GoogleAuthLibraryVerifier', () => {
     const { verifier } = await createVerifier();
     const token = await makeToken();
     const error = await rejection(verifier.verify(token));
-    expect(error.code).toBe(ErrorCode.Unauthorized);
+    expect(error.code).toBe(AccountsError.GoogleTokenInvalid.code);
     expect(error.status).toBe(401);
     expect(error.detail).toMatch(/^Invalid Google ID token: /);
     expect(error.detail).toContain(reason);
@@ -185,7 +185,7 @@ describe('GoogleAuthLibraryVerifier', () => {
     const { verifier, certificates } = await createVerifier({ clientIds: [] });
     const token = signGoogleIdToken();
     const error = await rejection(verifier.verify(token));
-    expect(error.code).toBe(ErrorCode.ServiceUnavailable);
+    expect(error.code).toBe(AccountsError.GoogleNotConfigured.code);
     expect(error.status).toBe(503);
     expect(error.detail).toBe('Google sign-in is not configured on this server');
     expect((certificates as LocalGoogleCertificates).fetches).toBe(0);
@@ -197,7 +197,7 @@ describe('GoogleAuthLibraryVerifier', () => {
     const { verifier } = await createVerifier({ certificates });
     const token = signGoogleIdToken();
     const error = await rejection(verifier.verify(token));
-    expect(error.code).toBe(ErrorCode.ServiceUnavailable);
+    expect(error.code).toBe(AccountsError.GoogleUnreachable.code);
     expect(error.status).toBe(503);
     expect(error.detail).toBe('Could not reach Google to verify the sign-in; try again');
     expect(error.options.headers).toEqual({ 'Retry-After': '5' });
@@ -216,7 +216,7 @@ describe('GoogleAuthLibraryVerifier', () => {
     }
     const { verifier } = await createVerifier({ certificates: new NoCertificates() });
     const error = await rejection(verifier.verify(signGoogleIdToken()));
-    expect(error.code).toBe(ErrorCode.ServiceUnavailable);
+    expect(error.code).toBe(AccountsError.GoogleUnreachable.code);
   });
 });
 

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { type Certificates, OAuth2Client, type TokenPayload } from 'google-auth-library';
 import { AppError } from '../../common/errors/app-error.js';
-import { ErrorCode } from '../../common/errors/error-code.js';
+import { AccountsError } from '../auth.errors.js';
 import { AuthConfig } from '../../config/configuration.js';
 
 /** Who a verified Google ID token says the caller is. */
@@ -85,7 +85,7 @@ const LIBRARY_REASONS: readonly (readonly [prefix: string, reason: string])[] = 
   ['Wrong recipient', 'issued for another application (audience not accepted)'],
 ];
 
-const invalid = (reason: string): AppError => new AppError(ErrorCode.Unauthorized, `Invalid Google ID token: ${reason}`);
+const invalid = (reason: string): AppError => new AppError(AccountsError.GoogleTokenInvalid, `Invalid Google ID token: ${reason}`);
 
 function decodeJsonObject(segment: string): Record<string, unknown> | null {
   if (!BASE64URL.test(segment)) return null;
@@ -157,7 +157,7 @@ export class GoogleAuthLibraryVerifier extends GoogleIdTokenVerifier {
 
   async verify(idToken: string): Promise<GoogleIdentity> {
     const audiences = this.config.googleClientIds;
-    if (audiences.length === 0) throw new AppError(ErrorCode.ServiceUnavailable, 'Google sign-in is not configured on this server');
+    if (audiences.length === 0) throw new AppError(AccountsError.GoogleNotConfigured, 'Google sign-in is not configured on this server');
 
     const problem = typeof idToken === 'string' ? structuralProblem(idToken) : 'not a string';
     if (problem !== null) throw invalid(problem);
@@ -193,7 +193,7 @@ export class GoogleAuthLibraryVerifier extends GoogleIdTokenVerifier {
 
   /** A 503 whose cause (the fetch error, free of any token) reaches the log through the exception filter. */
   private unreachable(cause: unknown): AppError {
-    return new AppError(ErrorCode.ServiceUnavailable, 'Could not reach Google to verify the sign-in; try again', {
+    return new AppError(AccountsError.GoogleUnreachable, 'Could not reach Google to verify the sign-in; try again', {
       cause,
       headers: { 'Retry-After': '5' },
     });

@@ -1,4 +1,4 @@
-import { ERROR_STATUS, ErrorCode } from './error-code.js';
+import type { ErrorKind } from './error-code.js';
 
 export interface FieldError {
   field: string;
@@ -7,19 +7,21 @@ export interface FieldError {
 }
 
 /**
- * The one exception type modules throw. `detail` is shown to people; `code` is for programs.
- * Modules may subclass it (e.g. `class AuthError extends AppError`) to group their codes.
+ * The one exception type modules throw. `detail` is shown to people; `kind` (one of a module's
+ * declared codes, see defineErrorCodes) is for programs and sets the HTTP status.
  */
 export class AppError extends Error {
+  readonly code: string;
   readonly status: number;
 
   constructor(
-    readonly code: ErrorCode,
+    readonly kind: ErrorKind,
     readonly detail: string,
     readonly options: { errors?: FieldError[]; headers?: Record<string, string>; extra?: Record<string, unknown>; cause?: unknown } = {},
   ) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
-    this.status = ERROR_STATUS[code];
+    this.code = kind.code;
+    this.status = kind.status;
   }
 }

@@ -3,13 +3,13 @@ import { ThrottlerException } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { AppError, FieldError } from './app-error.js';
 import { isDatabaseUnavailableError, isDuplicateKeyError } from './database-errors.js';
-import { codeForStatus, ErrorCode } from './error-code.js';
+import { codeForStatus, CommonError } from './error-code.js';
 import type { ErrorBodyDto } from './error-body.dto.js';
 import { RouteTable, requestPath } from './route-table.js';
 
 export interface Normalised {
   status: number;
-  code: ErrorCode;
+  code: string;
   detail: string;
   errors?: FieldError[];
   headers?: Record<string, string>;
@@ -85,9 +85,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const response = context.getResponse<Response>();
     const normalised = this.normalise(exception, request);
 
-    if (normalised.status >= 500 && normalised.code !== ErrorCode.DatabaseUnavailable) {
+    if (normalised.status >= 500 && normalised.code !== CommonError.DatabaseUnavailable.code) {
       this.logger.error({ err: exception }, 'Unhandled error while serving a request');
-    } else if (normalised.code === ErrorCode.DatabaseUnavailable) {
+    } else if (normalised.code === CommonError.DatabaseUnavailable.code) {
       this.logger.warn(`Database unavailable: ${exception instanceof Error ? exception.message : String(exception)}`);
     }
     sendError(request, response, normalised);
@@ -111,7 +111,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
       const seconds = Number(retryAfter);
       return {
         status: 429,
-        code: ErrorCode.RateLimited,
+        code: CommonError.RateLimited.code,
         detail:
           Number.isFinite(seconds) && seconds > 0 ? `Too many requests; try again in ${seconds} s` : 'Too many requests; try again later',
       };
@@ -123,25 +123,25 @@ export class HttpExceptionFilter implements ExceptionFilter {
     }
     if (isBodyParserError(exception)) {
       if (exception.type === 'entity.parse.failed') {
-        return { status: 400, code: ErrorCode.MalformedJson, detail: 'The request body is not valid JSON' };
+        return { status: 400, code: CommonError.MalformedJson.code, detail: 'The request body is not valid JSON' };
       }
       if (exception.type === 'entity.too.large') {
-        return { status: 413, code: ErrorCode.PayloadTooLarge, detail: 'The request body is too large' };
+        return { status: 413, code: CommonError.PayloadTooLarge.code, detail: 'The request body is too large' };
       }
       return { status: exception.status, code: codeForStatus(exception.status), detail: 'The request body could not be read' };
     }
     if (isDatabaseUnavailableError(exception)) {
       return {
         status: 503,
-        code: ErrorCode.DatabaseUnavailable,
+        code: CommonError.DatabaseUnavailable.code,
         detail: 'The database is unavailable right now; please try again shortly',
         headers: { 'Retry-After': '5' },
       };
     }
     if (isDuplicateKeyError(exception)) {
       // A safety net: modules translate their own unique-index errors into specific messages.
-      return { status: 409, code: ErrorCode.Conflict, detail: 'A resource with the same unique value already exists' };
+      return { status: 409, code: CommonError.Conflict.code, detail: 'A resource with the same unique value already exists' };
     }
-    return { status: 500, code: ErrorCode.Internal, detail: 'Internal server error' };
+    return { status: 500, code: CommonError.Internal.code, detail: 'Internal server error' };
   }
 }

@@ -1,6 +1,6 @@
 import { METHODS } from 'node:http';
 import type { Request } from 'express';
-import { ErrorCode } from './error-code.js';
+import { CommonError } from './error-code.js';
 import type { Normalised } from './http-exception.filter.js';
 
 /** One route of the Express router: the patterns it matches and the methods it serves. */
@@ -73,11 +73,11 @@ export class RouteTable {
     const path = requestPath(request);
     const allowed = request.method === 'OPTIONS' ? [] : this.allowedMethods(path);
     if (allowed.length === 0 || allowed.includes(request.method)) {
-      return { status: 404, code: ErrorCode.NotFound, detail: `No route matches ${request.method} ${path}` };
+      return { status: 404, code: CommonError.NotFound.code, detail: `No route matches ${request.method} ${path}` };
     }
     return {
       status: 405,
-      code: ErrorCode.MethodNotAllowed,
+      code: CommonError.MethodNotAllowed.code,
       detail: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
       headers: { Allow: allowed.join(', ') },
     };

@@ -1,6 +1,6 @@
 import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
 import { AppError, FieldError } from './app-error.js';
-import { ErrorCode } from './error-code.js';
+import { CommonError } from './error-code.js';
 
 /** Flattens class-validator's tree into one entry per failing field, with dotted paths. */
 export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
@@ -18,7 +18,7 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
 
 export function validationError(errors: FieldError[]): AppError {
   const detail = errors.length === 0 ? 'The request is invalid' : errors.map((e) => e.message).join('; ');
-  return new AppError(ErrorCode.ValidationFailed, detail, { errors });
+  return new AppError(CommonError.ValidationFailed, detail, { errors });
 }
 
 /**

@@ -6,7 +6,7 @@ import { HealthCheck, HealthCheckResult, HealthCheckService, MongooseHealthIndic
 import { DatabaseConfig } from '../../config/configuration.js';
 import { AppError } from '../errors/app-error.js';
 import { ErrorBodyDto } from '../errors/error-body.dto.js';
-import { ErrorCode } from '../errors/error-code.js';
+import { CommonError } from '../errors/error-code.js';
 
 class LivenessDto {
   status!: 'ok';
@@ -55,7 +55,7 @@ export class HealthController {
         const message = typeof info?.message === 'string' ? `: ${info.message}` : '';
         return `${name} is down${message}`;
       });
-      throw new AppError(ErrorCode.ServiceUnavailable, `Not ready: ${failing.join('; ') || 'a dependency is down'}`, {
+      throw new AppError(CommonError.NotReady, `Not ready: ${failing.join('; ') || 'a dependency is down'}`, {
         extra: { checks: result?.details ?? {} },
         cause: error,
       });

@@ -5,7 +5,7 @@ import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../../auth/auth.decorators.js';
 import { ObservabilityConfig } from '../../config/configuration.js';
 import { AppError } from '../errors/app-error.js';
-import { ErrorCode } from '../errors/error-code.js';
+import { CommonError } from '../errors/error-code.js';
 import { MetricsService } from './metrics.service.js';
 
 function sameSecret(a: string, b: string): boolean {
@@ -31,7 +31,7 @@ export class MetricsController {
   async scrape(@Headers('authorization') authorization?: string): Promise<string> {
     const token = this.config.metricsToken;
     if (token !== null && !sameSecret(authorization ?? '', `Bearer ${token}`)) {
-      throw new AppError(ErrorCode.Unauthorized, 'A valid metrics token is required', {
+      throw new AppError(CommonError.MetricsTokenRequired, 'A valid metrics token is required', {
         headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' },
       });
     }

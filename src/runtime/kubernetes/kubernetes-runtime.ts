@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import { AppError } from '../../common/errors/app-error.js';
-import { ErrorCode } from '../../common/errors/error-code.js';
+import { RuntimeError } from '../runtime.errors.js';
 import type { KubernetesConfig } from '../../config/configuration.js';
 import { installationNotes, specHash } from '../installation.js';
 import { LineSplitter, LogPager } from '../log-lines.js';
@@ -534,7 +534,7 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     const extra = env ? Object.entries(env) : [];
     for (const [name] of extra) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
-        throw new AppError(ErrorCode.BadRequest, `Invalid environment variable name ${JSON.stringify(name)}`);
+        throw new AppError(RuntimeError.InvalidVariableName, `Invalid environment variable name ${JSON.stringify(name)}`);
     }
     const withEnv = extra.length > 0 ? ['env', ...extra.map(([name, value]) => `${name}=${value}`), ...argv] : argv;
     return [...drop, ...withEnv];
@@ -542,10 +542,10 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
 
   async exec(spec: EnvironmentSpec, argv: string[], options: ExecOptions): Promise<ExecSession> {
     assertEnvironmentId(spec.id);
-    if (argv.length === 0) throw new AppError(ErrorCode.BadRequest, 'exec needs a command');
+    if (argv.length === 0) throw new AppError(RuntimeError.EmptyCommand, 'exec needs a command');
     const { at, view } = await this.inspect(spec);
     if (!at || view.state !== 'running') {
-      throw new AppError(ErrorCode.Conflict, `Environment ${spec.id} is not running${view.message ? ` (${view.message})` : ''}`);
+      throw new AppError(RuntimeError.NotRunning, `Environment ${spec.id} is not running${view.message ? ` (${view.message})` : ''}`);
     }
     const command = this.commandFor(spec, argv, options.env);
     const session = await this.api.call(`exec in environment ${spec.id}`, () => this.open(at, command, options.tty));

@@ -1,7 +1,7 @@
 import { isAbsolute, join, relative, resolve } from 'node:path';
 
 import { AppError } from '../../common/errors/app-error.js';
-import { ErrorCode } from '../../common/errors/error-code.js';
+import { RuntimeError } from '../runtime.errors.js';
 import { assertEnvironmentId, ENVIRONMENT_ID_PATTERN, sessionName } from '../runtime.provider.js';
 
 /** Nothing but an environment id (ENVIRONMENT_ID_PATTERN) reaches a path or a tmux name. */
@@ -54,7 +54,7 @@ export class EnvironmentPaths {
     const inside = relative(this.home, target);
     if (isAbsolute(wanted) || inside.startsWith('..') || isAbsolute(inside)) {
       throw new AppError(
-        ErrorCode.BadRequest,
+        RuntimeError.InvalidWorkingDirectory,
         `Invalid working directory ${JSON.stringify(workingDirectory)}: it must stay inside the home directory`,
       );
     }

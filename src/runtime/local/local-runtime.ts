@@ -8,7 +8,7 @@ import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { spawn as spawnPty } from 'node-pty';
 import { Clock } from '../../common/clock/clock.js';
 import { AppError } from '../../common/errors/app-error.js';
-import { ErrorCode } from '../../common/errors/error-code.js';
+import { RuntimeError } from '../runtime.errors.js';
 import { AppConfig, RuntimeConfig } from '../../config/configuration.js';
 import { describeSteps, installationNotes, specHash } from '../installation.js';
 import { LineSplitter } from '../log-lines.js';
@@ -257,7 +257,7 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
     const paths = this.paths(spec.id);
     const workdir = paths.workdir(spec.template.workingDirectory);
     await this.exclusive(spec.id, async () => {
-      if (!(await exists(paths.root))) throw new AppError(ErrorCode.NotFound, `Environment ${spec.id} is not provisioned`);
+      if (!(await exists(paths.root))) throw new AppError(RuntimeError.NotProvisioned, `Environment ${spec.id} is not provisioned`);
       await this.prepareDirectories(paths, workdir);
       const missingCommands = await this.missingCommands(spec, paths);
       const state = await readState(paths.state);
@@ -331,16 +331,16 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
     const paths = this.paths(spec.id);
     const workdir = paths.workdir(spec.template.workingDirectory);
     const [command] = argv;
-    if (command === undefined || command === '') throw new AppError(ErrorCode.BadRequest, 'Nothing to run: the command is empty');
+    if (command === undefined || command === '') throw new AppError(RuntimeError.EmptyCommand, 'Nothing to run: the command is empty');
     // Under the environment's lock: a process never starts while a stop is ending every process.
     return this.exclusive(spec.id, async () => {
       const status = await this.statusOf(spec.id);
       if (status.state !== 'running') {
-        throw new AppError(ErrorCode.Conflict, `Environment ${spec.id} is not running (it is ${status.state})`);
+        throw new AppError(RuntimeError.NotRunning, `Environment ${spec.id} is not running (it is ${status.state})`);
       }
       const env = this.environment(spec, paths, await this.shellPath(spec), options.env);
       if ((await findExecutable(command, env.PATH ?? this.hostPath)) === null) {
-        throw new AppError(ErrorCode.BadRequest, `Command not found in the environment: ${command}`);
+        throw new AppError(RuntimeError.CommandNotFound, `Command not found in the environment: ${command}`);
       }
       const [file, args] = this.wrap(spec, paths, workdir, options.tty ? 'terminal' : 'process', argv);
       let session: Session;
@@ -360,7 +360,10 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
           child.once('spawn', resolve);
           child.once('error', reject);
         }).catch((error: unknown) => {
-          throw new AppError(ErrorCode.Internal, `Could not start ${command}: ${error instanceof Error ? error.message : String(error)}`);
+          throw new AppError(
+            RuntimeError.CommandFailedToStart,
+            `Could not start ${command}: ${error instanceof Error ? error.message : String(error)}`,
+          );
         });
         session = new PipeSession(child, true);
       }
