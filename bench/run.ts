@@ -8,20 +8,13 @@
  */
 import { cpus, totalmem } from 'node:os';
 import { launchDatabase } from '../src/database/launcher/database-launcher.js';
+import type { Suite } from './context.js';
 import { startPostgres } from './support/postgres.js';
 import { accounts } from './suites/accounts.js';
 import { environments } from './suites/environments.js';
 import { foundation } from './suites/foundation.js';
 import { kubernetes } from './suites/kubernetes.js';
 import { terminal } from './suites/terminal.js';
-
-export interface BenchContext {
-  mongodbUri: string;
-  /** A free port for the server under test. */
-  port: number;
-}
-
-type Suite = (ctx: BenchContext) => Promise<Record<string, unknown>>;
 
 const SUITES: Record<string, Suite> = { foundation, accounts, environments, terminal, kubernetes };
 

@@ -1,7 +1,7 @@
 import autocannon from 'autocannon';
 import { load, LoadResult } from '../support/load.js';
 import { startServer } from '../support/server.js';
-import type { BenchContext } from '../run.js';
+import type { BenchContext } from '../context.js';
 
 const ACCOUNTS = 120;
 const PASSWORD = 'Bench1Password';

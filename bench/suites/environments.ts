@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load, median, percentile } from '../support/load.js';
 import { setTeamPlan, startServer } from '../support/server.js';
-import type { BenchContext } from '../run.js';
+import type { BenchContext } from '../context.js';
 
 const CREATES = 5;
 

@@ -1,6 +1,6 @@
 import { load, median } from '../support/load.js';
 import { startServer } from '../support/server.js';
-import type { BenchContext } from '../run.js';
+import type { BenchContext } from '../context.js';
 
 /** The framework's floor: readiness (one MongoDB ping per request) under load, and cold start. */
 export async function foundation(ctx: BenchContext): Promise<Record<string, unknown>> {

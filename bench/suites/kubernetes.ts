@@ -4,7 +4,7 @@ import type { EnvironmentSpec, RuntimeProvider } from '../../src/runtime/runtime
 import { startTestCluster, type TestCluster } from '../../test/support/k8s/testbed.js';
 import { createRuntimeNamespace, kubernetesSpec, providerConfig } from '../../test/support/kubernetes-fixtures.js';
 import { median, percentile } from '../support/load.js';
-import type { BenchContext } from '../run.js';
+import type { BenchContext } from '../context.js';
 
 const CREATES = 5;
 

@@ -6,7 +6,7 @@ import { spawn as spawnPty, type IPty } from 'node-pty';
 import { WebSocket } from 'ws';
 import { median, percentile } from '../support/load.js';
 import { setTeamPlan, startServer, type BenchServer } from '../support/server.js';
-import type { BenchContext } from '../run.js';
+import type { BenchContext } from '../context.js';
 
 /**
  * The terminal hub against its floor: node-pty running a tmux client attached straight to the same
