@@ -10,8 +10,7 @@ import { LifecycleModule } from './common/lifecycle/process-lifecycle.js';
 import { LoggingModule } from './common/logging/logging.module.js';
 import { MetricsModule } from './common/metrics/metrics.module.js';
 import { RateLimitModule } from './common/rate-limit/rate-limit.module.js';
-import type { Configuration } from './config/configuration.js';
-import { ConfigurationModule } from './config/configuration.module.js';
+import { type Configuration, configModule } from './config/configuration.js';
 import { DatabaseModule } from './database/database.module.js';
 import { MailModule } from './mail/mail.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -27,7 +26,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigurationModule.forRoot(configuration),
+        configModule(configuration),
         LoggingModule,
         LifecycleModule,
         ClockModule,

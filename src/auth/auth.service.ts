@@ -1,9 +1,10 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
 import { AuditAction, AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
 import { AppError } from '../common/errors/app-error.js';
-import { AuthConfig } from '../config/configuration.js';
+import { authConfig } from '../config/namespaces/auth.config.js';
 import { Mailer } from '../mail/mailer.js';
 import { DuplicateUserError, UsersRepository } from '../users/users.repository.js';
 import { normalizeEmail, User } from '../users/user.js';
@@ -44,7 +45,7 @@ export class AuthService {
   private readonly logger = new Logger('Auth');
 
   constructor(
-    private readonly config: AuthConfig,
+    @Inject(authConfig.KEY) private readonly config: ConfigType<typeof authConfig>,
     private readonly clock: Clock,
     private readonly users: UsersRepository,
     private readonly sessions: SessionsRepository,

@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigurationError, loadConfiguration, secretProblem } from './configuration.js';
+import { loadConfiguration } from './configuration.js';
+import { ConfigurationError, secretProblem } from './validate-environment.js';
 
 const STRONG = 'k3P9x-QvT7mZ2wLr8sYb4nHc6dJf1gUa0eXo5iRtVyWq';
 

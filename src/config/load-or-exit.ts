@@ -1,4 +1,5 @@
-import { Configuration, ConfigurationError, loadConfiguration } from './configuration.js';
+import { type Configuration, loadConfiguration } from './configuration.js';
+import { ConfigurationError } from './validate-environment.js';
 
 /** For entry points: the configuration, or exit 78 (EX_CONFIG) with one line per bad variable. */
 export function loadOrExit(env: NodeJS.ProcessEnv = process.env): Configuration {

@@ -2,7 +2,7 @@ import { Logger, Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
 import { ProcessLifecycle } from '../common/lifecycle/process-lifecycle.js';
-import { DatabaseConfig } from '../config/configuration.js';
+import { type DatabaseConfig, databaseConfig } from '../config/namespaces/database.config.js';
 
 const logger = new Logger('Database');
 
@@ -24,9 +24,9 @@ function watchConnection(connection: Connection, lifecycle: ProcessLifecycle): v
 @Module({
   imports: [
     MongooseModule.forRootAsync({
-      inject: [DatabaseConfig, ProcessLifecycle],
+      inject: [databaseConfig.KEY, ProcessLifecycle],
       useFactory: (config: DatabaseConfig, lifecycle: ProcessLifecycle) => {
-        if (config.uri === null) throw new Error('DatabaseConfig.uri must be resolved before the application starts');
+        if (config.uri === null) throw new Error('database.uri must be resolved before the application starts (resolveDatabase)');
         return {
           uri: config.uri,
           dbName: config.dbName,

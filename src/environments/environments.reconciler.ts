@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
 import { Interval } from '@nestjs/schedule';
 import { Clock } from '../common/clock/clock.js';
-import { RuntimeConfig } from '../config/configuration.js';
+import { runtimeConfig } from '../config/namespaces/runtime.config.js';
 import { RuntimeProvider, RuntimeStatus, Unsubscribe } from '../runtime/runtime.provider.js';
 import { Environment } from './environment.js';
 import { EnvironmentsRepository } from './environments.repository.js';
@@ -35,7 +36,7 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
     private readonly environments: EnvironmentsRepository,
     private readonly service: EnvironmentsService,
     private readonly runtime: RuntimeProvider,
-    private readonly config: RuntimeConfig,
+    @Inject(runtimeConfig.KEY) private readonly config: ConfigType<typeof runtimeConfig>,
     private readonly clock: Clock,
   ) {}
 

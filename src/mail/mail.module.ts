@@ -1,5 +1,6 @@
 import { Global, Logger, Module } from '@nestjs/common';
-import { AppConfig, MailConfig } from '../config/configuration.js';
+import { type AppConfig, appConfig } from '../config/namespaces/app.config.js';
+import { type MailConfig, mailConfig } from '../config/namespaces/mail.config.js';
 import { Mailer } from './mailer.js';
 import { OutboxMailer } from './outbox.mailer.js';
 import { SmtpMailer } from './smtp.mailer.js';
@@ -13,7 +14,7 @@ import { SmtpMailer } from './smtp.mailer.js';
   providers: [
     {
       provide: Mailer,
-      inject: [MailConfig, AppConfig],
+      inject: [mailConfig.KEY, appConfig.KEY],
       useFactory: (mail: MailConfig, app: AppConfig): Mailer => {
         if (mail.url !== null) return new SmtpMailer(mail);
         if (app.isProduction) {

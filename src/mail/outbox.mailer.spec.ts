@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MockInstance } from 'vitest';
 import { parseMail } from '../../test/support/smtp-server.js';
-import { AppConfig, MailConfig } from '../config/configuration.js';
+import type { AppConfig } from '../config/namespaces/app.config.js';
+import type { MailConfig } from '../config/namespaces/mail.config.js';
 import { MailDeliveryError } from './mailer.js';
 import { OutboxMailer } from './outbox.mailer.js';
 

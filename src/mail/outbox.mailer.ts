@@ -1,9 +1,11 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTransport, type StreamSentMessageInfo, type Transporter } from 'nodemailer';
-import { AppConfig, MailConfig } from '../config/configuration.js';
+import { appConfig } from '../config/namespaces/app.config.js';
+import { mailConfig } from '../config/namespaces/mail.config.js';
 import { MailDeliveryError, MailMessage, Mailer } from './mailer.js';
 
 /**
@@ -19,8 +21,8 @@ export class OutboxMailer extends Mailer {
   private readonly composer: Transporter<StreamSentMessageInfo>;
 
   constructor(
-    private readonly config: MailConfig,
-    private readonly app: AppConfig,
+    @Inject(mailConfig.KEY) private readonly config: ConfigType<typeof mailConfig>,
+    @Inject(appConfig.KEY) private readonly app: ConfigType<typeof appConfig>,
   ) {
     super();
     this.composer = createTransport({ streamTransport: true, buffer: true, newline: 'windows' }, { from: config.from });

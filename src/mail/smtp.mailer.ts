@@ -1,6 +1,7 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
 import { createTransport, type NodemailerError, type SMTPSentMessageInfo, type Transporter } from 'nodemailer';
-import { MailConfig } from '../config/configuration.js';
+import { mailConfig } from '../config/namespaces/mail.config.js';
 import { MailDeliveryError, MailMessage, Mailer } from './mailer.js';
 
 /** How long to wait for the TCP (and TLS) connection, for the server's greeting, and for DNS. */
@@ -27,7 +28,7 @@ export class SmtpMailer extends Mailer implements OnApplicationShutdown {
   private readonly hasCredentials: boolean;
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  constructor(config: MailConfig) {
+  constructor(@Inject(mailConfig.KEY) config: ConfigType<typeof mailConfig>) {
     super();
     if (!config.url) throw new Error('SmtpMailer needs MAIL_URL');
     const url = URL.canParse(config.url) ? new URL(config.url) : null;

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { Clock } from '../common/clock/clock.js';
-import { AppConfig, RuntimeConfig } from '../config/configuration.js';
+import { type AppConfig, appConfig } from '../config/namespaces/app.config.js';
+import { type RuntimeConfig, runtimeConfig } from '../config/namespaces/runtime.config.js';
 import { KubernetesRuntime } from './kubernetes/kubernetes-runtime.js';
 import { LocalRuntime } from './local/local-runtime.js';
 import { RuntimeProvider } from './runtime.provider.js';
@@ -21,7 +22,7 @@ export function createRuntime(config: RuntimeConfig, app: AppConfig, clock: Cloc
  */
 @Global()
 @Module({
-  providers: [{ provide: RuntimeProvider, inject: [RuntimeConfig, AppConfig, Clock], useFactory: createRuntime }],
+  providers: [{ provide: RuntimeProvider, inject: [runtimeConfig.KEY, appConfig.KEY, Clock], useFactory: createRuntime }],
   exports: [RuntimeProvider],
 })
 export class RuntimeModule {}

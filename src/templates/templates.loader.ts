@@ -1,9 +1,10 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
 import { HttpAdapterHost } from '@nestjs/core';
 import { Clock } from '../common/clock/clock.js';
-import { RuntimeConfig } from '../config/configuration.js';
+import { runtimeConfig } from '../config/namespaces/runtime.config.js';
 import { compareSemver } from './semver.js';
 import {
   parseTemplateFile,
@@ -102,7 +103,7 @@ export class TemplatesLoader implements OnApplicationBootstrap {
 
   constructor(
     private readonly repository: TemplatesRepository,
-    private readonly config: RuntimeConfig,
+    @Inject(runtimeConfig.KEY) private readonly config: ConfigType<typeof runtimeConfig>,
     private readonly clock: Clock,
     private readonly adapterHost: HttpAdapterHost,
   ) {}

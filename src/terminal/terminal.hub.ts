@@ -1,10 +1,11 @@
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
 import { WebSocket } from 'ws';
 import { Principal } from '../auth/auth.decorators.js';
 import { DomainEvents } from '../common/events/domain-events.js';
 import { WsCloseCode } from '../common/websocket/close-codes.js';
 import { rejectSocket } from '../common/websocket/websocket-router.js';
-import { TerminalConfig } from '../config/configuration.js';
+import { terminalConfig } from '../config/namespaces/terminal.config.js';
 import { Environment, statusOf } from '../environments/environment.js';
 import { EnvironmentsService } from '../environments/environments.service.js';
 import { RuntimeProvider } from '../runtime/runtime.provider.js';
@@ -34,7 +35,7 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
   private nextClientId = 1;
 
   constructor(
-    private readonly config: TerminalConfig,
+    @Inject(terminalConfig.KEY) private readonly config: ConfigType<typeof terminalConfig>,
     private readonly runtime: RuntimeProvider,
     private readonly environments: EnvironmentsService,
     private readonly events: DomainEvents,

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfiguration, MailConfig } from '../../src/config/configuration.js';
-import { ConfigurationModule } from '../../src/config/configuration.module.js';
+import { configModule, loadConfiguration } from '../../src/config/configuration.js';
+import type { MailConfig } from '../../src/config/namespaces/mail.config.js';
 import { MailModule } from '../../src/mail/mail.module.js';
 import { MailDeliveryError, Mailer } from '../../src/mail/mailer.js';
 import { OutboxMailer } from '../../src/mail/outbox.mailer.js';
@@ -190,7 +190,7 @@ describe('MailModule', () => {
       DATA_DIR: dataDir,
       ...env,
     });
-    return Test.createTestingModule({ imports: [ConfigurationModule.forRoot(configuration), MailModule] }).compile();
+    return Test.createTestingModule({ imports: [configModule(configuration), MailModule] }).compile();
   };
 
   it('binds Mailer to SMTP when MAIL_URL is set, delivers through it, and closes it on shutdown', async () => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import type { KubernetesConfig } from '../../src/config/configuration.js';
+import type { KubernetesConfig } from '../../src/config/namespaces/runtime.config.js';
 import type { EnvironmentSpec } from '../../src/runtime/runtime.provider.js';
 import { contractTemplate, type SpecOverrides } from '../runtime/runtime-contract.js';
 

@@ -1,5 +1,5 @@
 import { inject } from 'vitest';
-import type { KubernetesConfig } from '../../src/config/configuration.js';
+import type { KubernetesConfig } from '../../src/config/namespaces/runtime.config.js';
 import { KubernetesRuntime } from '../../src/runtime/kubernetes/kubernetes-runtime.js';
 import type { RuntimeUnderTest } from '../runtime/runtime-contract.js';
 import { kubernetesSpec, providerConfig } from './kubernetes-fixtures.js';

@@ -10,8 +10,7 @@ import {
 } from '../../../test/support/google.js';
 import { AppError } from '../../common/errors/app-error.js';
 import { AccountsError } from '../auth.errors.js';
-import { ConfigurationModule } from '../../config/configuration.module.js';
-import { loadConfiguration } from '../../config/configuration.js';
+import { configModule, loadConfiguration } from '../../config/configuration.js';
 import {
   GoogleAuthLibraryVerifier,
   GoogleCertificateSource,
@@ -34,7 +33,7 @@ async function createVerifier(
     GOOGLE_CLIENT_IDS: (options.clientIds ?? TEST_GOOGLE_CLIENT_IDS).join(', '),
   });
   const certificates = options.certificates ?? new LocalGoogleCertificates();
-  const moduleRef = await Test.createTestingModule({ imports: [ConfigurationModule.forRoot(configuration), GoogleModule] })
+  const moduleRef = await Test.createTestingModule({ imports: [configModule(configuration), GoogleModule] })
     .overrideProvider(GoogleCertificateSource)
     .useValue(certificates)
     .compile();
@@ -60,7 +59,7 @@ function expectNoTokenIn(error: AppError, token: string): void {
 describe('GoogleAuthLibraryVerifier', () => {
   it('is what GoogleModule binds, with Google federated certificates by default', async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [ConfigurationModule.forRoot(loadConfiguration({ NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(40) })), GoogleModule],
+      imports: [configModule(loadConfiguration({ NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(40) })), GoogleModule],
     }).compile();
     expect(moduleRef.get(GoogleIdTokenVerifier)).toBeInstanceOf(GoogleAuthLibraryVerifier);
     expect(moduleRef.get(GoogleCertificateSource)).toBeInstanceOf(GoogleFederatedCertificates);

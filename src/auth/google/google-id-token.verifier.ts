@@ -1,8 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
 import { type Certificates, OAuth2Client, type TokenPayload } from 'google-auth-library';
 import { AppError } from '../../common/errors/app-error.js';
 import { AccountsError } from '../auth.errors.js';
-import { AuthConfig } from '../../config/configuration.js';
+import { authConfig } from '../../config/namespaces/auth.config.js';
 
 /** Who a verified Google ID token says the caller is. */
 export interface GoogleIdentity {
@@ -140,7 +141,7 @@ function toIdentity(payload: TokenPayload): GoogleIdentity {
 /**
  * Verifies Google ID tokens with google-auth-library: RS256 signature against the certificate
  * source, issuer, iat/exp (the library allows 5 minutes of clock skew) and an audience among
- * AuthConfig.googleClientIds (the iOS, Android and web OAuth client ids).
+ * the auth namespace's googleClientIds (GOOGLE_CLIENT_IDS: the iOS, Android and web OAuth client ids).
  */
 @Injectable()
 export class GoogleAuthLibraryVerifier extends GoogleIdTokenVerifier {
@@ -149,7 +150,7 @@ export class GoogleAuthLibraryVerifier extends GoogleIdTokenVerifier {
   private readonly client = new OAuth2Client();
 
   constructor(
-    private readonly config: AuthConfig,
+    @Inject(authConfig.KEY) private readonly config: ConfigType<typeof authConfig>,
     private readonly certificateSource: GoogleCertificateSource,
   ) {
     super();

@@ -7,8 +7,8 @@ import {
 } from './google-id-token.verifier.js';
 
 /**
- * Google Sign-In: verifies ID tokens against Google's published certificates. Needs AuthConfig
- * (global, from ConfigurationModule). Tests replace the certificates:
+ * Google Sign-In: verifies ID tokens against Google's published certificates. Needs the auth
+ * configuration namespace (global, from configModule()). Tests replace the certificates:
  * `builder.overrideProvider(GoogleCertificateSource).useValue(new LocalGoogleCertificates())`.
  */
 @Module({

@@ -1,8 +1,9 @@
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { Clock } from '../../common/clock/clock.js';
-import { AuthConfig } from '../../config/configuration.js';
+import { authConfig } from '../../config/namespaces/auth.config.js';
 import { AuthError, AuthErrorReason } from '../auth.errors.js';
 
 export type TokenType = 'access' | 'refresh';
@@ -39,7 +40,7 @@ export class TokenService {
   private readonly key: Uint8Array;
 
   constructor(
-    private readonly config: AuthConfig,
+    @Inject(authConfig.KEY) private readonly config: ConfigType<typeof authConfig>,
     private readonly clock: Clock,
   ) {
     this.key = new TextEncoder().encode(config.jwtSecret);

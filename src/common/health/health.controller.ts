@@ -1,9 +1,10 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Inject } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../../auth/auth.decorators.js';
 import { HealthCheck, HealthCheckResult, HealthCheckService, MongooseHealthIndicator } from '@nestjs/terminus';
-import { DatabaseConfig } from '../../config/configuration.js';
+import { databaseConfig } from '../../config/namespaces/database.config.js';
 import { AppError } from '../errors/app-error.js';
 import { ErrorBodyDto } from '../errors/error-body.dto.js';
 import { CommonError } from '../errors/error-code.js';
@@ -24,7 +25,7 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly mongoose: MongooseHealthIndicator,
-    private readonly database: DatabaseConfig,
+    @Inject(databaseConfig.KEY) private readonly database: ConfigType<typeof databaseConfig>,
   ) {}
 
   @Get()

@@ -1,5 +1,6 @@
-import { BeforeApplicationShutdown, Global, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
-import { AppConfig } from '../../config/configuration.js';
+import { BeforeApplicationShutdown, Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
+import { appConfig } from '../../config/namespaces/app.config.js';
 
 type Cleanup = () => Promise<void>;
 
@@ -15,7 +16,7 @@ export class ProcessLifecycle implements BeforeApplicationShutdown, OnApplicatio
   private readonly cleanups: Cleanup[] = [];
   private stopping = false;
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(@Inject(appConfig.KEY) private readonly config: ConfigType<typeof appConfig>) {}
 
   /** Runs after every module has shut down, last registered first. */
   onShutdown(cleanup: Cleanup): void {

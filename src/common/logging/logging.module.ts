@@ -1,7 +1,7 @@
 import { IncomingMessage } from 'node:http';
 import { Module, RequestMethod } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
-import { ObservabilityConfig } from '../../config/configuration.js';
+import { type ObservabilityConfig, observabilityConfig } from '../../config/namespaces/observability.config.js';
 import { REDACT_PATHS, REDACTED, redactUrl } from './redaction.js';
 
 const QUIET_PATHS = /^\/(health|metrics)(\/|\?|$)/;
@@ -22,7 +22,7 @@ interface SerializedRequest {
 @Module({
   imports: [
     LoggerModule.forRootAsync({
-      inject: [ObservabilityConfig],
+      inject: [observabilityConfig.KEY],
       useFactory: (config: ObservabilityConfig) => ({
         forRoutes: [{ path: '{*path}', method: RequestMethod.ALL }],
         pinoHttp: {

@@ -1,9 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Controller, Get, Header, Headers } from '@nestjs/common';
+import { Controller, Get, Header, Headers, Inject } from '@nestjs/common';
+import { ConfigType } from '@nestjs/config';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../../auth/auth.decorators.js';
-import { ObservabilityConfig } from '../../config/configuration.js';
+import { observabilityConfig } from '../../config/namespaces/observability.config.js';
 import { AppError } from '../errors/app-error.js';
 import { CommonError } from '../errors/error-code.js';
 import { MetricsService } from './metrics.service.js';
@@ -22,7 +23,7 @@ function sameSecret(a: string, b: string): boolean {
 export class MetricsController {
   constructor(
     private readonly metrics: MetricsService,
-    private readonly config: ObservabilityConfig,
+    @Inject(observabilityConfig.KEY) private readonly config: ConfigType<typeof observabilityConfig>,
   ) {}
 
   @Get()

@@ -1,13 +1,13 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
-import { HttpConfig } from '../../config/configuration.js';
+import { type HttpConfig, httpConfig } from '../../config/namespaces/http.config.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
-      inject: [HttpConfig],
+      inject: [httpConfig.KEY],
       useFactory: (http: HttpConfig) => ({
         // One budget per client across all routes (the library's default key is per route).
         throttlers: [

@@ -13,7 +13,7 @@ import {
   type ResponseContext,
 } from '@kubernetes/client-node';
 import { WebSocket, type ClientOptions } from 'ws';
-import type { KubernetesConfig } from '../../config/configuration.js';
+import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js';
 
 /**
  * The one place that talks to the Kubernetes API server (the port to an external system): typed

@@ -1,5 +1,5 @@
 import { ApiException, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import type { KubernetesConfig } from '../../config/configuration.js';
+import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js';
 import type { Template } from '../../templates/template.js';
 import type { EnvironmentSpec } from '../runtime.provider.js';
 import { describeCall, isRetryable, KubernetesApi, KubernetesApiError, reasonOf } from './kubernetes-api.js';

@@ -3,7 +3,7 @@ import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import { AppError } from '../../common/errors/app-error.js';
 import { RuntimeError } from '../runtime.errors.js';
-import type { KubernetesConfig } from '../../config/configuration.js';
+import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js';
 import { installationNotes, specHash } from '../installation.js';
 import { LineSplitter, LogPager } from '../log-lines.js';
 import {

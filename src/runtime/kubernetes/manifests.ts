@@ -1,5 +1,5 @@
 import type { V1ConfigMap, V1EnvVar, V1Namespace, V1PersistentVolumeClaim, V1Service, V1StatefulSet } from '@kubernetes/client-node';
-import type { KubernetesConfig } from '../../config/configuration.js';
+import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js';
 import { cpuMillicores } from '../../templates/template-rules.js';
 import { specHash } from '../installation.js';
 import { sessionName, type EnvironmentSpec } from '../runtime.provider.js';

@@ -1,0 +1,18 @@
+import { defineNamespace } from './define-namespace.js';
+
+/** The terminal WebSocket: TERMINAL_GRACE_SECONDS, TERMINAL_REPLAY_BUFFER_BYTES and the connection limits. */
+export interface TerminalConfig {
+  /** How long a session's upstream stays open after its last client left (quick reconnects are instant). */
+  readonly graceMs: number;
+  /** Output kept per session for resuming clients. */
+  readonly replayBufferBytes: number;
+  readonly maxClientsPerEnvironment: number;
+  readonly maxConnectionsPerUser: number;
+}
+
+export const terminalConfig = defineNamespace('terminal', (env): TerminalConfig => ({
+  graceMs: (env.TERMINAL_GRACE_SECONDS ?? 60) * 1000,
+  replayBufferBytes: env.TERMINAL_REPLAY_BUFFER_BYTES ?? 1024 * 1024,
+  maxClientsPerEnvironment: env.TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT ?? 10,
+  maxConnectionsPerUser: env.TERMINAL_MAX_CONNECTIONS_PER_USER ?? 20,
+}));
