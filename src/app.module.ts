@@ -4,7 +4,6 @@ import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { ClockModule } from './common/clock/clock.module.js';
 import { DomainEventsModule } from './common/events/domain-events.js';
-import { WebSocketModule } from './common/websocket/websocket.module.js';
 import { HealthModule } from './common/health/health.module.js';
 import { LifecycleModule } from './common/lifecycle/process-lifecycle.js';
 import { LoggingModule } from './common/logging/logging.module.js';
@@ -35,7 +34,6 @@ export class AppModule {
         DatabaseModule,
         ScheduleModule.forRoot(),
         DomainEventsModule,
-        WebSocketModule,
         HealthModule,
         MailModule,
         AuditModule,

@@ -9,6 +9,7 @@ import { HttpExceptionFilter, routeMissFallback } from './common/errors/http-exc
 import { RouteTable } from './common/errors/route-table.js';
 import { createValidationPipe } from './common/errors/validation.js';
 import { requestIdMiddleware } from './common/logging/request-id.js';
+import { RoutingWsAdapter } from './common/websocket/routing-ws-adapter.js';
 import type { Configuration } from './config/configuration.js';
 
 export const API_PREFIX = 'api/v1';
@@ -124,6 +125,8 @@ export async function configureApp(app: NestExpressApplication, configuration: C
   const routes = new RouteTable();
   app.useGlobalFilters(new HttpExceptionFilter(routes));
   app.enableShutdownHooks([], { useProcessExit: true });
+  // The gateways (terminal, logs) on the HTTP server, routed by path pattern; set before init().
+  app.useWebSocketAdapter(new RoutingWsAdapter(app));
   if (appConfig.swaggerEnabled) setupSwagger(app);
   await app.init();
   // Every route is registered now: a request none of them handles is a 405 (its path is served

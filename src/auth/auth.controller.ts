@@ -1,24 +1,26 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Post, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { ErrorBodyDto } from '../common/errors/error-body.dto.js';
+import { MessageResponseDto } from '../common/http/message-response.dto.js';
+import { CurrentPrincipal, type Principal } from '../common/http/principal.js';
+import { requestContext } from '../common/http/request-context.js';
+import { Public } from '../common/http/route-access.js';
 import { RateLimit } from '../common/rate-limit/rate-limit.decorator.js';
 import { toUserResponse, UserResponseDto } from '../users/dto/user.dto.js';
-import { CurrentPrincipal, Principal, Public } from './auth.decorators.js';
 import { AuthService, SignedIn } from './auth.service.js';
 import {
   ChangePasswordDto,
   ForgotPasswordDto,
   GoogleSignInDto,
   LoginDto,
-  MessageResponseDto,
   RefreshDto,
   RegisterDto,
   ResetPasswordDto,
   SignInResponseDto,
   VerifyEmailDto,
 } from './dto/auth.dto.js';
-import { requestContext } from './request-context.js';
+import { LoginLockoutGuard } from './lockout/login-lockout.guard.js';
 
 /** The Token of the mobile client contract, plus the signed-in user (an earlier app build requires it). */
 const toSignInResponse = ({ tokens, user }: SignedIn): SignInResponseDto => ({
@@ -60,6 +62,7 @@ export class AuthController {
 
   @Public()
   @Post('login')
+  @UseGuards(LoginLockoutGuard)
   @HttpCode(HttpStatus.OK)
   @RateLimit(
     { name: 'login-ip', limit: 30, ttlSeconds: 60, key: 'ip' },

@@ -1,13 +1,18 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { JwtModule } from '@nestjs/jwt';
 import { MongooseModule } from '@nestjs/mongoose';
+import { type AuthConfig, authConfig } from '../config/namespaces/auth.config.js';
 import { UsersModule } from '../users/users.module.js';
 import { AccountsMaintenance } from './accounts-maintenance.js';
 import { AuthController } from './auth.controller.js';
-import { AuthGuard } from './auth.guard.js';
 import { AuthService } from './auth.service.js';
 import { GoogleModule } from './google/google.module.js';
 import { IdentitiesRepository } from './identities.repository.js';
+import { JwtAuthGuard } from './jwt/jwt-auth.guard.js';
+import { JwtStrategy } from './jwt/jwt.strategy.js';
+import { LoginLockout } from './lockout/login-lockout.js';
+import { LoginLockoutGuard } from './lockout/login-lockout.guard.js';
 import { OneTimeCodesRepository } from './one-time-codes.repository.js';
 import { Argon2PasswordHasher, PasswordHasher } from './passwords/password-hasher.js';
 import { IdentityRecord, IdentitySchema } from './schemas/identity.schema.js';
@@ -15,12 +20,13 @@ import { OneTimeCodeRecord, OneTimeCodeSchema } from './schemas/one-time-code.sc
 import { SessionRecord, SessionSchema } from './schemas/session.schema.js';
 import { SessionRevoker } from './session-revoker.js';
 import { SessionsRepository } from './sessions.repository.js';
-import { TokenService } from './tokens/token.service.js';
+import { jwtModuleOptions, TokenService } from './tokens/token.service.js';
 
 @Module({
   imports: [
     UsersModule,
     GoogleModule,
+    JwtModule.registerAsync({ inject: [authConfig.KEY], useFactory: (config: AuthConfig) => jwtModuleOptions(config) }),
     MongooseModule.forFeature([
       { name: SessionRecord.name, schema: SessionSchema },
       { name: OneTimeCodeRecord.name, schema: OneTimeCodeSchema },
@@ -36,8 +42,12 @@ import { TokenService } from './tokens/token.service.js';
     OneTimeCodesRepository,
     IdentitiesRepository,
     AccountsMaintenance,
+    LoginLockout,
+    LoginLockoutGuard,
+    JwtStrategy,
     { provide: PasswordHasher, useClass: Argon2PasswordHasher },
-    { provide: APP_GUARD, useClass: AuthGuard },
+    // The second global guard, after RateLimitModule's: access token unless @Public(), @AdminOnly().
+    { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
   exports: [AuthService, TokenService],
 })

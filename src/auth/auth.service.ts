@@ -8,16 +8,17 @@ import { authConfig } from '../config/namespaces/auth.config.js';
 import { Mailer } from '../mail/mailer.js';
 import { DuplicateUserError, UsersRepository } from '../users/users.repository.js';
 import { normalizeEmail, User } from '../users/user.js';
+import type { Principal } from '../common/http/principal.js';
+import type { RequestContext } from '../common/http/request-context.js';
 import { AccountsError, AuthError, AuthErrorReason } from './auth.errors.js';
-import { Principal } from './auth.decorators.js';
 import { GoogleIdTokenVerifier } from './google/google-id-token.verifier.js';
 import { IdentitiesRepository } from './identities.repository.js';
 import { OneTimeCodesRepository } from './one-time-codes.repository.js';
+import { accountLocked } from './lockout/login-lockout.js';
 import { PasswordHasher } from './passwords/password-hasher.js';
-import { RequestContext } from './request-context.js';
 import { SessionRevoker } from './session-revoker.js';
 import { SessionsRepository } from './sessions.repository.js';
-import { TokenPair, TokenService } from './tokens/token.service.js';
+import { AccessClaims, TokenPair, TokenService } from './tokens/token.service.js';
 import { usernameCandidates } from './username-from-email.js';
 
 export const INCORRECT_CREDENTIALS = 'Incorrect username/email or password';
@@ -94,9 +95,21 @@ export class AuthService {
     return new Date(now.getTime() + this.config.refreshTokenTtlSeconds * 1000);
   }
 
-  /** Resolves an access token to its user and session; every failure is a 401. */
+  /**
+   * Resolves a raw access token to its user and session; every failure is a 401 (an AuthError).
+   * For code that holds a token itself (the WebSocket gateways); HTTP requests go through the
+   * Passport strategy (`jwt/jwt.strategy.ts`), which ends in `principalFor` too.
+   */
   async authenticate(accessToken: string): Promise<Principal> {
-    const claims = await this.tokens.verifyAccess(accessToken);
+    return this.principalFor(await this.tokens.verifyAccess(accessToken));
+  }
+
+  /**
+   * The check every authenticated request makes once the token itself is verified: the session
+   * must be live and the user's, the user must exist and be active. The user returned is the one
+   * loaded here, so role, plan and active flag are current.
+   */
+  async principalFor(claims: AccessClaims): Promise<Principal> {
     const [user, session] = await Promise.all([this.users.findById(claims.sub), this.sessions.findById(claims.sid)]);
     if (!session || session.revokedAt || session.userId !== claims.sub) {
       throw new AuthError(AuthErrorReason.SessionRevoked, 'The session has ended; sign in again');
@@ -190,8 +203,12 @@ export class AuthService {
     return new AppError(AccountsError.AccountExists, detail, { errors: [{ field, message: detail, code: 'already_exists' }] });
   }
 
+  /**
+   * Password sign-in. A locked account never gets here: `LoginLockoutGuard` refuses it on the route
+   * (and clears an expired lock) before this runs. This counts the failures.
+   */
   async login(login: string, password: string, ctx: RequestContext): Promise<SignedIn> {
-    let user = await this.users.findByUsernameOrEmail(login);
+    const user = await this.users.findByUsernameOrEmail(login);
     if (!user || !user.passwordHash) {
       await this.hasher.verifyNothing(password);
       await this.audit.record({
@@ -204,12 +221,7 @@ export class AuthService {
       throw new AppError(AccountsError.InvalidCredentials, INCORRECT_CREDENTIALS);
     }
     const now = this.clock.now();
-    if (user.lockedUntil && user.lockedUntil <= now) {
-      user = (await this.users.clearExpiredLock(user.id, user.lockedUntil)) ?? (await this.users.findById(user.id)) ?? user;
-    }
-    if (user.lockedUntil && user.lockedUntil > now) throw this.locked(user.lockedUntil, now);
-
-    const matches = await this.hasher.verify(user.passwordHash!, password);
+    const matches = await this.hasher.verify(user.passwordHash, password);
     if (!matches) {
       const counted = await this.users.recordFailedLogin(user.id, now, this.config.lockoutThreshold, this.config.lockoutSeconds);
       await this.audit.record({
@@ -229,7 +241,7 @@ export class AuthService {
             details: { until: counted.lockedUntil.toISOString() },
           });
         }
-        throw this.locked(counted.lockedUntil, now);
+        throw accountLocked(counted.lockedUntil, now);
       }
       throw new AppError(AccountsError.InvalidCredentials, INCORRECT_CREDENTIALS);
     }
@@ -237,18 +249,6 @@ export class AuthService {
     const signedIn = (await this.users.recordSuccessfulLogin(user.id, now)) ?? user;
     await this.auditSelf('auth.login', signedIn, ctx);
     return this.startSession(signedIn, ctx);
-  }
-
-  private locked(until: Date, now: Date): AppError {
-    const seconds = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
-    return new AppError(
-      AccountsError.AccountLocked,
-      `Too many failed sign-ins; the account is locked for ${Math.ceil(seconds / 60)} more minute(s)`,
-      {
-        headers: { 'Retry-After': String(seconds) },
-        extra: { locked_until: until.toISOString() },
-      },
-    );
   }
 
   async signInWithGoogle(idToken: string, ctx: RequestContext): Promise<SignedIn> {

@@ -2,17 +2,19 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
 import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import { leanMapper } from '../database/lean-mapper.js';
 import { IdentityRecord } from './schemas/identity.schema.js';
 
 export type IdentityProvider = 'google';
+
+const asUserId = leanMapper((record: IdentityRecord) => record.user_id);
 
 @Injectable()
 export class IdentitiesRepository {
   constructor(@InjectModel(IdentityRecord.name) private readonly identities: Model<IdentityRecord>) {}
 
   async findUserId(provider: IdentityProvider, subject: string): Promise<string | null> {
-    const found = await this.identities.findOne({ provider, subject }).lean<IdentityRecord>().exec();
-    return found?.user_id ?? null;
+    return asUserId.one(this.identities.findOne({ provider, subject }));
   }
 
   /** Links the identity to the user; returns the user it is linked to (another one if a parallel request won). */

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
+import { leanMapper } from '../database/lean-mapper.js';
 import { CodePurpose, OneTimeCodeRecord } from './schemas/one-time-code.schema.js';
 
 export interface OneTimeCode {
@@ -31,18 +32,18 @@ function toCode(record: OneTimeCodeRecord): OneTimeCode {
   };
 }
 
+const asCode = leanMapper(toCode);
+
 @Injectable()
 export class OneTimeCodesRepository {
   constructor(@InjectModel(OneTimeCodeRecord.name) private readonly codes: Model<OneTimeCodeRecord>) {}
 
   async find(purpose: CodePurpose, userId: string): Promise<OneTimeCode | null> {
-    const found = await this.codes.findById(idOf(purpose, userId)).lean<OneTimeCodeRecord>().exec();
-    return found ? toCode(found) : null;
+    return asCode.one(this.codes.findById(idOf(purpose, userId)));
   }
 
   async findByDigest(purpose: CodePurpose, digest: string): Promise<OneTimeCode | null> {
-    const found = await this.codes.findOne({ purpose, digest }).lean<OneTimeCodeRecord>().exec();
-    return found ? toCode(found) : null;
+    return asCode.one(this.codes.findOne({ purpose, digest }));
   }
 
   /** Replaces the user's code for this purpose; the send counters carry the throttle state. */
@@ -77,11 +78,14 @@ export class OneTimeCodesRepository {
 
   /** Counts a wrong attempt atomically and returns the new count. */
   async recordFailure(purpose: CodePurpose, userId: string): Promise<number> {
-    const updated = await this.codes
-      .findOneAndUpdate({ _id: idOf(purpose, userId), consumed_at: null }, { $inc: { failed_attempts: 1 } }, { returnDocument: 'after' })
-      .lean<OneTimeCodeRecord>()
-      .exec();
-    return updated?.failed_attempts ?? Number.POSITIVE_INFINITY;
+    const updated = await asCode.one(
+      this.codes.findOneAndUpdate(
+        { _id: idOf(purpose, userId), consumed_at: null },
+        { $inc: { failed_attempts: 1 } },
+        { returnDocument: 'after' },
+      ),
+    );
+    return updated?.failedAttempts ?? Number.POSITIVE_INFINITY;
   }
 
   /** Marks the code used if it still is the same unused code. Exactly one caller wins. */

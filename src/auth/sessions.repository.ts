@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model } from 'mongoose';
+import { leanMapper } from '../database/lean-mapper.js';
 import { SessionRecord } from './schemas/session.schema.js';
 
 export interface Session {
@@ -35,6 +36,8 @@ function toSession(record: SessionRecord): Session {
   };
 }
 
+const asSession = leanMapper(toSession);
+
 /** Refresh-token families. Every state change is one conditional single-document update. */
 @Injectable()
 export class SessionsRepository {
@@ -63,21 +66,18 @@ export class SessionsRepository {
   }
 
   async findById(id: string): Promise<Session | null> {
-    const found = await this.sessions.findById(id).lean<SessionRecord>().exec();
-    return found ? toSession(found) : null;
+    return asSession.one(this.sessions.findById(id));
   }
 
   /** Moves the family from `presented` to `next` if `presented` is still current. Exactly one caller wins. */
   async rotate(id: string, presented: string, next: string, now: Date, expiresAt: Date): Promise<Session | null> {
-    const updated = await this.sessions
-      .findOneAndUpdate(
+    return asSession.one(
+      this.sessions.findOneAndUpdate(
         { _id: id, current_jti_digest: presented, revoked_at: null, expires_at: { $gt: now } },
         { $set: { current_jti_digest: next, previous_jti_digest: presented, rotated_at: now, last_used_at: now, expires_at: expiresAt } },
         { returnDocument: 'after' },
-      )
-      .lean<SessionRecord>()
-      .exec();
-    return updated ? toSession(updated) : null;
+      ),
+    );
   }
 
   /**
@@ -92,15 +92,13 @@ export class SessionsRepository {
     now: Date,
     expiresAt: Date,
   ): Promise<Session | null> {
-    const updated = await this.sessions
-      .findOneAndUpdate(
+    return asSession.one(
+      this.sessions.findOneAndUpdate(
         { _id: id, previous_jti_digest: presented, current_jti_digest: current, revoked_at: null },
         { $set: { current_jti_digest: next, last_used_at: now, expires_at: expiresAt } },
         { returnDocument: 'after' },
-      )
-      .lean<SessionRecord>()
-      .exec();
-    return updated ? toSession(updated) : null;
+      ),
+    );
   }
 
   async revoke(id: string, now: Date, reason: string): Promise<void> {

@@ -4,6 +4,7 @@ import { type AppConfig, appConfig } from './namespaces/app.config.js';
 import { type AuthConfig, authConfig } from './namespaces/auth.config.js';
 import { type DatabaseConfig, databaseConfig } from './namespaces/database.config.js';
 import { type HttpConfig, httpConfig } from './namespaces/http.config.js';
+import { type LoggingConfig, loggingConfig } from './namespaces/logging.config.js';
 import { type MailConfig, mailConfig } from './namespaces/mail.config.js';
 import { type ObservabilityConfig, observabilityConfig } from './namespaces/observability.config.js';
 import { type RuntimeConfig, runtimeConfig } from './namespaces/runtime.config.js';
@@ -20,6 +21,7 @@ export interface Configuration {
   terminal: TerminalConfig;
   http: HttpConfig;
   observability: ObservabilityConfig;
+  logging: LoggingConfig;
 }
 
 /** Every namespace, each loaded into the application by `configModule()`. */
@@ -32,6 +34,7 @@ export const CONFIG_NAMESPACES = [
   terminalConfig,
   httpConfig,
   observabilityConfig,
+  loggingConfig,
 ] as const;
 
 /**
@@ -51,6 +54,7 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
     terminal: terminalConfig.build(validated, cwd),
     http: httpConfig.build(validated, cwd),
     observability: observabilityConfig.build(validated, cwd),
+    logging: loggingConfig.build(validated, cwd),
   };
 }
 

@@ -7,6 +7,10 @@ export type NodeEnvironment = (typeof NODE_ENVIRONMENTS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** `json`: one JSON object per line (production, tests, log collectors); `pretty`: pino-pretty's readable lines (development). */
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
 
@@ -107,6 +111,11 @@ export class EnvironmentSchema {
   @Transform(trimmed)
   @IsIn(LOG_LEVELS)
   LOG_LEVEL?: LogLevel;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(LOG_FORMATS)
+  LOG_FORMAT?: LogFormat;
 
   @IsOptional()
   @IsString()

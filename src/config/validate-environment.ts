@@ -59,6 +59,9 @@ export function validateEnvironment(env: Record<string, unknown>, cwd = process.
     const problem = secretProblem(parsed.JWT_SECRET);
     if (problem) problems.push(`JWT_SECRET: ${problem}`);
   }
+  if (isProduction && parsed.LOG_FORMAT === 'pretty') {
+    problems.push('LOG_FORMAT: pretty is for development (pino-pretty is a development dependency); production logs are JSON');
+  }
   const runtimeKind = parsed.RUNTIME ?? 'local';
   const localSandbox = parsed.LOCAL_SANDBOX ?? 'none';
   if (isProduction && runtimeKind === 'local' && localSandbox === 'none' && parsed.ALLOW_UNSANDBOXED_LOCAL_RUNTIME !== true) {

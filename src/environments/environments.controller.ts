@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { CurrentPrincipal, Principal } from '../auth/auth.decorators.js';
+import { CurrentPrincipal, Principal } from '../common/http/principal.js';
 import { ErrorBodyDto } from '../common/errors/error-body.dto.js';
 import {
   CreateEnvironmentDto,

@@ -3,11 +3,15 @@ import { MongooseModule } from '@nestjs/mongoose';
 import { AuthModule } from '../auth/auth.module.js';
 import { TemplatesModule } from '../templates/templates.module.js';
 import { UsersModule } from '../users/users.module.js';
+import { EnvironmentOperations } from './environment-operations.js';
+import { EnvironmentQuota } from './environment-quota.js';
+import { EnvironmentSpecs } from './environment-specs.js';
 import { EnvironmentsController } from './environments.controller.js';
 import { EnvironmentsReconciler } from './environments.reconciler.js';
 import { EnvironmentsRepository } from './environments.repository.js';
 import { EnvironmentsService } from './environments.service.js';
 import { LogsGateway } from './logs.gateway.js';
+import { EnvironmentSocketAccess } from './environment-socket-access.js';
 import { EnvironmentQuotaRecord, EnvironmentQuotaSchema, EnvironmentRecord, EnvironmentSchema } from './schemas/environment.schema.js';
 
 @Module({
@@ -21,7 +25,16 @@ import { EnvironmentQuotaRecord, EnvironmentQuotaSchema, EnvironmentRecord, Envi
     ]),
   ],
   controllers: [EnvironmentsController],
-  providers: [EnvironmentsRepository, EnvironmentsService, EnvironmentsReconciler, LogsGateway],
-  exports: [EnvironmentsService],
+  providers: [
+    EnvironmentsRepository,
+    EnvironmentSpecs,
+    EnvironmentQuota,
+    EnvironmentOperations,
+    EnvironmentsService,
+    EnvironmentsReconciler,
+    EnvironmentSocketAccess,
+    LogsGateway,
+  ],
+  exports: [EnvironmentsService, EnvironmentSocketAccess],
 })
 export class EnvironmentsModule {}

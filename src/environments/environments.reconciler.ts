@@ -5,9 +5,12 @@ import { Interval } from '@nestjs/schedule';
 import { Clock } from '../common/clock/clock.js';
 import { runtimeConfig } from '../config/namespaces/runtime.config.js';
 import { RuntimeProvider, RuntimeStatus, Unsubscribe } from '../runtime/runtime.provider.js';
+import type { Plan } from '../users/plans.js';
+import { EnvironmentOperations, STALE_OPERATION_MS } from './environment-operations.js';
+import { EnvironmentQuota } from './environment-quota.js';
+import { EnvironmentSpecs } from './environment-specs.js';
 import { Environment } from './environment.js';
 import { EnvironmentsRepository } from './environments.repository.js';
-import { EnvironmentsService, STALE_OPERATION_MS } from './environments.service.js';
 import { specForOrphan } from './orphan-spec.js';
 
 export interface ReconcileReport {
@@ -34,7 +37,9 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
 
   constructor(
     private readonly environments: EnvironmentsRepository,
-    private readonly service: EnvironmentsService,
+    private readonly operations: EnvironmentOperations,
+    private readonly specs: EnvironmentSpecs,
+    private readonly quota: EnvironmentQuota,
     private readonly runtime: RuntimeProvider,
     @Inject(runtimeConfig.KEY) private readonly config: ConfigType<typeof runtimeConfig>,
     private readonly clock: Clock,
@@ -80,16 +85,16 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
       });
       if (!claimed) continue;
       this.logger.warn(`Resuming the ${stale.kind} of environment ${environment.id}, abandoned by a stopped server`);
-      this.service.execute(claimed);
+      this.operations.execute(claimed);
       report.resumed += 1;
     }
 
-    report.resumed += await this.service.resumeQueued(new Date(now.getTime() - STALE_OPERATION_MS));
+    report.resumed += await this.operations.resumeQueued(new Date(now.getTime() - STALE_OPERATION_MS));
 
     for (const environment of await this.environments.listInPhases(['running', 'stopped'])) {
       if (environment.operation) continue;
       try {
-        const status = await this.runtime.status(await this.service.specFor(environment));
+        const status = await this.runtime.status(await this.specs.specFor(environment));
         if (await this.repair(environment, status)) report.repaired += 1;
       } catch (error) {
         this.logger.warn(`Could not check environment ${environment.id}: ${error instanceof Error ? error.message : String(error)}`);
@@ -102,7 +107,7 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
       const record = await this.environments.findById(id);
       if (record && record.phase !== 'terminated') continue;
       if (record) {
-        await this.runtime.destroy(await this.service.specFor(record));
+        await this.runtime.destroy(await this.specs.specFor(record));
       } else {
         await this.destroyOrphan(id);
       }
@@ -184,7 +189,7 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
     changes: Parameters<EnvironmentsRepository['transition']>[2],
   ): Promise<boolean> {
     const moved = await this.environments.transition(environment.id, [from], changes);
-    if (moved) await this.service.announce(moved);
+    if (moved) await this.operations.announce(moved);
     if (moved) this.logger.warn(`Environment ${environment.id}: ${from} → ${moved.phase} (${moved.statusMessage ?? 'runtime state'})`);
     return moved !== null;
   }
@@ -193,10 +198,10 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
   async stopIdle(): Promise<number> {
     const now = this.clock.nowMs();
     let stopped = 0;
-    const plans = new Map<string, Awaited<ReturnType<EnvironmentsService['ownerPlan']>>>();
+    const plans = new Map<string, Plan | null>();
     for (const environment of await this.environments.listInPhases(['running'])) {
       if (environment.operation) continue;
-      if (!plans.has(environment.userId)) plans.set(environment.userId, await this.service.ownerPlan(environment.userId));
+      if (!plans.has(environment.userId)) plans.set(environment.userId, await this.quota.ownerPlan(environment.userId));
       const plan = plans.get(environment.userId);
       if (!plan) continue;
       const activeAt = Math.max(
@@ -205,7 +210,7 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
         environment.createdAt.getTime(),
       );
       if (now - activeAt < plan.idleTimeoutMinutes * 60_000) continue;
-      if (await this.service.stopForIdleness(environment, plan.idleTimeoutMinutes)) stopped += 1;
+      if (await this.operations.stopForIdleness(environment, plan.idleTimeoutMinutes)) stopped += 1;
     }
     return stopped;
   }

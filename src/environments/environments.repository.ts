@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
 import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import { leanMapper } from '../database/lean-mapper.js';
 import { parseObjectId } from '../database/object-id.js';
 import { ENVIRONMENT_ID_PATTERN } from '../runtime/runtime.provider.js';
 import type { TemplateResources } from '../templates/template.js';
@@ -72,6 +73,9 @@ function pairs(variables: Record<string, string>): { name: string; value: string
 /** Environment ids are lower-case: they reach paths and tmux names. */
 const objectId = (id: string): Types.ObjectId | null => parseObjectId(id, ENVIRONMENT_ID_PATTERN);
 
+const asEnvironment = leanMapper(toEnvironment, { idPattern: ENVIRONMENT_ID_PATTERN });
+const asId = leanMapper((record: { _id: Types.ObjectId }) => record._id.toHexString());
+
 function operationDocument(operation: Operation | null): EnvironmentRecord['operation'] {
   return operation
     ? { id: operation.id, kind: operation.kind, started_at: operation.startedAt, heartbeat_at: operation.heartbeatAt }
@@ -125,54 +129,34 @@ export class EnvironmentsRepository {
   }
 
   async findById(id: string): Promise<Environment | null> {
-    const _id = objectId(id);
-    if (!_id) return null;
-    const found = await this.environments.findById(_id).lean<LeanEnvironment>().exec();
-    return found ? toEnvironment(found) : null;
+    return asEnvironment.byId(id, (_id) => this.environments.findById(_id));
   }
 
   /** The environment if it belongs to this user; otherwise null (callers answer 404 either way). */
   async findOwned(id: string, userId: string): Promise<Environment | null> {
-    const _id = objectId(id);
-    if (!_id) return null;
-    const found = await this.environments.findOne({ _id, user_id: userId }).lean<LeanEnvironment>().exec();
-    return found ? toEnvironment(found) : null;
+    return asEnvironment.byId(id, (_id) => this.environments.findOne({ _id, user_id: userId }));
   }
 
   async listForUser(userId: string): Promise<Environment[]> {
-    const found = await this.environments.find({ user_id: userId }).sort({ created_at: -1, _id: -1 }).lean<LeanEnvironment[]>().exec();
-    return found.map(toEnvironment);
+    return asEnvironment.many(this.environments.find({ user_id: userId }).sort({ created_at: -1, _id: -1 }));
   }
 
   async listInPhases(phases: readonly Phase[], limit = 1000): Promise<Environment[]> {
-    const found = await this.environments
-      .find({ phase: { $in: phases } })
-      .limit(limit)
-      .lean<LeanEnvironment[]>()
-      .exec();
-    return found.map(toEnvironment);
+    return asEnvironment.many(this.environments.find({ phase: { $in: phases } }).limit(limit));
   }
 
   async existingIds(ids: string[]): Promise<Set<string>> {
     const objectIds = ids.map(objectId).filter((id): id is Types.ObjectId => id !== null);
-    const found = await this.environments
-      .find({ _id: { $in: objectIds }, phase: { $ne: 'terminated' } }, { _id: 1 })
-      .lean<{ _id: Types.ObjectId }[]>()
-      .exec();
-    return new Set(found.map((f) => f._id.toHexString()));
+    return new Set(await asId.many(this.environments.find({ _id: { $in: objectIds }, phase: { $ne: 'terminated' } }, { _id: 1 })));
   }
 
   /** Moves from one of `from` to a new phase; null when the environment was not in one of them. */
   async transition(id: string, from: readonly Phase[], changes: TransitionChanges, userId?: string): Promise<Environment | null> {
-    const _id = objectId(id);
-    if (!_id) return null;
-    const filter: Record<string, unknown> = { _id, phase: { $in: from } };
-    if (userId !== undefined) filter.user_id = userId;
-    const updated = await this.environments
-      .findOneAndUpdate(filter, { $set: changeSet(changes) }, { returnDocument: 'after' })
-      .lean<LeanEnvironment>()
-      .exec();
-    return updated ? toEnvironment(updated) : null;
+    return asEnvironment.byId(id, (_id) => {
+      const filter: Record<string, unknown> = { _id, phase: { $in: from } };
+      if (userId !== undefined) filter.user_id = userId;
+      return this.environments.findOneAndUpdate(filter, { $set: changeSet(changes) }, { returnDocument: 'after' });
+    });
   }
 
   /**
@@ -180,23 +164,21 @@ export class EnvironmentsRepository {
    * only while the environment is in one of the phases `from`.
    */
   async queue(id: string, userId: string, from: readonly Phase[], action: QueuedAction | null): Promise<Environment | null> {
-    const _id = objectId(id);
-    if (!_id) return null;
-    const updated = await this.environments
-      .findOneAndUpdate({ _id, user_id: userId, phase: { $in: from } }, { $set: { queued_action: action } }, { returnDocument: 'after' })
-      .lean<LeanEnvironment>()
-      .exec();
-    return updated ? toEnvironment(updated) : null;
+    return asEnvironment.byId(id, (_id) =>
+      this.environments.findOneAndUpdate(
+        { _id, user_id: userId, phase: { $in: from } },
+        { $set: { queued_action: action } },
+        { returnDocument: 'after' },
+      ),
+    );
   }
 
   /** Environments with a queued action, no operation in flight and no change since `before` (a server died in between). */
   async queuedWithoutOperation(before: Date): Promise<Environment[]> {
-    const found = await this.environments
-      .find({ queued_action: { $in: [...QUEUED_ACTIONS] }, updated_at: { $lt: before } })
-      .limit(200)
-      .lean<LeanEnvironment[]>()
-      .exec();
-    return found.map(toEnvironment).filter((environment) => environment.operation === null);
+    const found = await asEnvironment.many(
+      this.environments.find({ queued_action: { $in: [...QUEUED_ACTIONS] }, updated_at: { $lt: before } }).limit(200),
+    );
+    return found.filter((environment) => environment.operation === null);
   }
 
   /** Drops a queued action that turned out to have nothing to do. */
@@ -208,13 +190,9 @@ export class EnvironmentsRepository {
 
   /** Records the outcome of operation `operationId`, only if it is still the environment's operation. */
   async completeOperation(id: string, operationId: string, changes: TransitionChanges): Promise<Environment | null> {
-    const _id = objectId(id);
-    if (!_id) return null;
-    const updated = await this.environments
-      .findOneAndUpdate({ _id, 'operation.id': operationId }, { $set: changeSet(changes) }, { returnDocument: 'after' })
-      .lean<LeanEnvironment>()
-      .exec();
-    return updated ? toEnvironment(updated) : null;
+    return asEnvironment.byId(id, (_id) =>
+      this.environments.findOneAndUpdate({ _id, 'operation.id': operationId }, { $set: changeSet(changes) }, { returnDocument: 'after' }),
+    );
   }
 
   async heartbeat(id: string, operationId: string, now: Date): Promise<boolean> {
@@ -228,26 +206,17 @@ export class EnvironmentsRepository {
 
   /** Takes over an operation whose owner stopped sending heartbeats (crashed server). */
   async claimStaleOperation(id: string, staleOperationId: string, replacement: Operation): Promise<Environment | null> {
-    const _id = objectId(id);
-    if (!_id) return null;
-    const updated = await this.environments
-      .findOneAndUpdate(
+    return asEnvironment.byId(id, (_id) =>
+      this.environments.findOneAndUpdate(
         { _id, 'operation.id': staleOperationId },
         { $set: { operation: operationDocument(replacement) } },
         { returnDocument: 'after' },
-      )
-      .lean<LeanEnvironment>()
-      .exec();
-    return updated ? toEnvironment(updated) : null;
+      ),
+    );
   }
 
   async staleOperations(before: Date): Promise<Environment[]> {
-    const found = await this.environments
-      .find({ operation: { $ne: null }, 'operation.heartbeat_at': { $lt: before } })
-      .limit(200)
-      .lean<LeanEnvironment[]>()
-      .exec();
-    return found.map(toEnvironment);
+    return asEnvironment.many(this.environments.find({ operation: { $ne: null }, 'operation.heartbeat_at': { $lt: before } }).limit(200));
   }
 
   async updateInstallation(id: string, installation: Installation | null, statusMessage: string | null): Promise<void> {
@@ -276,18 +245,18 @@ export class EnvironmentsRepository {
     userId: string,
     set: { name?: string; slug?: string; environmentVariables?: Record<string, string>; resources?: TemplateResources },
   ): Promise<Environment | null> {
-    const _id = objectId(id);
-    if (!_id) return null;
     const $set: Record<string, unknown> = {};
     if (set.name !== undefined) $set.name = set.name;
     if (set.slug !== undefined) $set.slug = set.slug;
     if (set.environmentVariables !== undefined) $set.environment_variables = pairs(set.environmentVariables);
     if (set.resources !== undefined) $set.resources = set.resources;
-    const updated = await this.environments
-      .findOneAndUpdate({ _id, user_id: userId, phase: { $nin: ['terminating', 'terminated'] } }, { $set }, { returnDocument: 'after' })
-      .lean<LeanEnvironment>()
-      .exec();
-    return updated ? toEnvironment(updated) : null;
+    return asEnvironment.byId(id, (_id) =>
+      this.environments.findOneAndUpdate(
+        { _id, user_id: userId, phase: { $nin: ['terminating', 'terminated'] } },
+        { $set },
+        { returnDocument: 'after' },
+      ),
+    );
   }
 
   async touch(id: string, now: Date): Promise<void> {

@@ -5,7 +5,7 @@ import type { Template, TemplateResources } from '../templates/template.js';
 
 /**
  * The runtime port: where environments actually run. One implementation is bound from
- * configuration (`RUNTIME=local` today, `kubernetes` later). Every operation is idempotent and
+ * configuration (`RUNTIME=local` or `kubernetes`). Every operation is idempotent and
  * safe to repeat after a crash; identifiers reaching the runtime are validated by the caller
  * (environment ids are 24 hex characters, slugs are DNS-1123 labels).
  */
@@ -21,11 +21,6 @@ export function assertEnvironmentId(id: unknown): asserts id is string {
       `Invalid environment id ${JSON.stringify(id)}: expected 24 lower-case hex characters`,
     );
   }
-}
-
-/** The tmux session every environment runs, and the terminal attaches to. */
-export function sessionName(id: string): string {
-  return `devpocket_${id}`;
 }
 
 /** Everything a runtime needs to know about one environment. */
@@ -88,6 +83,24 @@ export interface ExecSession {
   kill(): Promise<void>;
 }
 
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
+
+/**
+ * The terminal into an environment: one client of its persistent session (the one every
+ * terminal shares, which outlives them all). An ExecSession on a TTY: `stream` carries keystrokes
+ * in and the rendered screen out, `resize` sets this client's size, and `kill()` detaches this
+ * client only, leaving the session and its programs running.
+ */
+export interface TerminalAttachment extends ExecSession {
+  /** The persistent session's name, the same for every attachment to one environment. */
+  readonly sessionName: string;
+  /** Asks for a full redraw of the screen, which arrives on `stream` like any output. */
+  repaint(): void;
+}
+
 export interface LogQuery {
   /** At most this many of the newest lines. */
   lines: number;
@@ -132,6 +145,13 @@ export abstract class RuntimeProvider {
   abstract watch(listener: (environmentId: string, status: RuntimeStatus) => void): Unsubscribe;
   /** Runs `argv` inside the environment as its user, in its working directory. */
   abstract exec(spec: EnvironmentSpec, argv: string[], options: ExecOptions): Promise<ExecSession>;
+  /**
+   * Attaches a terminal of `size` to the environment's persistent session (one tmux client on
+   * `devpocket_<id>`, see tmux-session.ts). Every attachment to one environment shows the same
+   * session; the session takes the size of its most recently active attachment. Fails like
+   * `exec` when the environment is not running.
+   */
+  abstract attachTerminal(spec: EnvironmentSpec, size: TerminalSize): Promise<TerminalAttachment>;
   /** The environment's log (startup script output, then runtime events). */
   abstract logs(spec: EnvironmentSpec, query: LogQuery): Promise<LogPage>;
   /**

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { Request } from 'express';
 import { AuditAction, AuditService } from '../audit/audit.service.js';
-import { requestContext } from '../auth/request-context.js';
+import { requestContext } from '../common/http/request-context.js';
 import {
   ApiBearerAuth,
   ApiConflictResponse,
@@ -14,8 +14,9 @@ import {
   ApiTags,
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
-import { AdminOnly, CurrentPrincipal, Principal } from '../auth/auth.decorators.js';
-import { MessageResponseDto } from '../auth/dto/auth.dto.js';
+import { CurrentPrincipal, Principal } from '../common/http/principal.js';
+import { AdminOnly } from '../common/http/route-access.js';
+import { MessageResponseDto } from '../common/http/message-response.dto.js';
 import { AppError } from '../common/errors/app-error.js';
 import { ErrorBodyDto } from '../common/errors/error-body.dto.js';
 import { AccountsError } from '../auth/auth.errors.js';

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
 import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import { leanMapper } from '../database/lean-mapper.js';
 import { parseObjectId } from '../database/object-id.js';
 import type { TemplateDefinition } from './template-file.js';
 import type { Template, TemplateCategory, TemplateStatus } from './template.js';
@@ -78,6 +79,10 @@ function toStored(record: LeanTemplate): StoredTemplate {
   };
 }
 
+const asTemplate = leanMapper(toTemplate);
+const asStored = leanMapper(toStored);
+const asNameAndId = leanMapper((record: { _id: Types.ObjectId; name: string }) => ({ id: record._id.toHexString(), name: record.name }));
+
 /** The stored form of a definition is its file form. */
 function definitionFields(definition: TemplateDefinition): Partial<TemplateRecord> {
   return toTemplateDocument(definition);
@@ -108,15 +113,11 @@ export class TemplatesRepository {
   }
 
   async findStoredById(id: string): Promise<StoredTemplate | null> {
-    const _id = parseObjectId(id);
-    if (!_id) return null;
-    const found = await this.templates.findById(_id).lean<LeanTemplate>().exec();
-    return found ? toStored(found) : null;
+    return asStored.byId(id, (_id) => this.templates.findById(_id));
   }
 
   async findStoredByName(name: string): Promise<StoredTemplate | null> {
-    const found = await this.templates.findOne({ name }).lean<LeanTemplate>().exec();
-    return found ? toStored(found) : null;
+    return asStored.one(this.templates.findOne({ name }));
   }
 
   /** Templates matching the query, by name. */
@@ -124,17 +125,12 @@ export class TemplatesRepository {
     const filter: Record<string, unknown> = { status: { $in: [...query.statuses] } };
     if (query.category) filter.category = query.category;
     if (!query.includeDeleted) filter.deleted_at = null;
-    const found = await this.templates.find(filter).sort({ name: 1 }).lean<LeanTemplate[]>().exec();
-    return found.map(toTemplate);
+    return asTemplate.many(this.templates.find(filter).sort({ name: 1 }));
   }
 
   /** Names (and ids) of the live templates the loader manages. */
   async listFromFiles(): Promise<{ id: string; name: string }[]> {
-    const found = await this.templates
-      .find({ source: 'file', deleted_at: null }, { name: 1 })
-      .lean<{ _id: Types.ObjectId; name: string }[]>()
-      .exec();
-    return found.map((t) => ({ id: t._id.toHexString(), name: t.name }));
+    return asNameAndId.many(this.templates.find({ source: 'file', deleted_at: null }, { name: 1 }));
   }
 
   /** Stores a new template. Throws DuplicateTemplateError when the name is taken (even by a deleted one). */
@@ -168,33 +164,29 @@ export class TemplatesRepository {
     contentHash: string,
     source: TemplateSource,
   ): Promise<StoredTemplate | null> {
-    const _id = parseObjectId(id);
-    if (!_id) return null;
-    const updated = await this.templates
-      .findOneAndUpdate(
+    return asStored.byId(id, (_id) =>
+      this.templates.findOneAndUpdate(
         { _id, revision: expectedRevision },
         {
           $set: { ...definitionFields(definition), content_hash: contentHash, source, deleted_at: null, deleted_by: null },
           $inc: { revision: 1 },
         },
         { returnDocument: 'after' },
-      )
-      .lean<LeanTemplate>()
-      .exec();
-    return updated ? toStored(updated) : null;
+      ),
+    );
   }
 
   /** Soft-deletes a live template; null when it is unknown or already deleted. */
   async softDelete(id: string, by: TemplateDeleter, now: Date, onlySource?: TemplateSource): Promise<Template | null> {
-    const _id = parseObjectId(id);
-    if (!_id) return null;
-    const filter: Record<string, unknown> = { _id, deleted_at: null };
-    if (onlySource) filter.source = onlySource;
-    const updated = await this.templates
-      .findOneAndUpdate(filter, { $set: { deleted_at: now, deleted_by: by }, $inc: { revision: 1 } }, { returnDocument: 'after' })
-      .lean<LeanTemplate>()
-      .exec();
-    return updated ? toTemplate(updated) : null;
+    return asTemplate.byId(id, (_id) => {
+      const filter: Record<string, unknown> = { _id, deleted_at: null };
+      if (onlySource) filter.source = onlySource;
+      return this.templates.findOneAndUpdate(
+        filter,
+        { $set: { deleted_at: now, deleted_by: by }, $inc: { revision: 1 } },
+        { returnDocument: 'after' },
+      );
+    });
   }
 
   /** One more environment created from it: a single atomic $inc, not a change of the template (updated_at stays). */

@@ -3,13 +3,16 @@ import { Duplex, PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
 import type { MetricsService } from '../common/metrics/metrics.service.js';
-import type { EnvironmentSpec, ExecOptions, ExecSession, ExitStatus, RuntimeProvider } from '../runtime/runtime.provider.js';
+import type { EnvironmentSpec, ExecSession, ExitStatus, RuntimeProvider, TerminalSize } from '../runtime/runtime.provider.js';
 import { TMUX_REPAINT_KEYS } from '../runtime/tmux-conf.js';
+import { attachTmuxClient } from '../runtime/tmux-session.js';
 import { eventually } from '../../test/support/eventually.js';
+import { HIGH_WATER_BYTES } from './fan-out.js';
+import { TerminalClient } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
-import { HIGH_WATER_BYTES, TerminalClient, TerminalSession } from './terminal-session.js';
+import { TerminalSession } from './terminal-session.js';
 
-/** The upstream a runtime would return: output is pushed by the test, input is recorded. */
+/** The tmux client a runtime's exec would start: output is pushed by the test, input is recorded. */
 class FakeUpstream implements ExecSession {
   readonly output = new PassThrough();
   readonly input: string[] = [];
@@ -67,8 +70,9 @@ function setup(): {
   client: (cols?: number, rows?: number) => Promise<[TerminalClient, FakeSocket]>;
 } {
   const upstream = new FakeUpstream();
+  // The runtimes' own attachment (tmux-session.ts) around the fake exec session: the session sees what it sees in production.
   const runtime = {
-    exec: async (_spec: EnvironmentSpec, _argv: string[], _options: ExecOptions) => upstream,
+    attachTerminal: (attached: EnvironmentSpec, size: TerminalSize) => attachTmuxClient(attached, size, async () => upstream),
   } as unknown as RuntimeProvider;
   const metrics = new TerminalMetrics({ registry: new Registry() } as MetricsService);
   const session = new TerminalSession(spec, {

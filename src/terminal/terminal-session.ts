@@ -1,45 +1,18 @@
-import { StringDecoder } from 'node:string_decoder';
 import { Logger } from '@nestjs/common';
 import { WebSocket } from 'ws';
 import { WsCloseCode } from '../common/websocket/close-codes.js';
-import { EnvironmentSpec, ExecSession, RuntimeProvider } from '../runtime/runtime.provider.js';
-import { TMUX_REPAINT_KEYS } from '../runtime/tmux-conf.js';
+import { EnvironmentSpec, RuntimeProvider, TerminalAttachment, TerminalSize } from '../runtime/runtime.provider.js';
+import { DEFAULT_TERMINAL_SIZE } from '../runtime/terminal-size.js';
+import { OutputFanOut } from './fan-out.js';
 import { ClientMessage, ServerMessage, WelcomeMessage } from './protocol.js';
 import { ReplayBuffer } from './replay-buffer.js';
+import { encode, TerminalClient, TerminalClients } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
 
-/** A client whose socket holds more than this is behind; below LOW it has caught up. */
-export const HIGH_WATER_BYTES = 1024 * 1024;
-export const LOW_WATER_BYTES = 256 * 1024;
-/** Output is coalesced into frames of at most this many characters. */
-const MAX_FRAME_CHARS = 256 * 1024;
-/** A chunk this small, arriving when nothing waits to be sent, is sent at once (typing latency). */
-const IMMEDIATE_FLUSH_CHARS = 512;
+export type { TerminalClient } from './terminal-clients.js';
+
 /** How long a fresh client may take to send `{"type":"resume"}` as its first message. */
 const FIRST_MESSAGE_WAIT_MS = 150;
-const DRAIN_CHECK_MS = 20;
-/** Input budget per client: a sustained rate and a burst (a paste). */
-const INPUT_BYTES_PER_SECOND = 256 * 1024;
-const INPUT_BURST_BYTES = 1024 * 1024;
-/** Malformed frames, oversized input and floods tolerated before the client is closed. */
-const MAX_VIOLATIONS = 10;
-
-export interface TerminalClient {
-  readonly id: number;
-  readonly ws: WebSocket;
-  readonly userId: string;
-  /** The sign-in session whose access token opened this connection. */
-  readonly sessionId: string;
-  cols: number | null;
-  rows: number | null;
-  /** connecting: before welcome; pending: waiting for a first resume; live; behind: cut over, waiting to drain. */
-  mode: 'connecting' | 'pending' | 'live' | 'behind';
-  queue: ClientMessage[];
-  violations: number;
-  inputTokens: number;
-  inputRefilledAt: number;
-  firstMessageTimer: NodeJS.Timeout | null;
-}
 
 export interface SessionDependencies {
   runtime: RuntimeProvider;
@@ -50,44 +23,43 @@ export interface SessionDependencies {
   onClosed: (session: TerminalSession) => void;
 }
 
-const encode = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(message));
-
 /**
- * One environment's terminal in this process: ONE upstream (`tmux new-session -A` through the
- * runtime's exec), any number of clients. Output fans out to every client from one encoded frame;
- * input from any client goes upstream in arrival order; the most recently active client's size
- * wins. A client that falls behind while others keep up is cut over to a redraw when it drains;
- * when every client is behind, the upstream is paused: tmux then stops drawing for this server
- * (it keeps the program's output in its screen and history), so memory stays bounded everywhere.
+ * One environment's terminal in this process: ONE upstream (the runtime's terminal attachment to
+ * the environment's persistent session), any number of clients (terminal-clients.ts). Output fans
+ * out to every client from one encoded frame (fan-out.ts); input from any client goes upstream in
+ * arrival order; the most recently active client's size wins. This class ties them together: it
+ * starts and ends the upstream, greets, resumes and redraws clients, and handles their messages.
  */
 export class TerminalSession {
   private readonly logger = new Logger('Terminal');
-  readonly clients = new Set<TerminalClient>();
-  readonly sessionName: string;
+  readonly clients: TerminalClients;
   private readonly buffer: ReplayBuffer;
-  private readonly decoder = new StringDecoder('utf8');
-  private upstream: ExecSession | null = null;
+  private readonly output: OutputFanOut;
+  private upstream: TerminalAttachment | null = null;
   private starting: Promise<void> | null = null;
-  private pendingText = '';
-  private flushScheduled = false;
-  private paused = false;
-  private drainTimer: NodeJS.Timeout | null = null;
+  /** The persistent session's name, as the runtime reported it when the upstream started. */
+  private name = '';
   private graceTimer: NodeJS.Timeout | null = null;
   private repaintRequested = false;
   private closed = false;
-  private size = { cols: 80, rows: 24 };
-  /** The client that typed or resized last: it gets each frame first (its echo is what someone waits for). */
-  private active: TerminalClient | null = null;
+  private size: TerminalSize = { ...DEFAULT_TERMINAL_SIZE };
 
   constructor(
     readonly spec: EnvironmentSpec,
     private readonly deps: SessionDependencies,
   ) {
-    this.sessionName = `devpocket_${spec.id}`;
     // Offsets start at the creation time in microseconds, so an offset saved from another session
     // (an earlier one, or another server's) is never mistaken for a position in this one: it falls
     // outside this buffer and the client gets a reset and a redraw instead of someone else's bytes.
     this.buffer = new ReplayBuffer(deps.replayBufferBytes, Date.now() * 1000);
+    this.clients = new TerminalClients(deps.metrics);
+    this.output = new OutputFanOut({
+      clients: this.clients,
+      buffer: this.buffer,
+      metrics: deps.metrics,
+      upstream: () => this.upstream?.stream ?? null,
+      caughtUp: (client) => this.redraw(client, true),
+    });
   }
 
   get offset(): number {
@@ -98,31 +70,37 @@ export class TerminalSession {
     return this.closed;
   }
 
+  get sessionName(): string {
+    return this.name;
+  }
+
+  /** True while the upstream is paused because every client is behind (see fan-out.ts). */
+  get paused(): boolean {
+    return this.output.paused;
+  }
+
   // ---- upstream -------------------------------------------------------------------------------------
 
-  private ensureUpstream(cols: number, rows: number): Promise<void> {
+  private ensureUpstream(size: TerminalSize): Promise<void> {
     if (this.upstream) return Promise.resolve();
-    this.starting ??= this.startUpstream(cols, rows).finally(() => (this.starting = null));
+    this.starting ??= this.startUpstream(size).finally(() => (this.starting = null));
     return this.starting;
   }
 
-  private async startUpstream(cols: number, rows: number): Promise<void> {
-    this.size = { cols, rows };
-    const upstream = await this.deps.runtime.exec(this.spec, ['tmux', 'new-session', '-A', '-s', this.sessionName], {
-      tty: true,
-      cols,
-      rows,
-    });
+  private async startUpstream(size: TerminalSize): Promise<void> {
+    this.size = { ...size };
+    const upstream = await this.deps.runtime.attachTerminal(this.spec, size);
     this.upstream = upstream;
+    this.name = upstream.sessionName;
     this.deps.metrics.sessions.inc();
-    upstream.stream.on('data', (chunk: Buffer) => this.onOutput(chunk));
+    upstream.stream.on('data', (chunk: Buffer) => this.output.write(chunk));
     upstream.stream.on('error', (error: Error) => this.logger.warn(`Upstream of ${this.spec.id}: ${error.message}`));
     void upstream.exit.then((status) => this.onUpstreamExit(upstream, status.code));
   }
 
-  private onUpstreamExit(upstream: ExecSession, code: number | null): void {
+  private onUpstreamExit(upstream: TerminalAttachment, code: number | null): void {
     if (this.upstream !== upstream) return;
-    this.flush();
+    this.output.flush();
     this.upstream = null;
     this.deps.metrics.sessions.dec();
     if (this.closed) return;
@@ -137,88 +115,6 @@ export class TerminalSession {
     this.close();
   }
 
-  private onOutput(chunk: Buffer): void {
-    const text = this.decoder.write(chunk);
-    if (text.length === 0) return;
-    this.pendingText += text;
-    if (this.pendingText.length >= MAX_FRAME_CHARS || (!this.flushScheduled && this.pendingText.length <= IMMEDIATE_FLUSH_CHARS)) {
-      // Large batches go at once; so does a small chunk arriving alone (a keystroke's echo), without
-      // waiting a turn of the event loop. Chunks that follow in the same turn are coalesced.
-      this.flush();
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    } else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
-  }
-
-  /** Sends the coalesced output as one frame, encoded once for every client. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const text = this.pendingText;
-    if (text.length === 0) return;
-    this.pendingText = '';
-    const bytes = Buffer.from(text, 'utf8');
-    const offset = this.buffer.append(bytes);
-    const frame = encode({ type: 'output', data: text, offset });
-    const live: TerminalClient[] = [];
-    let slow = 0;
-    for (const client of this.clients) {
-      if (client.mode !== 'live') continue;
-      if (client === this.active) live.unshift(client);
-      else live.push(client);
-      if (client.ws.bufferedAmount > HIGH_WATER_BYTES) slow += 1;
-    }
-    if (live.length > 0 && slow === live.length) {
-      // Everyone is behind: deliver what was read and stop reading until someone drains.
-      for (const client of live) this.sendFrame(client, frame, bytes.length);
-      this.pauseUpstream();
-      return;
-    }
-    for (const client of live) {
-      if (client.ws.bufferedAmount > HIGH_WATER_BYTES) {
-        client.mode = 'behind';
-        this.deps.metrics.cutovers.inc();
-        this.watchDrain();
-      } else {
-        this.sendFrame(client, frame, bytes.length);
-      }
-    }
-  }
-
-  private pauseUpstream(): void {
-    if (this.paused || !this.upstream) return;
-    this.paused = true;
-    this.upstream.stream.pause();
-    this.watchDrain();
-  }
-
-  private resumeUpstream(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    this.upstream?.stream.resume();
-  }
-
-  private watchDrain(): void {
-    if (this.drainTimer) return;
-    this.drainTimer = setInterval(() => this.checkDrain(), DRAIN_CHECK_MS);
-  }
-
-  private checkDrain(): void {
-    const live = [...this.clients].filter((client) => client.mode === 'live');
-    if (this.paused && (live.length === 0 || live.some((client) => client.ws.bufferedAmount < LOW_WATER_BYTES))) this.resumeUpstream();
-    for (const client of this.clients) {
-      if (client.mode === 'behind' && client.ws.bufferedAmount < LOW_WATER_BYTES) this.redraw(client, true);
-    }
-    if (!this.paused && ![...this.clients].some((client) => client.mode === 'behind') && this.drainTimer) {
-      clearInterval(this.drainTimer);
-      this.drainTimer = null;
-    }
-  }
-
   // ---- clients --------------------------------------------------------------------------------------
 
   /** Starts (or joins) the upstream and greets the client; `resume` is the offset of `?resume=`. */
@@ -228,9 +124,8 @@ export class TerminalSession {
       this.graceTimer = null;
     }
     this.clients.add(client);
-    this.deps.metrics.clients.inc();
     try {
-      await this.ensureUpstream(client.cols ?? 80, client.rows ?? 24);
+      await this.ensureUpstream({ cols: client.cols ?? DEFAULT_TERMINAL_SIZE.cols, rows: client.rows ?? DEFAULT_TERMINAL_SIZE.rows });
     } catch (error) {
       this.deps.metrics.upstreamErrors.inc();
       this.logger.warn(`Could not start the terminal of ${this.spec.id}: ${error instanceof Error ? error.message : String(error)}`);
@@ -248,7 +143,7 @@ export class TerminalSession {
     }
     this.send(client, {
       ...welcome,
-      session: { name: this.sessionName, offset: this.buffer.end, ...this.size, resumed: resumeOffset !== null },
+      session: { name: this.name, offset: this.buffer.end, ...this.size, resumed: resumeOffset !== null },
     });
     if (resumeOffset !== null) {
       this.resume(client, resumeOffset);
@@ -266,11 +161,8 @@ export class TerminalSession {
   }
 
   detach(client: TerminalClient): void {
-    if (!this.clients.delete(client)) return;
-    if (this.active === client) this.active = null;
-    this.deps.metrics.clients.dec();
-    if (client.firstMessageTimer) clearTimeout(client.firstMessageTimer);
-    if (this.paused) this.checkDrain();
+    if (!this.clients.remove(client)) return;
+    this.output.clientLeft();
     this.releaseIfIdle();
   }
 
@@ -292,21 +184,18 @@ export class TerminalSession {
     this.deps.metrics.resumes.inc({ result: 'exact' });
     if (chunks.length > 0) {
       const bytes = Buffer.concat(chunks);
-      this.sendFrame(client, encode({ type: 'output', data: bytes.toString('utf8'), offset: this.buffer.end }), bytes.length);
+      this.clients.sendFrame(client, encode({ type: 'output', data: bytes.toString('utf8'), offset: this.buffer.end }), bytes.length);
     }
     client.mode = 'live';
   }
 
   /**
    * Brings a client to the current screen: optionally a `reset` notice (clear your terminal), then
-   * tmux repaints the whole screen through the shared stream (never raw replay). Every output frame
-   * is part of the session stream, so offsets stay exact.
+   * the upstream repaints the whole screen through the shared stream (never raw replay). Every
+   * output frame is part of the session stream, so offsets stay exact.
    */
   private redraw(client: TerminalClient, notice: boolean): void {
-    if (client.firstMessageTimer) {
-      clearTimeout(client.firstMessageTimer);
-      client.firstMessageTimer = null;
-    }
+    this.clients.stopWaitingForFirstMessage(client);
     this.deps.metrics.redraws.inc();
     // `reset` tells the client to clear its terminal; the repaint then draws every line in full.
     if (notice) this.send(client, { type: 'reset', offset: this.buffer.end });
@@ -319,7 +208,7 @@ export class TerminalSession {
     this.repaintRequested = true;
     setImmediate(() => {
       this.repaintRequested = false;
-      this.upstream?.stream.write(TMUX_REPAINT_KEYS);
+      this.upstream?.repaint();
     });
   }
 
@@ -331,8 +220,7 @@ export class TerminalSession {
     }
     if (client.mode === 'pending') {
       if (message.type === 'resume') {
-        if (client.firstMessageTimer) clearTimeout(client.firstMessageTimer);
-        client.firstMessageTimer = null;
+        this.clients.stopWaitingForFirstMessage(client);
         this.resume(client, message.offset);
         return;
       }
@@ -343,7 +231,7 @@ export class TerminalSession {
         this.input(client, message.data);
         return;
       case 'resize':
-        this.active = client;
+        this.clients.active = client;
         client.cols = message.cols;
         client.rows = message.rows;
         this.applySize(message.cols, message.rows);
@@ -358,16 +246,9 @@ export class TerminalSession {
   }
 
   private input(client: TerminalClient, data: string): void {
-    const now = Date.now();
-    client.inputTokens = Math.min(INPUT_BURST_BYTES, client.inputTokens + ((now - client.inputRefilledAt) / 1000) * INPUT_BYTES_PER_SECOND);
-    client.inputRefilledAt = now;
-    const bytes = Buffer.byteLength(data);
-    if (bytes > client.inputTokens) {
-      this.violation(client, 'Input is arriving too fast; some was dropped');
-      return;
-    }
-    client.inputTokens -= bytes;
-    this.active = client;
+    const bytes = this.clients.spendInput(client, data);
+    if (bytes === null) return;
+    this.clients.active = client;
     if (client.cols !== null && client.rows !== null) this.applySize(client.cols, client.rows);
     this.upstream?.stream.write(data);
     this.deps.metrics.bytesIn.inc(bytes);
@@ -383,13 +264,7 @@ export class TerminalSession {
 
   /** Counts a protocol violation; repeated abuse closes this client only. */
   violation(client: TerminalClient, message: string): void {
-    client.violations += 1;
-    this.send(client, { type: 'error', message });
-    if (client.violations >= MAX_VIOLATIONS) {
-      this.deps.metrics.rejections.inc({ reason: 'policy' });
-      this.send(client, { type: 'error', message: 'Too many invalid messages; closing this connection' });
-      client.ws.close(WsCloseCode.PolicyViolation, 'too many invalid messages');
-    }
+    this.clients.violation(client, message);
   }
 
   /** Tells every client about a lifecycle change; a stopped environment ends the session. */
@@ -402,21 +277,15 @@ export class TerminalSession {
   }
 
   send(client: TerminalClient, message: ServerMessage): void {
-    if (client.ws.readyState === WebSocket.OPEN) client.ws.send(encode(message), { binary: false });
+    this.clients.send(client, message);
   }
 
-  private sendFrame(client: TerminalClient, frame: Buffer, bytes: number): void {
-    if (client.ws.readyState !== WebSocket.OPEN) return;
-    client.ws.send(frame, { binary: false });
-    this.deps.metrics.bytesOut.inc(bytes);
-  }
-
-  /** Ends the upstream (the tmux client; the tmux session lives on) and forgets the session. */
+  /** Ends the upstream (this process's terminal; the persistent session lives on) and forgets the session. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.graceTimer) clearTimeout(this.graceTimer);
-    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.output.close();
     const upstream = this.upstream;
     this.upstream = null;
     if (upstream) {

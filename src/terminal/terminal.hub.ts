@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { ConfigType } from '@nestjs/config';
 import { WebSocket } from 'ws';
-import { Principal } from '../auth/auth.decorators.js';
+import { Principal } from '../common/http/principal.js';
 import { DomainEvents } from '../common/events/domain-events.js';
 import { WsCloseCode } from '../common/websocket/close-codes.js';
-import { rejectSocket } from '../common/websocket/websocket-router.js';
+import { rejectSocket } from '../common/websocket/ws-connection.js';
 import { terminalConfig } from '../config/namespaces/terminal.config.js';
 import { Environment, statusOf } from '../environments/environment.js';
 import { EnvironmentsService } from '../environments/environments.service.js';
@@ -13,9 +13,8 @@ import { parseClientMessage } from './protocol.js';
 import { TerminalMetrics } from './terminal-metrics.js';
 import { TerminalClient, TerminalSession } from './terminal-session.js';
 
+/** A terminal client the gateway admitted: who, to which environment, and its query parameters. */
 export interface ConnectRequest {
-  /** Frames that arrived before the hub took the socket, in order. */
-  early: [Buffer, boolean][];
   principal: Principal;
   environment: Environment;
   resume: number | null;
@@ -77,7 +76,17 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
     return this.sessions.get(environmentId);
   }
 
-  async connect(ws: WebSocket, request: ConnectRequest): Promise<void> {
+  /**
+   * Takes a terminal socket from the moment it opens. `admission` is the gateway's check of it
+   * (sign-in, ownership, phase), null when that rejected (and closed) the socket. The frames the
+   * client sends meanwhile, such as a first `resume` or the mobile app's first `input`, are held
+   * here, and only here, and handled in order once the client is attached.
+   */
+  async connect(ws: WebSocket, admission: Promise<ConnectRequest | null>): Promise<void> {
+    const early = holdFrames(ws);
+    const request = await admission;
+    // Rejected, or a client that left while it was being checked: it takes no connection slot.
+    if (!request || ws.readyState !== WebSocket.OPEN) return;
     const { principal, environment } = request;
     const existing = this.sessions.get(environment.id);
     if ((existing?.clients.size ?? 0) >= this.config.maxClientsPerEnvironment) {
@@ -152,8 +161,7 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
       if (parsed.ok) target.handle(client, parsed.message);
       else target.violation(client, parsed.error);
     };
-    for (const [data, isBinary] of request.early.splice(0)) receive(data, isBinary);
-    ws.on('message', receive);
+    early.deliverTo(receive);
     const welcome = {
       type: 'welcome' as const,
       message: `Connected to ${environment.name}`,
@@ -166,4 +174,24 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
       rejectSocket(ws, WsCloseCode.UpstreamError, 'The terminal could not be attached; try again');
     }
   }
+}
+
+/**
+ * Holds a socket's frames from now until `deliverTo`, which hands them over in order and then
+ * every later one as it comes. Frames that arrive while the socket is closing (the hub rejected
+ * it, or it is leaving) before that are dropped.
+ */
+function holdFrames(ws: WebSocket): { deliverTo(receive: (data: Buffer, isBinary: boolean) => void): void } {
+  const held: [Buffer, boolean][] = [];
+  let target: ((data: Buffer, isBinary: boolean) => void) | null = null;
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (target) target(data, isBinary);
+    else if (ws.readyState === WebSocket.OPEN) held.push([data, isBinary]);
+  });
+  return {
+    deliverTo(receive) {
+      for (const [data, isBinary] of held.splice(0)) receive(data, isBinary);
+      target = receive;
+    },
+  };
 }

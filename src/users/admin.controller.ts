@@ -3,8 +3,9 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from
 import type { Request } from 'express';
 import { AuditService } from '../audit/audit.service.js';
 import { Text } from '../common/dto/fields.js';
-import { AdminOnly, CurrentPrincipal, Principal } from '../auth/auth.decorators.js';
-import { requestContext } from '../auth/request-context.js';
+import { CurrentPrincipal, Principal } from '../common/http/principal.js';
+import { AdminOnly } from '../common/http/route-access.js';
+import { requestContext } from '../common/http/request-context.js';
 import {
   AdminUpdateUserDto,
   PaginationQueryDto,

@@ -1,6 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { Public } from '../auth/auth.decorators.js';
+import { Public } from '../common/http/route-access.js';
 import { PLAN_NAMES, PLANS, type PlanName } from './plans.js';
 
 /** Named apart from the environments' ResourcesDto: Swagger keys schemas by class name. */

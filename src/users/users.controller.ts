@@ -1,9 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Put, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { CurrentPrincipal, Principal } from '../auth/auth.decorators.js';
-import { MessageResponseDto } from '../auth/dto/auth.dto.js';
-import { requestContext } from '../auth/request-context.js';
+import { CurrentPrincipal, Principal } from '../common/http/principal.js';
+import { MessageResponseDto } from '../common/http/message-response.dto.js';
+import { requestContext } from '../common/http/request-context.js';
 import { toUserResponse, UpdateProfileDto, UserResponseDto } from './dto/user.dto.js';
 import { UsersService } from './users.service.js';
 

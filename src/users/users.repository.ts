@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
 import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import { leanMapper } from '../database/lean-mapper.js';
 import { parseObjectId } from '../database/object-id.js';
 import type { PlanName } from './plans.js';
 import { UserRecord } from './schemas/user.schema.js';
@@ -70,6 +71,8 @@ function toUser(record: LeanUser): User {
   };
 }
 
+const asUser = leanMapper(toUser);
+
 function duplicateField(error: unknown): DuplicateField {
   const text = `${JSON.stringify((error as { keyPattern?: unknown }).keyPattern ?? {})} ${(error as Error).message}`;
   return text.includes('username') ? 'username' : 'email';
@@ -103,26 +106,15 @@ export class UsersRepository {
   }
 
   async findById(id: string): Promise<User | null> {
-    const _id = parseObjectId(id);
-    if (!_id) return null;
-    const found = await this.users.findById(_id).lean<LeanUser>().exec();
-    return found ? toUser(found) : null;
+    return asUser.byId(id, (_id) => this.users.findById(_id));
   }
 
   async findByEmail(email: string): Promise<User | null> {
-    const found = await this.users
-      .findOne({ email: normalizeEmail(email) })
-      .lean<LeanUser>()
-      .exec();
-    return found ? toUser(found) : null;
+    return asUser.one(this.users.findOne({ email: normalizeEmail(email) }));
   }
 
   async findByUsername(username: string): Promise<User | null> {
-    const found = await this.users
-      .findOne({ username_normalized: normalizeUsername(username) })
-      .lean<LeanUser>()
-      .exec();
-    return found ? toUser(found) : null;
+    return asUser.one(this.users.findOne({ username_normalized: normalizeUsername(username) }));
   }
 
   /** Usernames cannot contain `@`, so the presence of one decides which field is meant. */
@@ -139,13 +131,7 @@ export class UsersRepository {
   }
 
   private async update(id: string, set: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<User | null> {
-    const _id = parseObjectId(id);
-    if (!_id) return null;
-    const updated = await this.users
-      .findOneAndUpdate({ _id, ...extra }, { $set: set }, { returnDocument: 'after' })
-      .lean<LeanUser>()
-      .exec();
-    return updated ? toUser(updated) : null;
+    return asUser.byId(id, (_id) => this.users.findOneAndUpdate({ _id, ...extra }, { $set: set }, { returnDocument: 'after' }));
   }
 
   updateProfile(id: string, changes: ProfileChanges): Promise<User | null> {
@@ -181,24 +167,20 @@ export class UsersRepository {
    * threshold. Parallel failures are each counted (single-document atomic $inc).
    */
   async recordFailedLogin(id: string, now: Date, threshold: number, lockSeconds: number): Promise<User | null> {
-    const _id = parseObjectId(id);
-    if (!_id) return null;
-    const counted = await this.users
-      .findOneAndUpdate({ _id }, { $inc: { failed_login_count: 1 } }, { returnDocument: 'after' })
-      .lean<LeanUser>()
-      .exec();
+    const counted = await asUser.byId(id, (_id) =>
+      this.users.findOneAndUpdate({ _id }, { $inc: { failed_login_count: 1 } }, { returnDocument: 'after' }),
+    );
     if (!counted) return null;
-    if (counted.failed_login_count < threshold || (counted.locked_until && counted.locked_until > now)) return toUser(counted);
+    if (counted.failedLoginCount < threshold || (counted.lockedUntil && counted.lockedUntil > now)) return counted;
     const lockedUntil = new Date(now.getTime() + lockSeconds * 1000);
-    const locked = await this.users
-      .findOneAndUpdate(
+    const locked = await asUser.byId(id, (_id) =>
+      this.users.findOneAndUpdate(
         { _id, $or: [{ locked_until: null }, { locked_until: { $lte: now } }] },
         { $set: { locked_until: lockedUntil } },
         { returnDocument: 'after' },
-      )
-      .lean<LeanUser>()
-      .exec();
-    if (locked) return toUser(locked);
+      ),
+    );
+    if (locked) return locked;
     // A parallel failure set the lock first: report the account as it is now.
     return this.findById(id);
   }
@@ -222,12 +204,7 @@ export class UsersRepository {
   }
 
   async pendingDeletions(before: Date, limit: number): Promise<User[]> {
-    const found = await this.users
-      .find({ deletion_requested_at: { $ne: null, $lte: before } })
-      .limit(limit)
-      .lean<LeanUser[]>()
-      .exec();
-    return found.map(toUser);
+    return asUser.many(this.users.find({ deletion_requested_at: { $ne: null, $lte: before } }).limit(limit));
   }
 
   async search(query: string | undefined, page: number, pageSize: number): Promise<Page<User>> {
@@ -240,16 +217,16 @@ export class UsersRepository {
         }
       : {};
     const [items, total] = await Promise.all([
-      this.users
-        .find(filter)
-        .sort({ created_at: -1, _id: -1 })
-        .skip((page - 1) * pageSize)
-        .limit(pageSize)
-        .lean<LeanUser[]>()
-        .exec(),
+      asUser.many(
+        this.users
+          .find(filter)
+          .sort({ created_at: -1, _id: -1 })
+          .skip((page - 1) * pageSize)
+          .limit(pageSize),
+      ),
       this.users.countDocuments(filter).exec(),
     ]);
-    return { items: items.map(toUser), total, page, pageSize };
+    return { items, total, page, pageSize };
   }
 
   async countAdmins(): Promise<number> {

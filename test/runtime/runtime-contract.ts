@@ -7,7 +7,7 @@ import { eventually } from '../support/eventually.js';
  * The runtime contract: what every RuntimeProvider must do, written once against the port only.
  * A runtime joins by calling describeRuntimeContract() with a factory (see
  * test/runtime/local-runtime.e2e-spec.ts). The environments it runs must have bash, coreutils,
- * `stty`/`tput` and tmux (the terminal attaches with `tmux new-session -A`).
+ * `stty`/`tput` and tmux (`attachTerminal` is a tmux client, `tmux new-session -A`).
  */
 
 export interface SpecOverrides {
@@ -87,6 +87,18 @@ function capture(stream: Duplex): { text: () => string } {
     text += chunk.toString('utf8');
   });
   return { text: () => text };
+}
+
+/** Types `command` (again every second) until `expected` appears on the screen. */
+async function typeUntil(stream: Duplex, screen: { text: () => string }, command: string, expected: string): Promise<void> {
+  await eventually(
+    async () => {
+      stream.write(`${command}\r`);
+      await eventually(() => expect(screen.text()).toContain(expected), 1_000);
+    },
+    15_000,
+    100,
+  );
 }
 
 const STARTUP_TIMEOUT_MS = 30_000;
@@ -466,6 +478,66 @@ export function describeRuntimeContract(name: string, factory: () => Promise<Run
       await terminal.kill();
       expect((await state(spec)).state).toBe('running');
       expect((await runToEnd(runtime, spec, ['tmux', 'has-session', '-t', `=${session}`])).exit.code).toBe(0);
+    });
+
+    it('attachTerminal: typed input echoes, on a terminal of the size asked for, and resizing it reaches the programs', async () => {
+      const spec = newSpec();
+      await runtime.provision(spec);
+      await running(spec);
+      const terminal = await runtime.attachTerminal(spec, { cols: 91, rows: 27 });
+      try {
+        expect(terminal.sessionName).toBe(`devpocket_${spec.id}`);
+        const screen = capture(terminal.stream);
+        await eventually(() => expect(screen.text().length).toBeGreaterThan(0));
+        terminal.stream.write('echo attached-$((6*7)) "$DEVPOCKET_ENVIRONMENT_ID"\r');
+        await eventually(() => expect(screen.text()).toContain(`attached-42 ${spec.id}`));
+        await typeUntil(terminal.stream, screen, 'echo size-$(tput cols)x$(tput lines)', 'size-91x27');
+        terminal.resize(100, 31);
+        // The new size travels from the terminal through tmux to the shell's pane: ask until it has arrived.
+        await typeUntil(terminal.stream, screen, 'echo resized-$(tput cols)x$(tput lines)', 'resized-100x31');
+      } finally {
+        await terminal.kill();
+      }
+    });
+
+    it('attachTerminal: two attachments share one session; detaching leaves the session and its shell running', async () => {
+      const spec = newSpec();
+      await runtime.provision(spec);
+      await running(spec);
+      const first = await runtime.attachTerminal(spec, { cols: 80, rows: 24 });
+      const second = await runtime.attachTerminal(spec, { cols: 80, rows: 24 });
+      expect(second.sessionName).toBe(first.sessionName);
+      const seenBySecond = capture(second.stream);
+      first.stream.write('shared=from-$((1+1))-first; echo "typed-$shared"\r');
+      await eventually(() => expect(seenBySecond.text()).toContain('typed-from-2-first'));
+
+      await first.kill();
+      expect((await state(spec)).state).toBe('running');
+      second.stream.write('echo still-"$shared"\r');
+      await eventually(() => expect(seenBySecond.text()).toContain('still-from-2-first'));
+      await second.kill();
+
+      expect((await state(spec)).state).toBe('running');
+      expect((await runToEnd(runtime, spec, ['tmux', 'list-sessions', '-F', '#{session_name}'])).text).toBe(`${first.sessionName}\n`);
+      const again = await runtime.attachTerminal(spec, { cols: 80, rows: 24 });
+      try {
+        const screen = capture(again.stream);
+        again.stream.write('echo again-"$shared"\r');
+        await eventually(() => expect(screen.text()).toContain('again-from-2-first'));
+      } finally {
+        await again.kill();
+      }
+    });
+
+    it('attachTerminal refuses invalid ids and environments that are not running', async () => {
+      const size = { cols: 80, rows: 24 };
+      await expect(runtime.attachTerminal({ ...under.spec(), id: '../../../../etc' }, size)).rejects.toThrow(/environment id/i);
+      const spec = newSpec();
+      await expect(runtime.attachTerminal(spec, size)).rejects.toThrow(/not running/);
+      await runtime.provision(spec);
+      await running(spec);
+      await runtime.stop(spec);
+      await expect(runtime.attachTerminal(spec, size)).rejects.toThrow(/not running/);
     });
 
     it('reports metrics: memory and disk as numbers', async () => {

@@ -5,7 +5,7 @@ import { IsInt, IsOptional, IsString, Length, Max, Min, ValidateNested } from 'c
 import { Model } from 'mongoose';
 import { AppError } from '../../src/common/errors/app-error.js';
 import { CommonError } from '../../src/common/errors/error-code.js';
-import { Public } from '../../src/auth/auth.decorators.js';
+import { Public } from '../../src/common/http/route-access.js';
 import { RateLimit } from '../../src/common/rate-limit/rate-limit.decorator.js';
 
 /**

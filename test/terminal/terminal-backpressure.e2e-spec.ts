@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { TerminalHub } from '../../src/terminal/terminal.hub.js';
-import { HIGH_WATER_BYTES } from '../../src/terminal/terminal-session.js';
+import { HIGH_WATER_BYTES } from '../../src/terminal/fan-out.js';
 import { createEnvironmentsApp, EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
 import { eventually } from '../support/eventually.js';
 import { TerminalTestClient } from '../support/terminal-client.js';

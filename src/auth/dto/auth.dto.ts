@@ -146,8 +146,3 @@ export class SignInResponseDto extends TokenResponseDto {
   @ApiProperty({ type: UserResponseDto, description: 'The signed-in user, as GET /auth/me answers it' })
   user!: UserResponseDto;
 }
-
-export class MessageResponseDto {
-  @ApiProperty({ example: 'Done' })
-  message!: string;
-}

@@ -1,9 +1,10 @@
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigType } from '@nestjs/config';
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { JwtService, type JwtModuleOptions, type JwtVerifyOptions } from '@nestjs/jwt';
 import { Clock } from '../../common/clock/clock.js';
-import { authConfig } from '../../config/namespaces/auth.config.js';
+import { isPlainObject } from '../../common/dto/fields.js';
+import { authConfig, type AuthConfig } from '../../config/namespaces/auth.config.js';
 import { AuthError, AuthErrorReason } from '../auth.errors.js';
 
 export type TokenType = 'access' | 'refresh';
@@ -29,33 +30,43 @@ export interface TokenPair {
   refreshJti: string;
 }
 
-const ISSUER = 'devpocket-server';
+export const TOKEN_ISSUER = 'devpocket-server';
 
 /**
- * Signs and verifies DevPocket's JWTs (HS256 only: `alg: none` and every other algorithm are
- * refused). Access and refresh tokens carry `typ`, so neither is ever accepted as the other.
+ * What jsonwebtoken checks, for both verifiers: the JwtService (raw tokens: refresh, WebSockets)
+ * and the Passport strategy (HTTP). HS256 only (`alg: none`, HS512, RS256… are refused), the
+ * signature, our issuer. `exp` is checked right after, in `TokenService.claims`, against the
+ * injected Clock, the server's one source of "now" (tests move it by hand): jsonwebtoken would
+ * compare it with the system time, and passport-jwt's options are fixed when the strategy is built.
+ */
+export const JWT_VERIFY_OPTIONS = { algorithms: ['HS256'], issuer: TOKEN_ISSUER, ignoreExpiration: true } satisfies JwtVerifyOptions;
+
+/** JwtModule's options: the one secret, HS256 for signing, the checks above for verifying. */
+export function jwtModuleOptions(config: AuthConfig): JwtModuleOptions {
+  return {
+    secret: config.jwtSecret,
+    signOptions: { algorithm: 'HS256' },
+    verifyOptions: { ...JWT_VERIFY_OPTIONS },
+  };
+}
+
+const invalidToken = (): AuthError => new AuthError(AuthErrorReason.InvalidToken, 'The token is invalid');
+
+/**
+ * Signs and verifies DevPocket's JWTs (HS256, through @nestjs/jwt). Access and refresh tokens
+ * carry `typ`, so neither is ever accepted as the other.
  */
 @Injectable()
 export class TokenService {
-  private readonly key: Uint8Array;
-
   constructor(
     @Inject(authConfig.KEY) private readonly config: ConfigType<typeof authConfig>,
     private readonly clock: Clock,
-  ) {
-    this.key = new TextEncoder().encode(config.jwtSecret);
-  }
+    private readonly jwt: JwtService,
+  ) {}
 
-  private async sign(claims: { typ: TokenType; sub: string; sid: string; jti: string }, ttlSeconds: number): Promise<string> {
-    const now = Math.floor(this.clock.nowMs() / 1000);
-    return new SignJWT({ typ: claims.typ, sid: claims.sid })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setIssuer(ISSUER)
-      .setSubject(claims.sub)
-      .setJti(claims.jti)
-      .setIssuedAt(now)
-      .setExpirationTime(now + ttlSeconds)
-      .sign(this.key);
+  private sign(claims: { typ: TokenType; sub: string; sid: string; jti: string }, ttlSeconds: number): Promise<string> {
+    const iat = Math.floor(this.clock.nowMs() / 1000);
+    return this.jwt.signAsync({ ...claims, iss: TOKEN_ISSUER, iat, exp: iat + ttlSeconds });
   }
 
   async issuePair(userId: string, sessionId: string): Promise<TokenPair> {
@@ -75,31 +86,44 @@ export class TokenService {
     return this.verify(token, 'refresh') as Promise<RefreshClaims>;
   }
 
+  /** The claims of a payload whose signature and issuer are already verified (the Passport strategy's case). */
+  accessClaims(payload: unknown): AccessClaims {
+    return this.claims(payload, 'access') as AccessClaims;
+  }
+
   private async verify(token: string, expected: TokenType): Promise<AccessClaims | RefreshClaims> {
+    let payload: unknown;
     try {
-      const { payload } = await jwtVerify(token, this.key, {
-        algorithms: ['HS256'],
-        issuer: ISSUER,
-        currentDate: this.clock.now(),
-      });
-      const { typ, sub, sid, jti } = payload as { typ?: unknown; sub?: unknown; sid?: unknown; jti?: unknown };
-      if (typ !== expected) {
-        throw new AuthError(AuthErrorReason.WrongTokenType, `This is not ${expected === 'access' ? 'an access' : 'a refresh'} token`);
-      }
-      if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string') {
-        throw new AuthError(AuthErrorReason.InvalidToken, 'The token is missing required claims');
-      }
-      return { typ: expected, sub, sid, jti };
-    } catch (error) {
-      if (error instanceof AuthError) throw error;
-      if (error instanceof joseErrors.JWTExpired) throw new AuthError(AuthErrorReason.TokenExpired, 'The token has expired');
-      throw new AuthError(AuthErrorReason.InvalidToken, 'The token is invalid');
+      payload = await this.jwt.verifyAsync<object>(token);
+    } catch {
+      throw invalidToken();
     }
+    return this.claims(payload, expected);
+  }
+
+  /**
+   * Everything after the signature, in the order the checks have always run: expiry against the
+   * Clock (no tolerance), then `typ`, then the claims every token must carry.
+   */
+  private claims(payload: unknown, expected: TokenType): AccessClaims | RefreshClaims {
+    if (!isPlainObject(payload)) throw invalidToken();
+    const { exp, typ, sub, sid, jti } = payload;
+    if (exp !== undefined && typeof exp !== 'number') throw invalidToken();
+    if (typeof exp === 'number' && exp <= Math.floor(this.clock.nowMs() / 1000)) {
+      throw new AuthError(AuthErrorReason.TokenExpired, 'The token has expired');
+    }
+    if (typ !== expected) {
+      throw new AuthError(AuthErrorReason.WrongTokenType, `This is not ${expected === 'access' ? 'an access' : 'a refresh'} token`);
+    }
+    if (typeof exp !== 'number' || typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string') {
+      throw new AuthError(AuthErrorReason.InvalidToken, 'The token is missing required claims');
+    }
+    return { typ: expected, sub, sid, jti };
   }
 
   /** A stable, keyed digest for storing token ids and codes: a database leak reveals nothing usable. */
   digest(value: string): string {
-    return createHmac('sha256', this.key).update(value).digest('hex');
+    return createHmac('sha256', this.config.jwtSecret).update(value).digest('hex');
   }
 
   static sha256(value: string): string {

@@ -3,7 +3,7 @@ import { Controller, Get, Header, Headers, Inject } from '@nestjs/common';
 import { ConfigType } from '@nestjs/config';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
-import { Public } from '../../auth/auth.decorators.js';
+import { Public } from '../http/route-access.js';
 import { observabilityConfig } from '../../config/namespaces/observability.config.js';
 import { AppError } from '../errors/app-error.js';
 import { CommonError } from '../errors/error-code.js';

@@ -9,6 +9,7 @@ import { appConfig } from './app.config.js';
 import { authConfig } from './auth.config.js';
 import { databaseConfig } from './database.config.js';
 import { httpConfig } from './http.config.js';
+import { loggingConfig } from './logging.config.js';
 import { mailConfig } from './mail.config.js';
 import { observabilityConfig } from './observability.config.js';
 import { runtimeConfig } from './runtime.config.js';
@@ -309,5 +310,24 @@ describe('terminal namespace', () => {
     expect(problemsOf({ TERMINAL_REPLAY_BUFFER_BYTES: '1024' })).toEqual([
       'TERMINAL_REPLAY_BUFFER_BYTES: TERMINAL_REPLAY_BUFFER_BYTES must not be less than 65536 (got "1024")',
     ]);
+  });
+});
+
+describe('logging namespace', () => {
+  it('reads LOG_FORMAT, json by default whatever NODE_ENV says', async () => {
+    await expect(injected(loggingConfig, { LOG_FORMAT: ' pretty ' })).resolves.toEqual({ format: 'pretty' });
+    await expect(injected(loggingConfig)).resolves.toEqual({ format: 'json' });
+    await expect(injected(loggingConfig, { NODE_ENV: 'development' })).resolves.toEqual({ format: 'json' });
+  });
+
+  it('refuses an unknown format, and pretty in production (pino-pretty is a development dependency)', () => {
+    expect(problemsOf({ LOG_FORMAT: 'colorful' })).toEqual([
+      'LOG_FORMAT: LOG_FORMAT must be one of the following values: json, pretty (got "colorful")',
+    ]);
+    const production = { NODE_ENV: 'production', MONGODB_URI: 'mongodb://db', ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true' };
+    expect(problemsOf({ ...production, LOG_FORMAT: 'pretty' })).toEqual([
+      'LOG_FORMAT: pretty is for development (pino-pretty is a development dependency); production logs are JSON',
+    ]);
+    expect(problemsOf({ ...production, LOG_FORMAT: 'json' })).toEqual([]);
   });
 });

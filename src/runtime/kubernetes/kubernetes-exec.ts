@@ -1,6 +1,7 @@
 import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { ExecSession, ExitStatus } from '../runtime.provider.js';
+import { clampTerminal } from '../terminal-size.js';
 
 /**
  * One process started through the Kubernetes exec API, over a WebSocket speaking the
@@ -14,14 +15,6 @@ export const Channel = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4, c
 export const EXEC_HIGH_WATER_MARK = 64 * 1024;
 /** WebSocket pings keep idle terminals alive through proxies and load balancers that cut silent connections. */
 export const EXEC_KEEPALIVE_MS = 25_000;
-/** Sizes are clamped to 1…MAX_TERMINAL_SIZE, as the local runtime does. */
-const MAX_TERMINAL_SIZE = 4096;
-
-function clamp(value: number): number {
-  if (!Number.isFinite(value)) return 1;
-  return Math.min(MAX_TERMINAL_SIZE, Math.max(1, Math.round(value)));
-}
-
 /** Go's wording of signals ("signal: killed") to their names. */
 const SIGNAL_WORDS: Record<string, string> = { killed: 'SIGKILL', terminated: 'SIGTERM', hangup: 'SIGHUP', interrupt: 'SIGINT' };
 
@@ -160,7 +153,8 @@ export class KubernetesExecSession implements ExecSession {
 
   resize(cols: number, rows: number): void {
     if (!this.tty || this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(frame(Channel.resize, JSON.stringify({ Width: clamp(cols), Height: clamp(rows) })));
+    const size = clampTerminal(cols, rows);
+    this.socket.send(frame(Channel.resize, JSON.stringify({ Width: size.cols, Height: size.rows })));
   }
 
   /** Closing the exec connection hangs up the TTY (or breaks the pipes): the process ends. */

@@ -2,8 +2,9 @@ import type { V1ConfigMap, V1EnvVar, V1Namespace, V1PersistentVolumeClaim, V1Ser
 import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js';
 import { cpuMillicores } from '../../templates/template-rules.js';
 import { specHash } from '../installation.js';
-import { sessionName, type EnvironmentSpec } from '../runtime.provider.js';
+import type { EnvironmentSpec } from '../runtime.provider.js';
 import { TMUX_CONF } from '../tmux-conf.js';
+import { tmuxSessionName } from '../tmux-session.js';
 import { CONFIG_MOUNT_PATH, ENTRYPOINT_SCRIPT, RUN_MOUNT_PATH } from './pod-scripts.js';
 
 /**
@@ -198,7 +199,7 @@ export function statefulSetFor(
       podManagementPolicy: 'Parallel',
       selector: { matchLabels: { [LABEL_ENVIRONMENT_ID]: spec.id } },
       template: {
-        metadata: { labels, annotations: { [ANNOTATION_SPEC_HASH]: specHash(spec), 'devpocket.io/session': sessionName(spec.id) } },
+        metadata: { labels, annotations: { [ANNOTATION_SPEC_HASH]: specHash(spec), 'devpocket.io/session': tmuxSessionName(spec.id) } },
         spec: {
           automountServiceAccountToken: false,
           enableServiceLinks: false,

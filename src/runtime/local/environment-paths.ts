@@ -1,11 +1,12 @@
+import { readdir } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 
 import { AppError } from '../../common/errors/app-error.js';
 import { RuntimeError } from '../runtime.errors.js';
-import { assertEnvironmentId, ENVIRONMENT_ID_PATTERN, sessionName } from '../runtime.provider.js';
+import { assertEnvironmentId, ENVIRONMENT_ID_PATTERN } from '../runtime.provider.js';
 
 /** Nothing but an environment id (ENVIRONMENT_ID_PATTERN) reaches a path or a tmux name. */
-export { assertEnvironmentId, ENVIRONMENT_ID_PATTERN, sessionName };
+export { assertEnvironmentId, ENVIRONMENT_ID_PATTERN };
 
 /** Unix socket paths are limited to 108 bytes including the terminating NUL (sun_path on Linux). */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -59,5 +60,15 @@ export class EnvironmentPaths {
       );
     }
     return target;
+  }
+}
+
+/** The ids of every environment with a directory under `localRoot` (what `list()` reports, orphans included). */
+export async function listEnvironmentIds(localRoot: string): Promise<string[]> {
+  try {
+    const entries = await readdir(localRoot, { withFileTypes: true });
+    return entries.filter((entry) => entry.isDirectory() && ENVIRONMENT_ID_PATTERN.test(entry.name)).map((entry) => entry.name);
+  } catch {
+    return [];
   }
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { KeyedLock } from '../keyed-lock.js';
+import type { EnvironmentPaths } from './environment-paths.js';
 
 /** What the local runtime remembers about one environment, in `<localRoot>/<id>/state.json`. */
 export interface LocalEnvironmentState {
@@ -38,4 +40,35 @@ export async function writeState(path: string, state: LocalEnvironmentState): Pr
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   await rename(temporary, path);
+}
+
+/** state.json of every environment, with read-modify-write serialised per environment. */
+export class StateStore {
+  private readonly writes = new KeyedLock();
+
+  read(paths: EnvironmentPaths): Promise<LocalEnvironmentState | null> {
+    return readState(paths.state);
+  }
+
+  /**
+   * Applies `change` to the current state and writes the result; resolves with it, or null when
+   * nothing was written. Without `create`, an environment whose state is gone (destroyed) is left alone.
+   */
+  update(
+    paths: EnvironmentPaths,
+    change: (state: LocalEnvironmentState) => LocalEnvironmentState,
+    create = false,
+  ): Promise<LocalEnvironmentState | null> {
+    return this.writes.run(paths.id, async () => {
+      const current = await readState(paths.state);
+      if (current === null && !create) return null;
+      const next = change(current ?? ({} as LocalEnvironmentState));
+      try {
+        await writeState(paths.state, next);
+      } catch {
+        return null;
+      }
+      return next;
+    });
+  }
 }

@@ -3,19 +3,12 @@ import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import type { IPty } from 'node-pty';
 import type { ExecSession, ExitStatus } from '../runtime.provider.js';
+import { clampTerminal } from '../terminal-size.js';
 
 /** Output buffered in `stream` before the process is paused (then the kernel buffer fills and the program blocks). */
 export const OUTPUT_HIGH_WATER_MARK = 64 * 1024;
 /** How long kill() waits after the polite signal before SIGKILL. */
 export const KILL_GRACE_MS = 2000;
-/** Terminal sizes are clamped to 1…MAX_TERMINAL_SIZE. */
-export const MAX_TERMINAL_SIZE = 4096;
-
-export function clampTerminalSize(value: number | undefined, fallback: number): number {
-  if (value === undefined || !Number.isFinite(value)) return fallback;
-  return Math.min(MAX_TERMINAL_SIZE, Math.max(1, Math.round(value)));
-}
-
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, number]) => [number, name]));
 
 export function signalName(signal: number | string | null | undefined): string | null {
@@ -115,7 +108,8 @@ export class PtySession extends BaseSession {
   resize(cols: number, rows: number): void {
     if (this.exited) return;
     try {
-      this.pty.resize(clampTerminalSize(cols, 80), clampTerminalSize(rows, 24));
+      const size = clampTerminal(cols, rows);
+      this.pty.resize(size.cols, size.rows);
     } catch {
       // The terminal closed between the check and the call.
     }

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { createConnection } from 'node:net';
+import { TmuxCommand } from '../tmux-session.js';
 
 export interface CommandResult {
   code: number;
@@ -61,11 +62,11 @@ export class TmuxClient {
   }
 
   async hasSession(name: string): Promise<boolean> {
-    return (await this.run('has-session', '-t', `=${name}`)).code === 0;
+    return (await this.run(...TmuxCommand.hasSession(name))).code === 0;
   }
 
   async killServer(): Promise<void> {
-    await this.run('kill-server');
+    await this.run(...TmuxCommand.killServer());
   }
 
   /** True when a server accepts connections on the socket. */

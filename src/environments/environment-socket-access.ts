@@ -1,0 +1,73 @@
+import type { IncomingMessage } from 'node:http';
+import { Injectable } from '@nestjs/common';
+import type { WebSocket } from 'ws';
+import { Principal } from '../common/http/principal.js';
+import { AuthError } from '../auth/auth.errors.js';
+import { AuthService } from '../auth/auth.service.js';
+import { WsCloseCode } from '../common/websocket/close-codes.js';
+import { rejectSocket, webSocketToken, wsRoute } from '../common/websocket/ws-connection.js';
+import { Environment } from './environment.js';
+import { EnvironmentsService } from './environments.service.js';
+
+/** Why a socket was refused at connection (the terminal counts them by these names). */
+export type SocketRejection = 'unauthorized' | 'not_found' | 'not_running';
+
+export interface SocketAccessPolicy {
+  /** Why the environment's phase refuses this endpoint (the socket is closed with 4009), or null. */
+  refusePhase(environment: Environment): string | null;
+  /** Told of each rejection, before the socket is closed. */
+  onReject?(reason: SocketRejection): void;
+}
+
+export interface SocketAccess {
+  principal: Principal;
+  environment: Environment;
+  /** The request's URL, for the endpoint's own query parameters. */
+  url: URL;
+}
+
+/**
+ * The sign-in and ownership check of the WebSockets on an environment (`/api/v1/ws/terminal/{id}`,
+ * `/api/v1/ws/logs/{id}`), shared by their gateways. In order, the first failure rejects:
+ *
+ * 1. an access token: `?token=`, `Authorization: Bearer`, or subprotocol `bearer.<token>` (4001);
+ * 2. `AuthService.authenticate` accepts it (4001, with its 401 detail);
+ * 3. the environment of the path's `:id` exists and belongs to the caller (4004; another user's
+ *    environment and an invalid id answer the same);
+ * 4. the endpoint's phase policy (4009).
+ *
+ * A rejection is one `{"type":"error","message":…,"code":…}` frame, then the close code.
+ */
+@Injectable()
+export class EnvironmentSocketAccess {
+  constructor(
+    private readonly auth: AuthService,
+    private readonly environments: EnvironmentsService,
+  ) {}
+
+  /**
+   * The caller and their environment, or null when the socket was rejected (and closed). The
+   * socket may have left meanwhile: the endpoint checks that before it starts anything for it.
+   */
+  async check(socket: WebSocket, request: IncomingMessage, policy: SocketAccessPolicy): Promise<SocketAccess | null> {
+    const { params, url } = wsRoute(request);
+    const reject = (reason: SocketRejection, code: WsCloseCode, message: string): null => {
+      policy.onReject?.(reason);
+      rejectSocket(socket, code, message);
+      return null;
+    };
+    const token = webSocketToken(request, url);
+    if (!token) return reject('unauthorized', WsCloseCode.Unauthorized, 'Authentication required: pass ?token=<access token>');
+    let principal: Principal;
+    try {
+      principal = await this.auth.authenticate(token);
+    } catch (error) {
+      return reject('unauthorized', WsCloseCode.Unauthorized, error instanceof AuthError ? error.detail : 'Invalid token');
+    }
+    const environment = await this.environments.getOwned(principal, params.id ?? '').catch(() => null);
+    if (!environment) return reject('not_found', WsCloseCode.NotFound, 'Environment not found');
+    const refused = policy.refusePhase(environment);
+    if (refused !== null) return reject('not_running', WsCloseCode.NotRunning, refused);
+    return { principal, environment, url };
+  }
+}

@@ -1,0 +1,85 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { EnvironmentSpec } from '../runtime.provider.js';
+import { KubernetesApiError } from './kubernetes-api.js';
+import type { KubernetesStatus } from './environment-status.js';
+import { ANNOTATION_INSTALLATION, namesFor } from './manifests.js';
+import type { EnvironmentObjects } from './objects.js';
+import type { NamespacePlacement } from './placement.js';
+
+export interface KubernetesLifecycleTimeouts {
+  /** How long stop() waits for the pod to be gone. */
+  stopTimeoutMs: number;
+  /** How long destroy() waits for every object to be gone. */
+  destroyTimeoutMs: number;
+}
+
+/**
+ * provision, start, stop and destroy on the cluster: the namespace (per-user mode), the objects,
+ * scaling the StatefulSet, and waiting until the pod (and, on destroy, every object) is gone, so
+ * every process has ended when they return.
+ */
+export class KubernetesLifecycle {
+  constructor(
+    private readonly placement: NamespacePlacement,
+    private readonly objects: EnvironmentObjects,
+    private readonly status: KubernetesStatus,
+    private readonly timeouts: KubernetesLifecycleTimeouts,
+  ) {}
+
+  /** Creates whatever is missing (idempotent, heals a half-created environment), then one replica. */
+  async provision(spec: EnvironmentSpec): Promise<void> {
+    const namespace = await this.placement.placeNew(spec);
+    await this.placement.ensureNamespace(spec, namespace);
+    const created = await this.objects.apply(spec, namespace);
+    if (created === 'existed') await this.objects.scale({ id: spec.id, namespace }, 1);
+  }
+
+  /** The same as provision: whatever is missing is created again, then one replica. */
+  async start(spec: EnvironmentSpec): Promise<void> {
+    await this.provision(spec);
+  }
+
+  /** Saves the startup script's progress on the StatefulSet and scales it to 0 in one patch; waits until the pod is gone. */
+  async stop(spec: EnvironmentSpec): Promise<void> {
+    const names = namesFor(spec.id);
+    const at = await this.placement.locate(spec);
+    if (!at) return;
+    const workload = await this.objects.readWorkload(at);
+    if (!workload) return;
+    if ((workload.spec?.replicas ?? 0) > 0) {
+      // The pod (and its view of the startup script) goes away: keep the progress on the StatefulSet.
+      const progress = await this.status.readProgress(at).catch(() => null);
+      const annotations: Record<string, string> = progress ? { [ANNOTATION_INSTALLATION]: JSON.stringify(progress) } : {};
+      await this.objects.scale(at, 0, annotations);
+    }
+    await this.waitUntil(`the pod ${names.pod} to end`, this.timeouts.stopTimeoutMs, async () => (await this.objects.readPod(at)) === null);
+  }
+
+  /** Deletes every object, then waits until the StatefulSet, the pod and the PVC are gone. */
+  async destroy(spec: EnvironmentSpec): Promise<void> {
+    const at = await this.placement.locate(spec);
+    if (!at) return;
+    await this.objects.remove(at);
+    // The pod goes first (foreground deletion), then the claim's protection lets the volume go.
+    await this.waitUntil(`environment ${spec.id} to be removed`, this.timeouts.destroyTimeoutMs, async () => {
+      const [workload, pod, claim] = await Promise.all([
+        this.objects.readWorkload(at),
+        this.objects.readPod(at),
+        this.objects.readClaim(at),
+      ]);
+      return workload === null && pod === null && claim === null;
+    });
+    this.placement.forget(spec.id);
+  }
+
+  private async waitUntil(what: string, timeoutMs: number, done: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let pause = 100;
+    while (!(await done())) {
+      if (Date.now() > deadline)
+        throw new KubernetesApiError(`Kubernetes runtime: timed out after ${timeoutMs / 1000} s waiting for ${what}`, null);
+      await delay(pause);
+      pause = Math.min(1000, pause * 2);
+    }
+  }
+}

@@ -1,0 +1,137 @@
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { Registry } from 'prom-client';
+import { WebSocket } from 'ws';
+import type { MetricsService } from '../common/metrics/metrics.service.js';
+import { eventually } from '../../test/support/eventually.js';
+import { HIGH_WATER_BYTES, OutputFanOut } from './fan-out.js';
+import { ReplayBuffer } from './replay-buffer.js';
+import { TerminalClient, TerminalClients } from './terminal-clients.js';
+import { TerminalMetrics } from './terminal-metrics.js';
+
+class FakeSocket extends EventEmitter {
+  readyState: number = WebSocket.OPEN;
+  bufferedAmount = 0;
+  readonly sent: { type: string; data?: string; offset?: number }[] = [];
+
+  send(data: Buffer): void {
+    this.sent.push(JSON.parse(data.toString()) as { type: string; data?: string; offset?: number });
+  }
+}
+
+function setup(): {
+  fanOut: OutputFanOut;
+  buffer: ReplayBuffer;
+  upstream: PassThrough;
+  caughtUp: TerminalClient[];
+  join: () => [TerminalClient, FakeSocket];
+  clients: TerminalClients;
+} {
+  const metrics = new TerminalMetrics({ registry: new Registry() } as MetricsService);
+  const clients = new TerminalClients(metrics);
+  const buffer = new ReplayBuffer(1 << 20, 1000);
+  const upstream = new PassThrough();
+  const caughtUp: TerminalClient[] = [];
+  const fanOut = new OutputFanOut({
+    clients,
+    buffer,
+    metrics,
+    upstream: () => upstream,
+    caughtUp: (client) => {
+      caughtUp.push(client);
+      client.mode = 'live';
+    },
+  });
+  let id = 1;
+  const join = (): [TerminalClient, FakeSocket] => {
+    const socket = new FakeSocket();
+    const client: TerminalClient = {
+      id: id++,
+      ws: socket as unknown as WebSocket,
+      userId: 'u',
+      sessionId: 's',
+      cols: null,
+      rows: null,
+      mode: 'live',
+      queue: [],
+      violations: 0,
+      inputTokens: 0,
+      inputRefilledAt: 0,
+      firstMessageTimer: null,
+    };
+    clients.add(client);
+    return [client, socket];
+  };
+  return { fanOut, buffer, upstream, caughtUp, join, clients };
+}
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('OutputFanOut', () => {
+  it('sends a lone small chunk at once, and coalesces what follows in the same turn into one frame', async () => {
+    const { fanOut, buffer, join } = setup();
+    const [, socket] = join();
+    fanOut.write(Buffer.from('a'));
+    expect(socket.sent).toEqual([{ type: 'output', data: 'a', offset: 1001 }]);
+    fanOut.write(Buffer.from('b'));
+    fanOut.write(Buffer.from('c'));
+    expect(socket.sent).toHaveLength(1);
+    await turn();
+    expect(socket.sent).toEqual([
+      { type: 'output', data: 'a', offset: 1001 },
+      { type: 'output', data: 'bc', offset: 1003 },
+    ]);
+    expect(buffer.end).toBe(1003);
+    fanOut.close();
+  });
+
+  it('decodes UTF-8 split across chunks, and counts offsets in bytes', async () => {
+    const { fanOut, join } = setup();
+    const [, socket] = join();
+    const euro = Buffer.from('€');
+    fanOut.write(euro.subarray(0, 1));
+    fanOut.write(euro.subarray(1));
+    await turn();
+    expect(socket.sent).toEqual([{ type: 'output', data: '€', offset: 1003 }]);
+    fanOut.close();
+  });
+
+  it('cuts over a client that is behind while another keeps up, and hands it back once it drains', async () => {
+    const { fanOut, upstream, caughtUp, join } = setup();
+    const [slow, slowSocket] = join();
+    const [, fastSocket] = join();
+    slowSocket.bufferedAmount = HIGH_WATER_BYTES + 1;
+    fanOut.write(Buffer.from('one'));
+    await turn();
+    expect(slow.mode).toBe('behind');
+    expect(fastSocket.sent.map((m) => m.data)).toEqual(['one']);
+    expect(slowSocket.sent).toEqual([]);
+    expect(upstream.isPaused()).toBe(false);
+    slowSocket.bufferedAmount = 0;
+    await eventually(() => expect(caughtUp).toEqual([slow]));
+    fanOut.close();
+  });
+
+  it('pauses the upstream when every live client is behind, and resumes it when one drains or the last one leaves', async () => {
+    const { fanOut, upstream, join, clients } = setup();
+    const [only, socket] = join();
+    socket.bufferedAmount = HIGH_WATER_BYTES + 1;
+    fanOut.write(Buffer.from('first'));
+    await turn();
+    expect(socket.sent.map((m) => m.data)).toEqual(['first']);
+    expect(fanOut.paused).toBe(true);
+    expect(upstream.isPaused()).toBe(true);
+    socket.bufferedAmount = 0;
+    await eventually(() => expect(fanOut.paused).toBe(false));
+    expect(upstream.isPaused()).toBe(false);
+
+    socket.bufferedAmount = HIGH_WATER_BYTES + 1;
+    fanOut.write(Buffer.from('second'));
+    await turn();
+    expect(fanOut.paused).toBe(true);
+    clients.remove(only);
+    fanOut.clientLeft();
+    expect(fanOut.paused).toBe(false);
+    fanOut.close();
+  });
+});

@@ -1,0 +1,137 @@
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+import { ReplayBuffer } from './replay-buffer.js';
+import { encode, TerminalClient, TerminalClients } from './terminal-clients.js';
+import { TerminalMetrics } from './terminal-metrics.js';
+
+/** A client whose socket holds more than this is behind; below LOW it has caught up. */
+export const HIGH_WATER_BYTES = 1024 * 1024;
+export const LOW_WATER_BYTES = 256 * 1024;
+/** Output is coalesced into frames of at most this many characters. */
+const MAX_FRAME_CHARS = 256 * 1024;
+/** A chunk this small, arriving when nothing waits to be sent, is sent at once (typing latency). */
+const IMMEDIATE_FLUSH_CHARS = 512;
+const DRAIN_CHECK_MS = 20;
+
+export interface FanOutParts {
+  clients: TerminalClients;
+  buffer: ReplayBuffer;
+  metrics: TerminalMetrics;
+  /** The upstream's output stream, to pause and resume; null while there is none. */
+  upstream: () => Readable | null;
+  /** A cut-over client has drained: bring it back to the current screen. */
+  caughtUp: (client: TerminalClient) => void;
+}
+
+/**
+ * The upstream's output to every client: decoded (UTF-8 across chunks), coalesced into frames,
+ * recorded in the replay buffer, encoded once and sent to every live client, the active one first.
+ * A client that falls behind while others keep up is cut over (it gets nothing until it drains,
+ * then `caughtUp`); when every client is behind, the upstream is paused instead, and resumed as
+ * soon as one drains or none is left. Memory stays bounded either way.
+ */
+export class OutputFanOut {
+  private readonly decoder = new StringDecoder('utf8');
+  private pendingText = '';
+  private flushScheduled = false;
+  private upstreamPaused = false;
+  private drainTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly parts: FanOutParts) {}
+
+  /** True while the upstream is paused because every live client is behind. */
+  get paused(): boolean {
+    return this.upstreamPaused;
+  }
+
+  /** One chunk of upstream output. */
+  write(chunk: Buffer): void {
+    const text = this.decoder.write(chunk);
+    if (text.length === 0) return;
+    this.pendingText += text;
+    if (this.pendingText.length >= MAX_FRAME_CHARS || (!this.flushScheduled && this.pendingText.length <= IMMEDIATE_FLUSH_CHARS)) {
+      // Large batches go at once; so does a small chunk arriving alone (a keystroke's echo), without
+      // waiting a turn of the event loop. Chunks that follow in the same turn are coalesced.
+      this.flush();
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Sends the coalesced output as one frame, encoded once for every client. */
+  flush(): void {
+    this.flushScheduled = false;
+    const text = this.pendingText;
+    if (text.length === 0) return;
+    this.pendingText = '';
+    const { clients, buffer, metrics } = this.parts;
+    const bytes = Buffer.from(text, 'utf8');
+    const offset = buffer.append(bytes);
+    const frame = encode({ type: 'output', data: text, offset });
+    const live = clients.live();
+    const slow = live.filter((client) => client.ws.bufferedAmount > HIGH_WATER_BYTES).length;
+    if (live.length > 0 && slow === live.length) {
+      // Everyone is behind: deliver what was read and stop reading until someone drains.
+      for (const client of live) clients.sendFrame(client, frame, bytes.length);
+      this.pauseUpstream();
+      return;
+    }
+    for (const client of live) {
+      if (client.ws.bufferedAmount > HIGH_WATER_BYTES) {
+        client.mode = 'behind';
+        metrics.cutovers.inc();
+        this.watchDrain();
+      } else {
+        clients.sendFrame(client, frame, bytes.length);
+      }
+    }
+  }
+
+  /** A client left: a paused upstream may resume. */
+  clientLeft(): void {
+    if (this.upstreamPaused) this.checkDrain();
+  }
+
+  close(): void {
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.drainTimer = null;
+  }
+
+  private pauseUpstream(): void {
+    const upstream = this.parts.upstream();
+    if (this.upstreamPaused || !upstream) return;
+    this.upstreamPaused = true;
+    upstream.pause();
+    this.watchDrain();
+  }
+
+  private resumeUpstream(): void {
+    if (!this.upstreamPaused) return;
+    this.upstreamPaused = false;
+    this.parts.upstream()?.resume();
+  }
+
+  private watchDrain(): void {
+    if (this.drainTimer) return;
+    this.drainTimer = setInterval(() => this.checkDrain(), DRAIN_CHECK_MS);
+  }
+
+  private checkDrain(): void {
+    const { clients } = this.parts;
+    const live = [...clients].filter((client) => client.mode === 'live');
+    if (this.upstreamPaused && (live.length === 0 || live.some((client) => client.ws.bufferedAmount < LOW_WATER_BYTES)))
+      this.resumeUpstream();
+    for (const client of clients) {
+      if (client.mode === 'behind' && client.ws.bufferedAmount < LOW_WATER_BYTES) this.parts.caughtUp(client);
+    }
+    if (!this.upstreamPaused && !clients.anyBehind() && this.drainTimer) {
+      clearInterval(this.drainTimer);
+      this.drainTimer = null;
+    }
+  }
+}
