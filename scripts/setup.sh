@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares this machine for the test suite: the Debian packages the tests drive for real, the npm
-# dependencies, the embedded database binary and the schema fuzzer (schemathesis, in a virtualenv).
-# Safe to run again: it installs only what is missing.
+# dependencies, the embedded database binary, the Kubernetes test cluster (its binaries, and the
+# images of its real node, built here from Debian's packages) and the schema fuzzer (schemathesis,
+# in a virtualenv). Safe to run again: it installs and builds only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,11 +14,23 @@ declare -A packages=(
   [bwrap]=bubblewrap
   [openssl]=openssl
   [patch]=patch
+  # The test cluster's real node (test/support/k8s/real-node.ts) and its images (images/, test/support/k8s/images.ts).
+  [containerd]=containerd
+  [runc]=runc
+  [iptables]=iptables
+  [nft]=nftables
+  [debootstrap]=debootstrap
+  [podman]=podman
+  [buildah]=buildah
+  [catatonit]=catatonit
 )
+# Also where root's commands are, for a user whose PATH lacks the sbin directories.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 missing=()
 for command in "${!packages[@]}"; do
-  command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")
+  have "$command" || missing+=("${packages[$command]}")
 done
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 # schemathesis is installed below into a virtualenv, which needs python3 with its venv module.
 if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-venv)

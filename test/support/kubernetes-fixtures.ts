@@ -39,17 +39,21 @@ export function kubernetesSpec(overrides: SpecOverrides = {}): EnvironmentSpec {
  * A namespace of its own for one test application or benchmark, with the Role and RoleBinding of
  * deploy/kubernetes/10-rbac.yaml copied into it, so the provider's ServiceAccount has exactly the
  * verbs it has in production there. (Test files run in parallel, and each server's reconciler would
- * take the others' environments for orphans in a shared namespace.)
+ * take the others' environments for orphans in a shared namespace.) `annotations` go on the namespace:
+ * on the test cluster, the real node's `namespaceAnnotations` send its pods to the real node.
  */
 export async function createRuntimeNamespace(
   adminKubeconfig: string,
   prefix: string,
+  annotations: Record<string, string> = {},
 ): Promise<{ namespace: string; remove(): Promise<void> }> {
   const admin = new KubeConfig();
   admin.loadFromFile(adminKubeconfig);
   const namespace = `${prefix}-${randomBytes(4).toString('hex')}`;
   const core = admin.makeApiClient(CoreV1Api);
-  await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'app.kubernetes.io/part-of': 'devpocket-tests' } } } });
+  await core.createNamespace({
+    body: { metadata: { name: namespace, labels: { 'app.kubernetes.io/part-of': 'devpocket-tests' }, annotations } },
+  });
   const objects = KubernetesObjectApi.makeApiClient(admin);
   const rbac = readFileSync(join(import.meta.dirname, '../../deploy/kubernetes/10-rbac.yaml'), 'utf8');
   for (const document of parseAllDocuments(rbac)) {

@@ -3,11 +3,12 @@
  * against, once per run. With KUBECONFIG set, that cluster (a real one; it must already have
  * deploy/kubernetes/ applied, and KUBERNETES_NAMESPACE/KUBERNETES_STORAGE_CLASS say where
  * environments go). Otherwise the local test cluster of test/support/k8s/testbed.ts (real API
- * server, controller-manager and scheduler; kwok nodes whose pods run local processes).
+ * server, controller-manager and scheduler; kwok's node, whose pods run local processes, and a real
+ * node, kubelet on containerd, for namespaces annotated with `realNode.namespaceAnnotations`).
  * The tests get it as `inject('kubernetes')`.
  */
 import type { TestProject } from 'vitest/node';
-import { startTestCluster, type TestCluster } from './k8s/testbed.js';
+import { type RealNodeInfo, startTestCluster, type TestCluster } from './k8s/testbed.js';
 
 export interface KubernetesUnderTest {
   /** The kubeconfig the provider uses: on the test cluster, the ServiceAccount bound to deploy/kubernetes' Role. */
@@ -20,6 +21,8 @@ export interface KubernetesUnderTest {
   testbed: boolean;
   /** Host directory of the pods' volumes on the test cluster, else null. */
   hostRoot: string | null;
+  /** The test cluster's real node (kubelet, containerd, images built here), else null. */
+  realNode: RealNodeInfo | null;
 }
 
 declare module 'vitest' {
@@ -41,6 +44,7 @@ export async function setup(project: TestProject): Promise<void> {
       storageClass: process.env.KUBERNETES_STORAGE_CLASS ?? null,
       testbed: false,
       hostRoot: null,
+      realNode: null,
     });
     return;
   }
@@ -54,6 +58,7 @@ export async function setup(project: TestProject): Promise<void> {
     storageClass: cluster.storageClass,
     testbed: true,
     hostRoot: cluster.hostPaths.root,
+    realNode: cluster.realNode,
   });
 }
 

@@ -1,6 +1,7 @@
 /**
  * The binaries of the test cluster: built by tools/k8s-testbed/build.sh from the Go module proxy
- * (kube-apiserver, kube-controller-manager, kube-scheduler, kine, kwok, plus kwok's CRDs and Stages)
+ * (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kine, kwok, crictl, plus kwok's CRDs
+ * and Stages)
  * into `${DEVPOCKET_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/devpocket}/k8s-testbed/<hash>/`, where
  * <hash> covers every file under tools/k8s-testbed: changing any of them rebuilds, nothing else does.
  * Concurrent callers (test workers, `npm run setup`) share one build through a lock directory.
@@ -22,8 +23,12 @@ export interface TestbedBinaries {
   kubeApiserver: string;
   kubeControllerManager: string;
   kubeScheduler: string;
+  /** The real node's kubelet (./real-node.ts). */
+  kubelet: string;
   kine: string;
   kwok: string;
+  /** The CRI command line, for the real node's teardown. */
+  crictl: string;
   /** kwok's CustomResourceDefinitions (kustomize/crd/bases of its module). */
   kwokCrdDir: string;
   /** kwok's Stage directories, by their path under kustomize/stage (e.g. `pod/general`). */
@@ -44,7 +49,7 @@ export class GoNotFoundError extends Error {
 }
 
 const HASH_LENGTH = 16;
-/** A build lock older than this is considered abandoned (a cold build takes about 5 minutes). */
+/** A build lock older than this is considered abandoned (a cold build takes about 6 minutes). */
 const STALE_LOCK_MS = 30 * 60_000;
 const EXTRA_GO_LOCATIONS: readonly string[] = ['/usr/local/go/bin/go'];
 
@@ -63,10 +68,13 @@ export function testbedSourceDir(): string {
   return path.join(repoRoot(), 'tools', 'k8s-testbed');
 }
 
+/** `${DEVPOCKET_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/devpocket}`. */
+export function devpocketCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return nonEmpty(env.DEVPOCKET_CACHE_DIR) ?? path.join(nonEmpty(env.XDG_CACHE_HOME) ?? path.join(os.homedir(), '.cache'), 'devpocket');
+}
+
 export function testbedCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  const base =
-    nonEmpty(env.DEVPOCKET_CACHE_DIR) ?? path.join(nonEmpty(env.XDG_CACHE_HOME) ?? path.join(os.homedir(), '.cache'), 'devpocket');
-  return path.join(base, 'k8s-testbed');
+  return path.join(devpocketCacheDir(env), 'k8s-testbed');
 }
 
 /** sha256 over the relative paths and contents of every file under tools/k8s-testbed. */
@@ -89,10 +97,40 @@ export async function ensureTestbedBinaries(log: TestbedLog = (line) => process.
   const target = path.join(cacheRoot, hash);
   if (existsSync(target)) return binariesIn(target);
 
-  await fs.mkdir(cacheRoot, { recursive: true });
+  const built = await buildOnce(target, log, 'the test cluster binaries', async (temporary) => {
+    const go = await findGo();
+    if (go === null) throw new GoNotFoundError();
+    const buildLog = `${target}.build.log`;
+    log(
+      `k8s-testbed: building the test cluster binaries (${go}); about 6 minutes on two cores when Go's caches are cold. Log: ${buildLog}`,
+    );
+    const code = await runLogged('bash', [path.join(sourceDir, 'build.sh'), temporary], sourceDir, buildLog, { GO: go });
+    if (code !== 0) {
+      const tail = (await fs.readFile(buildLog, 'utf8')).split('\n').slice(-40).join('\n');
+      throw new Error(`Building the test cluster (tools/k8s-testbed/build.sh) failed with exit code ${String(code)}:\n${tail}`);
+    }
+  });
+  if (built) await pruneOtherBuilds(cacheRoot, hash);
+  return binariesIn(target);
+}
+
+/**
+ * Makes the cache directory `target` once: `build(temporary)` fills a new directory beside it, which
+ * is then renamed to `target`, so a half-made build is never taken for a finished one. Concurrent
+ * callers (test workers, `npm run setup`) share one build through the lock directory `${target}.lock`;
+ * one older than {@link STALE_LOCK_MS} is taken for abandoned. Resolves with true when this call built it.
+ */
+export async function buildOnce(
+  target: string,
+  log: TestbedLog,
+  what: string,
+  build: (temporary: string) => Promise<void>,
+): Promise<boolean> {
+  if (existsSync(target)) return false;
+  await fs.mkdir(path.dirname(target), { recursive: true });
   const lock = `${target}.lock`;
   for (;;) {
-    if (existsSync(target)) return binariesIn(target);
+    if (existsSync(target)) return false;
     try {
       await fs.mkdir(lock);
       break;
@@ -104,40 +142,29 @@ export async function ensureTestbedBinaries(log: TestbedLog = (line) => process.
         await fs.rm(lock, { recursive: true, force: true });
         continue;
       }
-      log('k8s-testbed: another process is building the test cluster binaries; waiting…');
+      log(`k8s-testbed: another process is building ${what}; waiting…`);
       await delay(2_000);
     }
   }
 
   try {
-    if (existsSync(target)) return binariesIn(target);
-    const go = await findGo();
-    if (go === null) throw new GoNotFoundError();
+    if (existsSync(target)) return false;
     const temporary = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const buildLog = `${target}.build.log`;
-    log(
-      `k8s-testbed: building the test cluster binaries (${go}); about 5 minutes on two cores when Go's caches are cold. Log: ${buildLog}`,
-    );
     const started = Date.now();
     try {
-      const code = await runLogged('bash', [path.join(sourceDir, 'build.sh'), temporary], sourceDir, buildLog, { GO: go });
-      if (code !== 0) {
-        const tail = (await fs.readFile(buildLog, 'utf8')).split('\n').slice(-40).join('\n');
-        throw new Error(`Building the test cluster (tools/k8s-testbed/build.sh) failed with exit code ${String(code)}:\n${tail}`);
-      }
+      await build(temporary);
       await fs.rename(temporary, target);
     } finally {
       await fs.rm(temporary, { recursive: true, force: true });
     }
-    log(`k8s-testbed: built ${target} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    await pruneOtherBuilds(cacheRoot, hash);
-    return binariesIn(target);
+    log(`k8s-testbed: built ${what} (${target}) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    return true;
   } finally {
     await fs.rm(lock, { recursive: true, force: true });
   }
 }
 
-/** Builds of older sources (about 360 MB each) are removed once a new one is in place. */
+/** Builds of older sources (about 450 MB each) are removed once a new one is in place. */
 async function pruneOtherBuilds(cacheRoot: string, keep: string): Promise<void> {
   for (const entry of await fs.readdir(cacheRoot)) {
     if (entry.startsWith(keep) || entry.endsWith('.lock') || entry.includes('.tmp-')) continue;
@@ -155,8 +182,10 @@ function binariesIn(dir: string): TestbedBinaries {
     kubeApiserver: path.join(dir, 'kube-apiserver'),
     kubeControllerManager: path.join(dir, 'kube-controller-manager'),
     kubeScheduler: path.join(dir, 'kube-scheduler'),
+    kubelet: path.join(dir, 'kubelet'),
     kine: path.join(dir, 'kine'),
     kwok: path.join(dir, 'kwok'),
+    crictl: path.join(dir, 'crictl'),
     kwokCrdDir: path.join(dir, 'kwok-manifests', 'crd', 'bases'),
     kwokStageDirs: stageDirs,
   };
@@ -181,7 +210,7 @@ async function findGo(): Promise<string | null> {
 }
 
 /** Runs a command with its output appended to `logFile` (or discarded); resolves with the exit code. */
-function runLogged(
+export function runLogged(
   command: string,
   args: readonly string[],
   cwd: string,
@@ -204,10 +233,10 @@ function runLogged(
   });
 }
 
-function isErrno(error: unknown, code: string): boolean {
+export function isErrno(error: unknown, code: string): boolean {
   return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
+export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }

@@ -56,37 +56,8 @@ export async function generateClusterPki(dir: string, serviceClusterIp: string):
     'keyUsage=critical,keyCertSign,cRLSign',
   ]);
 
-  const leaf = async (
-    name: string,
-    subject: string,
-    usage: 'serverAuth' | 'clientAuth',
-    sans: readonly string[] = [],
-  ): Promise<CertificatePair> => {
-    const pair = { cert: file(`${name}.crt`), key: file(`${name}.key`) };
-    const extensions = [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      `extendedKeyUsage=${usage}`,
-    ];
-    if (sans.length > 0) extensions.push(`subjectAltName=${sans.join(',')}`);
-    await openssl([
-      'req',
-      '-x509',
-      ...newKey(pair.key),
-      '-out',
-      pair.cert,
-      '-days',
-      DAYS,
-      '-subj',
-      subject,
-      '-CA',
-      ca.cert,
-      '-CAkey',
-      ca.key,
-      ...extensions.flatMap((extension) => ['-addext', extension]),
-    ]);
-    return pair;
-  };
+  const leaf = (name: string, subject: string, usage: CertificateUsage, sans: readonly string[] = []): Promise<CertificatePair> =>
+    signLeaf(dir, ca, name, subject, usage, sans);
 
   const [apiserver, apiserverKubeletClient, kwokServing, admin, controllerManager, scheduler] = await Promise.all([
     leaf('apiserver', '/CN=kube-apiserver', 'serverAuth', [
@@ -123,6 +94,56 @@ export async function generateClusterPki(dir: string, serviceClusterIp: string):
     serviceAccountKey,
     serviceAccountPublicKey,
   };
+}
+
+export type CertificateUsage = 'serverAuth' | 'clientAuth';
+
+/**
+ * One more certificate signed by the cluster's CA, in the PKI's directory (`<name>.crt`, `<name>.key`):
+ * e.g. a kubelet's client certificate (`/O=system:nodes/CN=system:node:<node>`) or its serving one.
+ */
+export function issueCertificate(
+  pki: Pick<ClusterPki, 'dir' | 'ca'>,
+  name: string,
+  subject: string,
+  usage: CertificateUsage,
+  sans: readonly string[] = [],
+): Promise<CertificatePair> {
+  return signLeaf(pki.dir, pki.ca, name, subject, usage, sans);
+}
+
+async function signLeaf(
+  dir: string,
+  ca: CertificatePair,
+  name: string,
+  subject: string,
+  usage: CertificateUsage,
+  sans: readonly string[],
+): Promise<CertificatePair> {
+  const pair = { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+  const extensions = [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    `extendedKeyUsage=${usage}`,
+  ];
+  if (sans.length > 0) extensions.push(`subjectAltName=${sans.join(',')}`);
+  await openssl([
+    'req',
+    '-x509',
+    ...newKey(pair.key),
+    '-out',
+    pair.cert,
+    '-days',
+    DAYS,
+    '-subj',
+    subject,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    ...extensions.flatMap((extension) => ['-addext', extension]),
+  ]);
+  return pair;
 }
 
 function newKey(keyFile: string): string[] {

@@ -93,9 +93,11 @@ export async function logTail(file: string, lines = 30): Promise<string> {
 }
 
 /**
- * When process `parentPid` is gone, kills the process groups listed in `groupsFile` (one pgid a line)
- * and every process whose environment holds `<markerName>=<uid>` for a uid listed in `podsFile`.
- * The caller appends to both as it starts things; a clean stop empties them and kills the watchdog.
+ * When process `parentPid` is gone, runs `teardown` (the real node's teardown script with its state
+ * file, when that file is not empty: it must run while containerd still does), then kills the process
+ * groups listed in `groupsFile` (one pgid a line) and every process whose environment holds
+ * `<markerName>=<uid>` for a uid listed in `podsFile`. The caller appends to these files as it starts
+ * things; a clean stop empties them and kills the watchdog.
  */
 export function startWatchdog(
   parentPid: number,
@@ -103,10 +105,15 @@ export function startWatchdog(
   podsFile: string,
   markerName: string,
   logFile: string,
+  teardown?: { script: string; stateFile: string },
 ): ManagedProcess {
   const script = [
-    'parent=$1; groups=$2; pods=$3; marker=$4',
+    'parent=$1; groups=$2; pods=$3; marker=$4; teardown=$5; teardown_state=$6',
     'while kill -0 "$parent" 2>/dev/null; do sleep 1; done',
+    'if [ -n "$teardown" ] && [ -s "$teardown_state" ]; then',
+    '  bash "$teardown" "$teardown_state"',
+    '  echo "watchdog: process $parent is gone; tore the real node down"',
+    'fi',
     'if [ -s "$groups" ] || [ -s "$pods" ]; then',
     '  while read -r pgid; do [ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null; done < "$groups"',
     '  if [ -s "$pods" ]; then',
@@ -122,7 +129,17 @@ export function startWatchdog(
     name: 'watchdog',
     // bash: dash's kill takes no process group (`kill -KILL -- -PGID`).
     command: 'bash',
-    args: ['-c', script, 'k8s-testbed-watchdog', String(parentPid), groupsFile, podsFile, markerName],
+    args: [
+      '-c',
+      script,
+      'k8s-testbed-watchdog',
+      String(parentPid),
+      groupsFile,
+      podsFile,
+      markerName,
+      teardown?.script ?? '',
+      teardown?.stateFile ?? '',
+    ],
     logFile,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     cwd: '/',

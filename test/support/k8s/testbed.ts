@@ -1,8 +1,18 @@
 /**
  * A real Kubernetes control plane on loopback for the tests, built from the Go module proxy
  * (tools/k8s-testbed): kine (etcd API on SQLite) → kube-apiserver (TLS, Node+RBAC authorization,
- * service-account tokens) → kube-controller-manager + kube-scheduler, and kwok as the nodes'
- * kubelets, with the kubelet emulator of ./pod-runner.ts making pods run local processes.
+ * service-account tokens) → kube-controller-manager + kube-scheduler, with two kinds of node:
+ * - `kwok-node-0`: kwok as its kubelet, with the kubelet emulator of ./pod-runner.ts making pods run
+ *   local processes; it also produces, through the Stages of ./stages/, the failures a real node
+ *   cannot produce cheaply (image pull errors, crash loops);
+ * - `real-node-0` (./real-node.ts): a real kubelet on containerd and runc, whose pods are
+ *   containers of images built here (./images.ts), with volumes of the StorageClass `testbed-local`
+ *   provisioned by ./local-volumes.ts. Left out with `realNode: false`.
+ *
+ * A namespace chooses its node kind with an annotation (PodNodeSelector admission plugin,
+ * {@link nodeKindAnnotations}): by default, the cluster's default node selector sends every pod to
+ * kwok's node; `scheduler.alpha.kubernetes.io/node-selector: testbed.devpocket.io/node-kind=real`
+ * sends a namespace's pods to the real node.
  *
  * startTestCluster() then applies every manifest of deploy/kubernetes/ (validated strictly by the
  * API server) and writes two kubeconfigs: `adminKubeconfig` (system:masters) and
@@ -31,11 +41,17 @@ import { parseAllDocuments, stringify } from 'yaml';
 
 import { ensureTestbedBinaries, repoRoot, type TestbedBinaries, type TestbedLog } from './build.js';
 import { generateClusterPki, type CertificatePair, type ClusterPki } from './certs.js';
+import { type BuiltTemplate, ensureTestImages, type TestImages } from './images.js';
 import { KubeRest, type KubeObject } from './kube-rest.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { LOCAL_STORAGE_CLASS, LocalVolumeProvisioner, localStorageClass } from './local-volumes.js';
 import { POD_MARKER_ENV, PodRunner } from './pod-runner.js';
 import { logTail, type ManagedProcess, spawnManaged, startWatchdog, stopManaged } from './processes.js';
+import { NODE_KIND_LABEL, nodeKindAnnotations, REAL_NODE_NAME, RealNode, RealNodeUnavailableError, realNodeProblems } from './real-node.js';
 
 export { CRASH_LOOP_IMAGE_PREFIX, POD_MARKER_ENV, PULL_ERROR_IMAGE_PREFIX, STARTED_ANNOTATION } from './pod-runner.js';
+export { LOCAL_STORAGE_CLASS } from './local-volumes.js';
+export { NODE_KIND_LABEL, nodeKindAnnotations, REAL_NODE_NAME, RealNodeUnavailableError, type NodeKind } from './real-node.js';
 
 export const ENVIRONMENTS_NAMESPACE = 'devpocket-environments';
 export const STORAGE_CLASS = 'kwok-volume';
@@ -56,8 +72,11 @@ export interface TestCluster {
   dir: string;
   /** https://127.0.0.1:<port> */
   server: string;
+  /** kwok's nodes. */
   nodeNames: readonly string[];
-  /** Host directories of the pods' volumes (see pod-runner.ts). */
+  /** The real node, or null when started with `realNode: false`. */
+  realNode: RealNodeInfo | null;
+  /** Host directories of the pods' volumes on kwok's node (see pod-runner.ts). */
   hostPaths: {
     root: string;
     volume(namespace: string, claimName: string): string;
@@ -67,12 +86,28 @@ export interface TestCluster {
   stop(options?: { removeDir?: boolean }): Promise<void>;
 }
 
+export interface RealNodeInfo {
+  name: typeof REAL_NODE_NAME;
+  /** The StorageClass whose claims the provisioner binds to `local` volumes on the real node. */
+  storageClass: typeof LOCAL_STORAGE_CLASS;
+  /** The annotations that send a namespace's pods to the real node. */
+  namespaceAnnotations: Record<string, string>;
+  /** The environment images in its containerd, by template (`devpocket/env-debian:1`): pods use them with imagePullPolicy IfNotPresent or Never. */
+  images: Record<BuiltTemplate, string>;
+  /** The host directory under which the provisioner makes the volumes' directories (`<root>/<PV name>`). */
+  volumesRoot: string;
+  /** The kubelet's cgroupRoot (pods' cgroups are under it in every hierarchy). */
+  cgroupRoot: string;
+}
+
 export interface StartTestClusterOptions {
   /** Directory for logs, certificates, kubeconfigs and data; created if missing. Default: a new temporary directory. */
   dir?: string;
   log?: TestbedLog;
   /** Manifests applied at start, in name order. Default: deploy/kubernetes of this repository. */
   manifestsDir?: string;
+  /** Start the real node beside kwok's (default true). It needs root and `npm run setup`'s packages and images. */
+  realNode?: boolean;
 }
 
 const SERVICE_CLUSTER_IP_RANGE = '10.96.0.0/16';
@@ -95,6 +130,14 @@ export function loadKubeConfig(file: string): KubeConfig {
 export async function startTestCluster(options: StartTestClusterOptions = {}): Promise<TestCluster> {
   const log = options.log ?? ((line: string) => process.stderr.write(`[k8s-testbed] ${line}\n`));
   const binaries = await ensureTestbedBinaries(log);
+  const withRealNode = options.realNode ?? true;
+  let images: TestImages | null = null;
+  if (withRealNode) {
+    // Refuse before anything starts, with what is missing.
+    const problems = await realNodeProblems(binaries);
+    if (problems.length > 0) throw new RealNodeUnavailableError(problems);
+    images = await ensureTestImages(log);
+  }
   const started = Date.now();
 
   const dir = options.dir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'devpocket-k8s-')));
@@ -108,7 +151,18 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
   const processes: ManagedProcess[] = [];
   let runner: PodRunner | null = null;
   let root: string | null = null;
-  const watchdog = startWatchdog(process.pid, groupsFile, podsFile, POD_MARKER_ENV, path.join(dir, 'watchdog.log'));
+  const realNodeDir = path.join(dir, 'real-node');
+  // Set once started: read by stop(), which may run while it still starts.
+  const real: { node: RealNode | null; starting: Promise<RealNode> | null } = { node: null, starting: null };
+  let provisioner: LocalVolumeProvisioner | null = null;
+  const watchdog = startWatchdog(
+    process.pid,
+    groupsFile,
+    podsFile,
+    POD_MARKER_ENV,
+    path.join(dir, 'watchdog.log'),
+    withRealNode ? RealNode.teardownFor(realNodeDir) : undefined,
+  );
   const start = async (name: string, command: string, args: string[], env: NodeJS.ProcessEnv = baseEnv()): Promise<ManagedProcess> => {
     const managed = spawnManaged({ name, command, args, env, cwd: dir, logFile: path.join(dir, `${name}.log`) });
     processes.push(managed);
@@ -119,6 +173,14 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
   const stop = async (stopOptions: { removeDir?: boolean } = {}): Promise<void> => {
     const stopping = Date.now();
     await runner?.stop();
+    await provisioner?.stop();
+    // The real node first (kubelet, sandboxes, containerd…), while the control plane still runs.
+    await real.starting?.catch(() => undefined);
+    if (real.node !== null) {
+      const before = Date.now();
+      await real.node.stop();
+      log(`real node torn down in ${seconds(before)}`);
+    }
     // Reverse order: kwok and the controllers before the API server, kine last.
     for (const managed of [...processes].reverse()) {
       const before = Date.now();
@@ -136,7 +198,7 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
   };
 
   try {
-    const [kinePort, apiPort, controllerManagerPort, schedulerPort, kwokPort] = await freePorts(5);
+    const [kinePort, apiPort, controllerManagerPort, schedulerPort, kwokPort, kubeletPort] = await freePorts(6);
     const pki = await generateClusterPki(path.join(dir, 'pki'), SERVICE_CLUSTER_FIRST_IP);
     const server = `https://127.0.0.1:${String(apiPort)}`;
     const kubeconfig = async (name: string, user: CertificatePair): Promise<string> => {
@@ -148,6 +210,22 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
     const controllerManagerKubeconfig = await kubeconfig('controller-manager', pki.controllerManager);
     const schedulerKubeconfig = await kubeconfig('scheduler', pki.scheduler);
 
+    // containerd (and the host side of the real node) starts while the control plane does.
+    if (images !== null) {
+      real.starting = RealNode.start({
+        dir: realNodeDir,
+        logDir: dir,
+        binaries,
+        images,
+        pki,
+        server,
+        kubeletPort,
+        log,
+        onProcessGroup: (pgid) => appendFileSync(groupsFile, `${String(pgid)}\n`),
+      }).then((node) => (real.node = node));
+      real.starting.catch(() => undefined);
+    }
+
     // kine: the etcd API, on SQLite.
     const kine = await start('kine', binaries.kine, [
       `--listen-address=127.0.0.1:${String(kinePort)}`,
@@ -156,7 +234,7 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
     ]);
     await waitFor('kine to listen', () => canConnect(kinePort), [kine]);
 
-    const apiserver = await start('kube-apiserver', binaries.kubeApiserver, apiserverArgs(pki, dir, apiPort, kinePort));
+    const apiserver = await start('kube-apiserver', binaries.kubeApiserver, await apiserverArgs(pki, dir, apiPort, kinePort));
     const admin = new KubeRest(loadKubeConfig(adminKubeconfig));
     await waitFor(
       'kube-apiserver to be ready (/readyz)',
@@ -192,7 +270,34 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
     for (const name of NODE_NAMES) await createNode(admin, name);
     const control = [apiserver, controllerManager, scheduler, kwok];
     await waitFor('the kwok nodes to be Ready and untainted', () => nodesReady(admin, NODE_NAMES), control);
-    log(`nodes ready after ${seconds(started)}`);
+    log(`kwok nodes ready after ${seconds(started)}`);
+    let realNodeInfo: RealNodeInfo | null = null;
+    if (real.starting !== null && images !== null) {
+      const node = await real.starting;
+      await node.startKubelet();
+      await waitFor(`the real node ${REAL_NODE_NAME} to be Ready and untainted`, () => nodesReady(admin, [REAL_NODE_NAME]), [
+        ...control,
+        ...node.processes,
+      ]);
+      const restored = await node.restoreKernelSettings();
+      log(`real node ready after ${seconds(started)}${restored.length > 0 ? ` (kernel settings put back: ${restored.join(', ')})` : ''}`);
+      await admin.apply(localStorageClass());
+      const volumesRoot = path.join(dir, 'local-volumes');
+      provisioner = await LocalVolumeProvisioner.start({
+        kubeConfig: loadKubeConfig(adminKubeconfig),
+        root: volumesRoot,
+        nodeNames: [REAL_NODE_NAME],
+        log,
+      });
+      realNodeInfo = {
+        name: REAL_NODE_NAME,
+        storageClass: LOCAL_STORAGE_CLASS,
+        namespaceAnnotations: nodeKindAnnotations('real'),
+        images: images.environments,
+        volumesRoot,
+        cgroupRoot: node.cgroupRoot,
+      };
+    }
 
     // Short: tmux and other unix sockets under pods' HOME must stay below ~100 bytes.
     const podRoot = await fs.mkdtemp('/tmp/dpk-');
@@ -244,6 +349,7 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
       dir,
       server,
       nodeNames: NODE_NAMES,
+      realNode: realNodeInfo,
       hostPaths: {
         root: podRoot,
         volume: (namespace, claimName) => podRunner.volumeDir(namespace, claimName),
@@ -264,7 +370,29 @@ function baseEnv(): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.homedir() };
 }
 
-function apiserverArgs(pki: ClusterPki, dir: string, port: number, kinePort: number): string[] {
+/**
+ * The API server's admission configuration: PodNodeSelector with the cluster's default node selector
+ * (kwok's node), which a namespace overrides with its annotation (see {@link nodeKindAnnotations}).
+ */
+async function admissionConfiguration(dir: string): Promise<string> {
+  const podNodeSelector = path.join(dir, 'admission-podnodeselector.yaml');
+  await fs.writeFile(
+    podNodeSelector,
+    stringify({ podNodeSelectorPluginConfig: { clusterDefaultNodeSelector: `${NODE_KIND_LABEL}=kwok` } }),
+  );
+  const file = path.join(dir, 'admission.yaml');
+  await fs.writeFile(
+    file,
+    stringify({
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'AdmissionConfiguration',
+      plugins: [{ name: 'PodNodeSelector', path: podNodeSelector }],
+    }),
+  );
+  return file;
+}
+
+async function apiserverArgs(pki: ClusterPki, dir: string, port: number, kinePort: number): Promise<string[]> {
   return [
     `--etcd-servers=http://127.0.0.1:${String(kinePort)}`,
     '--bind-address=127.0.0.1',
@@ -281,7 +409,8 @@ function apiserverArgs(pki: ClusterPki, dir: string, port: number, kinePort: num
     '--requestheader-group-headers=X-Remote-Group',
     '--requestheader-extra-headers-prefix=X-Remote-Extra-',
     '--authorization-mode=Node,RBAC',
-    '--enable-admission-plugins=NodeRestriction',
+    '--enable-admission-plugins=NodeRestriction,PodNodeSelector',
+    `--admission-control-config-file=${await admissionConfiguration(dir)}`,
     '--allow-privileged=true',
     `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
@@ -433,6 +562,7 @@ async function createNode(admin: KubeRest, name: string): Promise<void> {
         'kubernetes.io/arch': 'amd64',
         'node-role.kubernetes.io/agent': '',
         type: 'kwok',
+        [NODE_KIND_LABEL]: 'kwok',
       },
     },
     status: { allocatable: { ...NODE_ALLOCATABLE }, capacity: { ...NODE_ALLOCATABLE } },
@@ -459,32 +589,6 @@ async function servesResources(admin: KubeRest, path: string, resources: readonl
   const list = await admin.getOrNull<{ resources?: { name: string }[] }>(path).catch(() => null);
   const served = new Set((list?.resources ?? []).map((resource) => resource.name));
   return resources.every((resource) => served.has(resource));
-}
-
-// ---- kubeconfigs ---------------------------------------------------------------------------
-
-async function writeKubeconfig(
-  file: string,
-  server: string,
-  caFile: string,
-  user: string,
-  credentials: { cert: string; key: string } | { token: string },
-  namespace?: string,
-): Promise<void> {
-  const base64 = async (certificate: string): Promise<string> => (await fs.readFile(certificate)).toString('base64');
-  const userEntry =
-    'token' in credentials
-      ? { token: credentials.token }
-      : { 'client-certificate-data': await base64(credentials.cert), 'client-key-data': await base64(credentials.key) };
-  const config = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'devpocket-testbed', cluster: { server, 'certificate-authority-data': await base64(caFile) } }],
-    users: [{ name: user, user: userEntry }],
-    contexts: [{ name: user, context: { cluster: 'devpocket-testbed', user, ...(namespace === undefined ? {} : { namespace }) } }],
-    'current-context': user,
-  };
-  await fs.writeFile(file, stringify(config), { mode: 0o600 });
 }
 
 // ---- waiting -------------------------------------------------------------------------------
