@@ -5,7 +5,7 @@ import { validateSync } from 'class-validator';
 import { parseDocument } from 'yaml';
 import type { FieldError } from '../common/errors/app-error.js';
 import { flattenValidationErrors } from '../common/errors/validation.js';
-import { TemplateDefinitionDto, UpdateTemplateDto } from './dto/template.dto.js';
+import { TemplateDefinitionDto, UpdateTemplateDto } from './dto/template-definition.dto.js';
 import type { Template } from './template.js';
 
 /**

@@ -20,14 +20,9 @@ import { MessageResponseDto } from '../common/http/message-response.dto.js';
 import { AppError } from '../common/errors/app-error.js';
 import { ErrorBodyDto } from '../common/errors/error-body.dto.js';
 import { AccountsError } from '../auth/auth.errors.js';
-import {
-  TemplateDefinitionDto,
-  TemplateListQueryDto,
-  TemplateLookupQueryDto,
-  TemplateResponseDto,
-  toTemplateResponse,
-  UpdateTemplateDto,
-} from './dto/template.dto.js';
+import { TemplateDefinitionDto, UpdateTemplateDto } from './dto/template-definition.dto.js';
+import { TemplateListQueryDto, TemplateLookupQueryDto } from './dto/template-query.dto.js';
+import { TemplateResponseDto, toTemplateResponse } from './dto/template-response.dto.js';
 import { changesFromDto, definitionFromDto } from './template-file.js';
 import { Template } from './template.js';
 import { TemplatesService } from './templates.service.js';

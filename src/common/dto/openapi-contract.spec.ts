@@ -13,7 +13,8 @@ import {
   VerifyEmailDto,
 } from '../../auth/dto/auth.dto.js';
 import { CreateEnvironmentDto, LogsQueryDto, UpdateEnvironmentDto } from '../../environments/dto/environment.dto.js';
-import { TemplateDefinitionDto, TemplateListQueryDto, UpdateTemplateDto } from '../../templates/dto/template.dto.js';
+import { TemplateDefinitionDto, UpdateTemplateDto } from '../../templates/dto/template-definition.dto.js';
+import { TemplateListQueryDto } from '../../templates/dto/template-query.dto.js';
 import { AdminUpdateUserDto, UpdateProfileDto, UserSearchQueryDto } from '../../users/dto/user.dto.js';
 import { createValidationPipe } from '../errors/validation.js';
 import { characterCount, isPlainObject, TRIMMED_CHARACTERS } from './fields.js';

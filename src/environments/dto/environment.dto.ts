@@ -15,7 +15,7 @@ import {
   trimmedPattern,
 } from '../../common/dto/fields.js';
 import { PHASES, QUEUED_ACTIONS, STATUSES, type Phase, type QueuedAction, type Status } from '../environment.js';
-import { BYTE_QUANTITY, CPU_QUANTITY } from '../../templates/dto/template.dto.js';
+import { BYTE_QUANTITY, CPU_QUANTITY } from '../../templates/dto/template-field-rules.js';
 import { cpuNumberQuantity, MAX_CPU_NUMBER } from '../../templates/template-rules.js';
 
 export const ENV_VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
