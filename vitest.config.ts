@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Two projects, one run:
- * - `default`: unit specs (src/**\/*.spec.ts, next to the code) and end-to-end specs
+ * - `default`: unit specs (src/**\/*.spec.ts and console/src/**\/*.spec.ts, next to the code) and end-to-end specs
  *   (test/**\/*.e2e-spec.ts) on the local runtime; one embedded database serves them all.
  * - `kubernetes`: the Kubernetes runtime's own suites (test/kubernetes/), and the
  *   runtime-agnostic terminal suites again with DEVPOCKET_TEST_RUNTIME=kubernetes, against the
@@ -32,7 +32,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'default',
-          include: ['src/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
+          include: ['src/**/*.spec.ts', 'console/src/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
           exclude: ['test/kubernetes/**', '**/node_modules/**'],
           globalSetup: ['test/support/global-setup.ts'],
         },

@@ -11,6 +11,7 @@ import { createValidationPipe } from './common/errors/validation.js';
 import { requestIdMiddleware } from './common/logging/request-id.js';
 import { RoutingWsAdapter } from './common/websocket/routing-ws-adapter.js';
 import type { Configuration } from './config/configuration.js';
+import { mountWebConsole } from './web-console/web-console.js';
 
 export const API_PREFIX = 'api/v1';
 export const JSON_BODY_LIMIT = '1mb';
@@ -129,8 +130,11 @@ export async function configureApp(app: NestExpressApplication, configuration: C
   app.useWebSocketAdapter(new RoutingWsAdapter(app));
   if (appConfig.swaggerEnabled) setupSwagger(app);
   await app.init();
+  // The browser console at `/` (docs/console.md): its pages are routes too, so mount it before the table is read.
+  const webConsole = mountWebConsole(app);
   // Every route is registered now: a request none of them handles is a 405 (its path is served
   // with other methods, listed in `Allow`) or a 404.
   routes.load(app.getHttpAdapter().getInstance());
+  app.use(webConsole.pageNotFound);
   app.use(routeMissFallback(routes));
 }

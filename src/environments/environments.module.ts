@@ -3,6 +3,7 @@ import { MongooseModule } from '@nestjs/mongoose';
 import { AuthModule } from '../auth/auth.module.js';
 import { TemplatesModule } from '../templates/templates.module.js';
 import { UsersModule } from '../users/users.module.js';
+import { EnvironmentMetrics } from './environment-metrics.js';
 import { EnvironmentOperations } from './environment-operations.js';
 import { EnvironmentQuota } from './environment-quota.js';
 import { EnvironmentSpecs } from './environment-specs.js';
@@ -34,6 +35,7 @@ import { EnvironmentQuotaRecord, EnvironmentQuotaSchema, EnvironmentRecord, Envi
     EnvironmentsReconciler,
     EnvironmentSocketAccess,
     LogsGateway,
+    EnvironmentMetrics,
   ],
   exports: [EnvironmentsService, EnvironmentSocketAccess],
 })

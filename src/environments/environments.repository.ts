@@ -145,6 +145,12 @@ export class EnvironmentsRepository {
     return asEnvironment.many(this.environments.find({ phase: { $in: phases } }).limit(limit));
   }
 
+  /** How many environments are in each phase (for the `devpocket_environments` gauge): one aggregation. */
+  async countByPhase(): Promise<Map<string, number>> {
+    const groups = await this.environments.aggregate<{ _id: string; count: number }>([{ $group: { _id: '$phase', count: { $sum: 1 } } }]);
+    return new Map(groups.map((group) => [group._id, group.count]));
+  }
+
   async existingIds(ids: string[]): Promise<Set<string>> {
     const objectIds = ids.map(objectId).filter((id): id is Types.ObjectId => id !== null);
     return new Set(await asId.many(this.environments.find({ _id: { $in: objectIds }, phase: { $ne: 'terminated' } }, { _id: 1 })));

@@ -114,6 +114,11 @@ export class EnvironmentsService implements OnModuleInit {
     };
   }
 
+  /** Whether the environment's record says `running` (the terminal asks when it lost its upstream). */
+  async isRunning(id: string): Promise<boolean> {
+    return (await this.environments.findById(id))?.phase === 'running';
+  }
+
   /** The runtime's view of an environment: its record joined with its template (409 when the template is gone). */
   specFor(environment: Environment): Promise<EnvironmentSpec> {
     return this.specs.specFor(environment);

@@ -2,17 +2,37 @@ import { Global, Module } from '@nestjs/common';
 import { Clock } from '../common/clock/clock.js';
 import { type AppConfig, appConfig } from '../config/namespaces/app.config.js';
 import { type RuntimeConfig, runtimeConfig } from '../config/namespaces/runtime.config.js';
-import { KubernetesRuntime } from './kubernetes/kubernetes-runtime.js';
-import { LocalRuntime } from './local/local-runtime.js';
+import { InstrumentedRuntime } from './instrumented-runtime.js';
+import { KubernetesApi } from './kubernetes/kubernetes-api.js';
+import { KubernetesRuntime, type KubernetesRuntimeOptions } from './kubernetes/kubernetes-runtime.js';
+import { LocalRuntime, type LocalRuntimeOptions } from './local/local-runtime.js';
+import { RuntimeInstrumentation } from './runtime-instrumentation.js';
 import { RuntimeProvider } from './runtime.provider.js';
 
-/** Builds the runtime RUNTIME selects. */
-export function createRuntime(config: RuntimeConfig, app: AppConfig, clock: Clock): RuntimeProvider {
+/** The runtimes' tuning beyond configuration (intervals, paths): their defaults in production; a test may pass others. */
+export interface RuntimeOptions {
+  local?: LocalRuntimeOptions;
+  kubernetes?: KubernetesRuntimeOptions;
+}
+
+/** What createRuntime is given, in order (a test that binds the runtime with other options injects the same). */
+export const RUNTIME_DEPENDENCIES = [runtimeConfig.KEY, appConfig.KEY, Clock, RuntimeInstrumentation];
+
+/** Builds the runtime RUNTIME selects, its operations and (Kubernetes) API requests measured. */
+export function createRuntime(
+  config: RuntimeConfig,
+  app: AppConfig,
+  clock: Clock,
+  instrumentation: RuntimeInstrumentation,
+  options: RuntimeOptions = {},
+): RuntimeProvider {
   switch (config.kind) {
     case 'local':
-      return new LocalRuntime(config, app, clock);
-    case 'kubernetes':
-      return new KubernetesRuntime(config.kubernetes);
+      return new InstrumentedRuntime(new LocalRuntime(config, app, clock, options.local), instrumentation);
+    case 'kubernetes': {
+      const api = new KubernetesApi(config.kubernetes, undefined, {}, instrumentation.kubernetesObserver());
+      return new InstrumentedRuntime(new KubernetesRuntime(config.kubernetes, api, options.kubernetes), instrumentation);
+    }
   }
 }
 
@@ -22,7 +42,15 @@ export function createRuntime(config: RuntimeConfig, app: AppConfig, clock: Cloc
  */
 @Global()
 @Module({
-  providers: [{ provide: RuntimeProvider, inject: [runtimeConfig.KEY, appConfig.KEY, Clock], useFactory: createRuntime }],
-  exports: [RuntimeProvider],
+  providers: [
+    RuntimeInstrumentation,
+    {
+      provide: RuntimeProvider,
+      inject: RUNTIME_DEPENDENCIES,
+      useFactory: (config: RuntimeConfig, app: AppConfig, clock: Clock, instrumentation: RuntimeInstrumentation) =>
+        createRuntime(config, app, clock, instrumentation),
+    },
+  ],
+  exports: [RuntimeProvider, RuntimeInstrumentation],
 })
 export class RuntimeModule {}

@@ -126,6 +126,14 @@ export interface RuntimeMetrics {
 
 export type Unsubscribe = () => void;
 
+/** What one readiness check of the runtime found. */
+export interface RuntimeReadiness {
+  /** True when the runtime can serve now. */
+  ready: boolean;
+  /** What was seen (`tmux 3.3a`, `Kubernetes API v1.36.0`), or why it cannot serve (`tmux was not found on PATH`). */
+  detail: string;
+}
+
 export abstract class RuntimeProvider {
   abstract readonly kind: 'local' | 'kubernetes';
 
@@ -163,4 +171,11 @@ export abstract class RuntimeProvider {
   abstract metrics(spec: EnvironmentSpec): Promise<RuntimeMetrics>;
   /** Ids of every environment this runtime holds resources for (for the reconciler). */
   abstract list(): Promise<string[]>;
+  /**
+   * One cheap check, within `timeoutMs`, that the runtime can serve now: the Kubernetes API answers
+   * an authenticated call, tmux runs on this host. Never rejects: a failure is `ready: false` with
+   * the reason. No memory of earlier checks: `/health/ready` decides what failures mean
+   * (src/common/health/runtime-health.ts).
+   */
+  abstract ready(timeoutMs: number): Promise<RuntimeReadiness>;
 }

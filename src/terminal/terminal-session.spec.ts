@@ -42,6 +42,11 @@ class FakeUpstream implements ExecSession {
   async kill(): Promise<void> {
     this.finish({ code: 0, signal: null });
   }
+
+  /** Ends as a process does: with an exit code, or without one (a connection lost). */
+  end(status: ExitStatus): void {
+    this.finish(status);
+  }
 }
 
 /** A socket whose buffered amount the test sets, recording what is sent. */
@@ -64,7 +69,7 @@ class FakeSocket extends EventEmitter {
 const spec = { id: '0123456789abcdef01234567' } as EnvironmentSpec;
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-function setup(): {
+function setup(environmentRunning?: () => Promise<boolean>): {
   session: TerminalSession;
   upstream: FakeUpstream;
   client: (cols?: number, rows?: number) => Promise<[TerminalClient, FakeSocket]>;
@@ -82,6 +87,7 @@ function setup(): {
     graceMs: 60_000,
     onInput: () => undefined,
     onClosed: () => undefined,
+    environmentRunning,
   });
   let nextId = 1;
   const client = async (cols = 80, rows = 24): Promise<[TerminalClient, FakeSocket]> => {
@@ -229,5 +235,33 @@ describe('TerminalSession', () => {
     );
     expect(stale.sent.map((m) => m.type)).toEqual(['welcome', 'reset']);
     session.close();
+  });
+
+  it('an upstream that exits (the environment stopped, the shell exited) closes its clients with 4009', async () => {
+    const { session, upstream, client } = setup(() => Promise.resolve(true));
+    const [, socket] = await client();
+    upstream.end({ code: 0, signal: null });
+    await eventually(() => expect(socket.closedWith).toBe(4009));
+    expect(socket.sent.at(-1)).toEqual({ type: 'error', message: 'The terminal session ended (exit code 0); reconnect to start it again' });
+    expect(session.isClosed).toBe(true);
+  });
+
+  it('an upstream lost while the environment runs (a dead exec connection) closes its clients with 4500, to reconnect', async () => {
+    const { session, upstream, client } = setup(() => Promise.resolve(true));
+    const [, a] = await client();
+    const [, b] = await client();
+    upstream.end({ code: null, signal: 'SIGHUP' });
+    // The session is forgotten at once: a client that reconnects meanwhile gets a new upstream.
+    await eventually(() => expect(session.isClosed).toBe(true));
+    await eventually(() => expect([a.closedWith, b.closedWith]).toEqual([4500, 4500]));
+    expect(a.sent.at(-1)).toEqual({ type: 'error', message: 'The connection to the terminal was lost; reconnect to resume' });
+  });
+
+  it('an upstream lost because the environment is going away closes its clients with 4009', async () => {
+    const { upstream, client } = setup(() => Promise.resolve(false));
+    const [, socket] = await client();
+    upstream.end({ code: null, signal: 'SIGHUP' });
+    await eventually(() => expect(socket.closedWith).toBe(4009));
+    expect(socket.sent.at(-1)).toEqual({ type: 'error', message: 'The terminal session ended; reconnect to start it again' });
   });
 });

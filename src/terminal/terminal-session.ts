@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { WebSocket } from 'ws';
 import { WsCloseCode } from '../common/websocket/close-codes.js';
-import { EnvironmentSpec, RuntimeProvider, TerminalAttachment, TerminalSize } from '../runtime/runtime.provider.js';
+import { EnvironmentSpec, ExitStatus, RuntimeProvider, TerminalAttachment, TerminalSize } from '../runtime/runtime.provider.js';
 import { DEFAULT_TERMINAL_SIZE } from '../runtime/terminal-size.js';
 import { OutputFanOut } from './fan-out.js';
 import { ClientMessage, ServerMessage, WelcomeMessage } from './protocol.js';
@@ -21,6 +21,12 @@ export interface SessionDependencies {
   graceMs: number;
   onInput: (environmentId: string) => void;
   onClosed: (session: TerminalSession) => void;
+  /**
+   * Whether the environment is still recorded as running: asked when the upstream was lost (it ended
+   * without an exit code, e.g. a dead exec connection), to tell a lost connection (4500, reconnect)
+   * from an environment going away (4009). Without it, a lost upstream is closed like an ended one.
+   */
+  environmentRunning?: (environmentId: string) => Promise<boolean>;
 }
 
 /**
@@ -95,24 +101,57 @@ export class TerminalSession {
     this.deps.metrics.sessions.inc();
     upstream.stream.on('data', (chunk: Buffer) => this.output.write(chunk));
     upstream.stream.on('error', (error: Error) => this.logger.warn(`Upstream of ${this.spec.id}: ${error.message}`));
-    void upstream.exit.then((status) => this.onUpstreamExit(upstream, status.code));
+    void upstream.exit.then((status) => this.onUpstreamExit(upstream, status));
   }
 
-  private onUpstreamExit(upstream: TerminalAttachment, code: number | null): void {
+  /**
+   * The upstream ended. With an exit code, the tmux client exited (the environment stopped, the
+   * shell exited): clients are closed with 4009. Without one, the upstream was lost (a dropped or
+   * dead exec connection, a killed tmux client): if the environment still runs, clients are closed
+   * with 4500 so they reconnect (with `resume`: a new session, so a `reset` and a redraw); the
+   * session is forgotten at once, so a client that reconnects meanwhile starts a new upstream.
+   */
+  private onUpstreamExit(upstream: TerminalAttachment, status: ExitStatus): void {
     if (this.upstream !== upstream) return;
     this.output.flush();
     this.upstream = null;
     this.deps.metrics.sessions.dec();
     if (this.closed) return;
     if (this.clients.size > 0) this.deps.metrics.upstreamErrors.inc();
-    for (const client of this.clients) {
-      this.send(client, {
-        type: 'error',
-        message: `The terminal session ended${code === null ? '' : ` (exit code ${code})`}; reconnect to start it again`,
-      });
-      client.ws.close(WsCloseCode.NotRunning, 'terminal session ended');
+    const { code } = status;
+    const running = this.deps.environmentRunning;
+    if (code === null && running) {
+      const clients = [...this.clients];
+      this.close();
+      void running(this.spec.id)
+        .catch(() => true)
+        .then((stillRunning) => {
+          if (stillRunning)
+            this.logger.warn(
+              `The terminal upstream of ${this.spec.id} was lost (${status.signal ?? 'no exit status'}); its clients reconnect`,
+            );
+          for (const client of clients) {
+            if (stillRunning) this.lost(client);
+            else this.ended(client, null);
+          }
+        });
+      return;
     }
+    for (const client of this.clients) this.ended(client, code);
     this.close();
+  }
+
+  private ended(client: TerminalClient, code: number | null): void {
+    this.send(client, {
+      type: 'error',
+      message: `The terminal session ended${code === null ? '' : ` (exit code ${code})`}; reconnect to start it again`,
+    });
+    client.ws.close(WsCloseCode.NotRunning, 'terminal session ended');
+  }
+
+  private lost(client: TerminalClient): void {
+    this.send(client, { type: 'error', message: 'The connection to the terminal was lost; reconnect to resume' });
+    client.ws.close(WsCloseCode.UpstreamError, 'upstream lost');
   }
 
   // ---- clients --------------------------------------------------------------------------------------

@@ -146,6 +146,7 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
           onClosed: (done) => {
             if (this.sessions.get(done.spec.id) === done) this.sessions.delete(done.spec.id);
           },
+          environmentRunning: (id) => this.environments.isRunning(id),
         });
         this.sessions.set(environment.id, session);
       }

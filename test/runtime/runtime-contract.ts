@@ -290,6 +290,27 @@ export function describeRuntimeContract(name: string, factory: () => Promise<Run
       expect((await runToEnd(runtime, spec, ['cat', 'kept.txt'])).text).toBe('kept\n');
     });
 
+    it("keeps a stopped environment's log readable, ending with the stop event (logs and the followers' backlog)", async () => {
+      const spec = newSpec({ template: { startup: { user: ['echo before-the-stop-$((6*7))'] } } });
+      await runtime.provision(spec);
+      await installed(spec);
+      await runtime.stop(spec);
+      expect((await state(spec)).state).toBe('stopped');
+      const page = await runtime.logs(spec, { lines: 1000 });
+      expect(count(page.lines, 'before-the-stop-42')).toBe(1);
+      expect(page.lines.at(-1)).toMatch(/^\S+ \[runtime\] stopped$/);
+      expect(page.total).toBe(page.lines.length);
+      expect(await runtime.logs(spec, { lines: 2 })).toEqual({ lines: page.lines.slice(-2), total: page.total });
+      // What the logs WebSocket of a stopped environment sends: the newest lines, the stop event last.
+      const received: string[] = [];
+      const unsubscribe = runtime.followLogs(spec, (line) => received.push(line), 3);
+      try {
+        await eventually(() => expect(received).toEqual(page.lines.slice(-3)));
+      } finally {
+        unsubscribe();
+      }
+    });
+
     it('stop ends every process of the environment', async () => {
       const spec = newSpec();
       await runtime.provision(spec);

@@ -8,6 +8,7 @@ import { databaseConfig } from '../../config/namespaces/database.config.js';
 import { AppError } from '../errors/app-error.js';
 import { ErrorBodyDto } from '../errors/error-body.dto.js';
 import { CommonError } from '../errors/error-code.js';
+import { RuntimeHealthIndicator } from './runtime-health.js';
 
 class LivenessDto {
   status!: 'ok';
@@ -15,7 +16,8 @@ class LivenessDto {
 
 /**
  * Health endpoints, outside the API prefix. `/health` is what the mobile client probes (only 200
- * counts as up); `/health/live` is for process supervisors; `/health/ready` checks dependencies.
+ * counts as up); `/health/live` is for process supervisors; `/health/ready` checks dependencies:
+ * MongoDB, and the runtime (runtime-health.ts: cached, with hysteresis).
  */
 @Public()
 @ApiTags('health')
@@ -25,6 +27,7 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly mongoose: MongooseHealthIndicator,
+    private readonly runtime: RuntimeHealthIndicator,
     @Inject(databaseConfig.KEY) private readonly database: ConfigType<typeof databaseConfig>,
   ) {}
 
@@ -49,7 +52,10 @@ export class HealthController {
   @ApiServiceUnavailableResponse({ type: ErrorBodyDto, description: 'A dependency is down; `detail` names it' })
   async ready(): Promise<HealthCheckResult> {
     try {
-      return await this.health.check([() => this.mongoose.pingCheck('mongodb', { timeout: Math.min(this.database.timeoutMs, 3_000) })]);
+      return await this.health.check([
+        () => this.mongoose.pingCheck('mongodb', { timeout: Math.min(this.database.timeoutMs, 3_000) }),
+        () => this.runtime.check('runtime'),
+      ]);
     } catch (error) {
       const result = (error as { response?: HealthCheckResult }).response;
       const failing = Object.entries(result?.error ?? {}).map(([name, info]) => {

@@ -1,9 +1,11 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller.js';
+import { ReadinessPolicy, RuntimeHealthIndicator } from './runtime-health.js';
 
 @Module({
   imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
+  providers: [{ provide: ReadinessPolicy, useValue: new ReadinessPolicy() }, RuntimeHealthIndicator],
 })
 export class HealthModule {}

@@ -2,12 +2,18 @@ import type { SecureContextOptions } from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   ApiException,
+  ApisApi,
   AppsV1Api,
   CoreV1Api,
   createConfiguration,
+  CustomObjectsApi,
+  IsomorphicFetchHttpLibrary,
   KubeConfig,
   ServerConfiguration,
+  VersionApi,
   Watch,
+  wrapHttpLibrary,
+  type Configuration,
   type Middleware,
   type RequestContext,
   type ResponseContext,
@@ -19,7 +25,8 @@ import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js
  * The one place that talks to the Kubernetes API server (the port to an external system): typed
  * clients from @kubernetes/client-node with a timeout on every request, retries with exponential
  * backoff for what is worth retrying (5xx, 429, timeouts, dropped connections), a count of the
- * calls made (for the benchmarks), and WebSocket connections for exec.
+ * calls made (for the benchmarks), every request's outcome told to an observer (the
+ * `kubernetes_api_requests_total` metric), and WebSocket connections for exec.
  */
 
 /** Why a Kubernetes API call failed, after its retries; `status` is the HTTP status when there was one. */
@@ -85,6 +92,49 @@ export function describeCall(method: string, url: string): string {
   return `${method.toUpperCase()} ${resource}${subresource}`;
 }
 
+/** One request to the API server as the metrics see it: its Kubernetes verb, resource, and HTTP status (`error`: no answer). */
+export interface KubernetesRequest {
+  verb: string;
+  resource: string;
+  code: string;
+}
+
+export type KubernetesRequestObserver = (request: KubernetesRequest) => void;
+
+const VERB_OF_METHOD: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+
+/**
+ * A request's Kubernetes verb and resource, names and namespaces left out (bounded labels):
+ * `list pods`, `watch pods`, `patch apps/statefulsets`, `get /version`. The resource is
+ * `[group/]resource[/subresource]`; a path outside the resource tree (discovery, `/version`) is its
+ * own resource.
+ */
+export function requestLabels(method: string, url: string): { verb: string; resource: string } {
+  const parsed = new URL(url, 'http://kubernetes');
+  const parts = parsed.pathname.split('/').filter(Boolean);
+  const upper = method.toUpperCase();
+  // /api/v1/[namespaces/<ns>/]<resource>[/<name>[/<subresource>]] or /apis/<group>/<version>/…
+  const core = parts[0] === 'api' && parts.length > 2;
+  const grouped = parts[0] === 'apis' && parts.length > 3;
+  if (!core && !grouped) return { verb: VERB_OF_METHOD[upper] ?? upper.toLowerCase(), resource: parsed.pathname };
+  const rest = parts.slice(core ? 2 : 3);
+  const tail = rest[0] === 'namespaces' && rest.length > 2 ? rest.slice(2) : rest;
+  const group = grouped ? `${parts[1]}/` : '';
+  const resource = `${group}${tail[0] ?? ''}${tail.length > 2 ? `/${tail[2]}` : ''}`;
+  const named = tail.length > 1;
+  if (named) return { verb: VERB_OF_METHOD[upper] ?? upper.toLowerCase(), resource };
+  const watching = ['true', '1'].includes(parsed.searchParams.get('watch') ?? '');
+  const verb =
+    upper === 'GET'
+      ? watching
+        ? 'watch'
+        : 'list'
+      : upper === 'DELETE'
+        ? 'deletecollection'
+        : (VERB_OF_METHOD[upper] ?? upper.toLowerCase());
+  return { verb, resource };
+}
+
 /** Exec subprotocols, newest first (v5 adds closing stdin). */
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
 
@@ -98,22 +148,36 @@ export interface RetryPolicy {
 export class KubernetesApi {
   readonly core: CoreV1Api;
   readonly apps: AppsV1Api;
+  /** For the metrics API (`metrics.k8s.io`). */
+  readonly custom: CustomObjectsApi;
   readonly kubeConfig: KubeConfig;
   private readonly calls = new Map<string, number>();
   private readonly retryPolicy: RetryPolicy;
+  private readonly server: string;
 
   constructor(
     private readonly config: KubernetesConfig,
     kubeConfig?: KubeConfig,
     retryPolicy: Partial<RetryPolicy> = {},
+    /** Told every request's verb, resource and outcome (the runtime's metrics). */
+    private readonly observer: KubernetesRequestObserver = () => undefined,
   ) {
     this.kubeConfig = kubeConfig ?? KubernetesApi.loadKubeConfig(config);
     this.retryPolicy = { retries: config.apiRetries, baseDelayMs: 250, maxDelayMs: 4000, ...retryPolicy };
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('Kubernetes runtime: the kubeconfig has no current cluster');
+    this.server = cluster.server;
+    const configuration = this.configuration(this.config.requestTimeoutMs);
+    this.core = new CoreV1Api(configuration);
+    this.apps = new AppsV1Api(configuration);
+    this.custom = new CustomObjectsApi(configuration);
+  }
+
+  /** The typed clients' configuration: each request gives up after `timeoutMs`, is counted, and its outcome observed. */
+  private configuration(timeoutMs: number): Configuration {
     const middleware: Middleware = {
       pre: async (context: RequestContext) => {
-        context.setSignal(AbortSignal.timeout(this.config.requestTimeoutMs));
+        context.setSignal(AbortSignal.timeout(timeoutMs));
         // Every patch this runtime sends is a JSON merge patch.
         if (context.getHttpMethod().toString() === 'PATCH') context.setHeaderParam('Content-Type', 'application/merge-patch+json');
         this.count(describeCall(context.getHttpMethod().toString(), context.getUrl()));
@@ -121,13 +185,50 @@ export class KubernetesApi {
       },
       post: (context: ResponseContext) => Promise.resolve(context),
     };
-    const configuration = createConfiguration({
-      baseServer: new ServerConfiguration(cluster.server, {}),
+    const fetchLibrary = new IsomorphicFetchHttpLibrary();
+    const observed = wrapHttpLibrary({
+      send: async (request: RequestContext): Promise<ResponseContext> => {
+        const labels = requestLabels(request.getHttpMethod().toString(), request.getUrl());
+        try {
+          const response = await fetchLibrary.send(request).toPromise();
+          this.observe({ ...labels, code: String(response.httpStatusCode) });
+          return response;
+        } catch (error) {
+          this.observe({ ...labels, code: 'error' });
+          throw error;
+        }
+      },
+    });
+    return createConfiguration({
+      baseServer: new ServerConfiguration(this.server, {}),
       authMethods: { default: this.kubeConfig },
+      httpApi: observed,
       promiseMiddleware: [middleware],
     });
-    this.core = new CoreV1Api(configuration);
-    this.apps = new AppsV1Api(configuration);
+  }
+
+  private observe(request: KubernetesRequest): void {
+    try {
+      this.observer(request);
+    } catch {
+      // Metrics never break a call.
+    }
+  }
+
+  /**
+   * The API server's version (`GET /version`): one attempt, no retries, within `timeoutMs`. A
+   * request with this runtime's credentials: it proves the API server reachable and the
+   * credentials accepted (401 otherwise). The readiness check.
+   */
+  async serverVersion(timeoutMs: number): Promise<string> {
+    const info = await new VersionApi(this.configuration(timeoutMs)).getCode();
+    return info.gitVersion;
+  }
+
+  /** Whether the API server serves an API group (discovery, `GET /apis`), e.g. `metrics.k8s.io`. */
+  async servesGroup(group: string): Promise<boolean> {
+    const groups = await this.call('list API groups', () => new ApisApi(this.configuration(this.config.requestTimeoutMs)).getAPIVersions());
+    return groups.groups.some((each) => each.name === group);
   }
 
   /** KUBECONFIG when configured, otherwise the pod's service account (in-cluster). */
@@ -197,12 +298,20 @@ export class KubernetesApi {
     done: (error: unknown) => void,
   ): Promise<AbortController> {
     this.count('WATCH pods');
-    return new Watch(this.kubeConfig).watch(
+    const watching = new Watch(this.kubeConfig).watch(
       namespace === null ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
       { labelSelector: query.labelSelector, resourceVersion: query.resourceVersion, allowWatchBookmarks: true },
       onEvent,
       done,
     );
+    watching.then(
+      () => this.observe({ verb: 'watch', resource: 'pods', code: '200' }),
+      (error: unknown) => {
+        const status = (error as { statusCode?: unknown } | null)?.statusCode;
+        this.observe({ verb: 'watch', resource: 'pods', code: typeof status === 'number' ? String(status) : 'error' });
+      },
+    );
+    return watching;
   }
 
   /**
@@ -231,6 +340,13 @@ export class KubernetesApi {
     const options: ClientOptions & SecureContextOptions & { headers?: Record<string, string> } = {};
     await this.kubeConfig.applyToHTTPSOptions(options);
     this.count('POST pods/exec');
+    // A WebSocket exec is a GET upgrade that RBAC authorises as `create` on pods/exec.
+    let told = false;
+    const observe = (code: string): void => {
+      if (told) return;
+      told = true;
+      this.observe({ verb: 'create', resource: 'pods/exec', code });
+    };
     return new Promise<WebSocket>((resolve, reject) => {
       const socket = new WebSocket(url, EXEC_PROTOCOLS, { ...options, handshakeTimeout: this.config.requestTimeoutMs });
       socket.binaryType = 'nodebuffer';
@@ -238,8 +354,12 @@ export class KubernetesApi {
         const frame = isBinary ? data : Buffer.from(data);
         if (frame.length > 0) onMessage(frame[0] ?? 0, frame.subarray(1));
       });
-      socket.once('open', () => resolve(socket));
+      socket.once('open', () => {
+        observe('101');
+        resolve(socket);
+      });
       socket.once('unexpected-response', (_request, response) => {
+        observe(String(response.statusCode ?? 'error'));
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => {
@@ -255,7 +375,10 @@ export class KubernetesApi {
         });
         socket.terminate();
       });
-      socket.once('error', (error) => reject(error));
+      socket.once('error', (error) => {
+        observe('error');
+        reject(error);
+      });
     });
   }
 

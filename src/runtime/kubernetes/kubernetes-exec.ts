@@ -1,4 +1,5 @@
 import { Duplex } from 'node:stream';
+import { Logger } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import type { ExecSession, ExitStatus } from '../runtime.provider.js';
 import { clampTerminal } from '../terminal-size.js';
@@ -13,8 +14,25 @@ export const Channel = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4, c
 
 /** Output buffered in `stream` before the socket is paused (the API server then stops reading the process). */
 export const EXEC_HIGH_WATER_MARK = 64 * 1024;
-/** WebSocket pings keep idle terminals alive through proxies and load balancers that cut silent connections. */
-export const EXEC_KEEPALIVE_MS = 25_000;
+/**
+ * WebSocket pings every 15 s keep idle terminals alive through proxies and load balancers that cut
+ * silent connections, and find connections that died without a word (no FIN, no RST: a peer or a
+ * middlebox gone, a network partition).
+ */
+export const EXEC_KEEPALIVE_MS = 15_000;
+/**
+ * After a ping, the API server must answer (a pong, or any frame) within 10 s, or the connection is
+ * taken for dead and closed: a dead exec is noticed within 25 s (interval + deadline).
+ */
+export const EXEC_PONG_TIMEOUT_MS = 10_000;
+
+/** The keep-alive of an exec connection: a ping every `intervalMs`, an answer expected within `pongTimeoutMs`. */
+export interface ExecKeepalive {
+  intervalMs: number;
+  pongTimeoutMs: number;
+}
+
+export const DEFAULT_EXEC_KEEPALIVE: ExecKeepalive = { intervalMs: EXEC_KEEPALIVE_MS, pongTimeoutMs: EXEC_PONG_TIMEOUT_MS };
 /** Go's wording of signals ("signal: killed") to their names. */
 const SIGNAL_WORDS: Record<string, string> = { killed: 'SIGKILL', terminated: 'SIGTERM', hangup: 'SIGHUP', interrupt: 'SIGINT' };
 
@@ -78,6 +96,12 @@ function frame(channel: number, data: Buffer | string): Buffer {
  * full the socket is paused (TCP backpressure reaches the API server, then the process). Writing
  * to `stream` sends stdin; ending it closes stdin (v5) so programs reading it see end-of-file.
  *
+ * Keep-alive: a ping every `keepalive.intervalMs`; when neither a pong nor any other frame arrives
+ * within `keepalive.pongTimeoutMs` after it, the connection is dead (it would otherwise hang the
+ * session forever: a vanished peer sends no FIN and no RST). The socket is then cut and the session
+ * ends as a dropped connection does (`SIGHUP`), with the reason logged. While the socket is paused
+ * (backpressure) nothing is read, pongs included, so no deadline runs; it starts again with reading.
+ *
  * Why not `Exec` of @kubernetes/client-node (2.0): its WebSocketHandler writes every output frame
  * into the caller's stream without looking at `write()`'s answer and never pauses the socket, and
  * sends stdin with `ws.send()` without looking at the socket's buffer. A terminal flooding output
@@ -91,12 +115,17 @@ export class KubernetesExecSession implements ExecSession {
   /** Output has ended (end-of-stream pushed): frames after it are dropped. */
   private ended = false;
   private readonly keepalive: NodeJS.Timeout;
+  /** Armed by a ping, disarmed by any sign of life; when it fires, the connection is dead. */
+  private pongDeadline: NodeJS.Timeout | null = null;
   private readonly supportsClose: boolean;
+  private readonly logger = new Logger('KubernetesRuntime');
 
   constructor(
     private readonly socket: WebSocket,
     private readonly tty: boolean,
-    keepaliveMs = EXEC_KEEPALIVE_MS,
+    private readonly keepaliveSettings: ExecKeepalive = DEFAULT_EXEC_KEEPALIVE,
+    /** Names the connection in the log (never the command: it may carry the user's variables). */
+    private readonly label = 'an exec stream',
   ) {
     this.supportsClose = socket.protocol === 'v5.channel.k8s.io';
     this.exit = new Promise<ExitStatus>((resolve) => {
@@ -126,10 +155,12 @@ export class KubernetesExecSession implements ExecSession {
         callback(error);
       },
     });
-    this.keepalive = setInterval(() => {
-      if (this.socket.readyState === this.socket.OPEN) this.socket.ping();
-    }, keepaliveMs);
+    this.keepalive = setInterval(() => this.ping(), keepaliveSettings.intervalMs);
     this.keepalive.unref();
+    const alive = (): void => this.disarmDeadline();
+    socket.on('pong', alive);
+    socket.on('ping', alive);
+    socket.on('message', alive);
     socket.on('close', () => this.finish({ code: null, signal: 'SIGHUP' }));
     socket.on('error', () => this.finish({ code: null, signal: 'SIGHUP' }));
   }
@@ -138,7 +169,11 @@ export class KubernetesExecSession implements ExecSession {
   receive(channel: number, data: Buffer): void {
     if (channel === Channel.stdout || channel === Channel.stderr) {
       if (data.length === 0 || this.ended) return;
-      if (!this.stream.push(data)) this.socket.pause();
+      if (!this.stream.push(data)) {
+        // Paused, nothing is read (pongs neither): liveness is judged again once reading resumes.
+        this.socket.pause();
+        this.disarmDeadline();
+      }
       return;
     }
     if (channel === Channel.status) {
@@ -163,6 +198,30 @@ export class KubernetesExecSession implements ExecSession {
     await this.exit;
   }
 
+  private ping(): void {
+    if (this.socket.readyState !== this.socket.OPEN || this.socket.isPaused) return;
+    this.socket.ping();
+    if (this.pongDeadline) return;
+    this.pongDeadline = setTimeout(() => this.dead(), this.keepaliveSettings.pongTimeoutMs);
+    this.pongDeadline.unref();
+  }
+
+  private disarmDeadline(): void {
+    if (this.pongDeadline) clearTimeout(this.pongDeadline);
+    this.pongDeadline = null;
+  }
+
+  /** No answer to a ping in time: the peer is gone without a word. Cut the socket; the session ends as dropped. */
+  private dead(): void {
+    this.pongDeadline = null;
+    if (this.ended) return;
+    this.logger.warn(
+      `The connection of ${this.label} answered no ping within ${this.keepaliveSettings.pongTimeoutMs / 1000} s: it is dead, closing it`,
+    );
+    this.socket.terminate();
+    this.finish({ code: null, signal: 'SIGHUP' });
+  }
+
   private close(): void {
     if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) this.socket.close(1000);
     this.finish(this.exitStatus ?? { code: null, signal: 'SIGHUP' });
@@ -170,6 +229,7 @@ export class KubernetesExecSession implements ExecSession {
 
   private finish(status: ExitStatus): void {
     clearInterval(this.keepalive);
+    this.disarmDeadline();
     if (!this.ended) {
       this.ended = true;
       if (!this.stream.destroyed) this.stream.push(null);

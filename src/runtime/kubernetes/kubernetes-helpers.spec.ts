@@ -2,7 +2,7 @@ import { ApiException, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js';
 import type { Template } from '../../templates/template.js';
 import type { EnvironmentSpec } from '../runtime.provider.js';
-import { describeCall, isRetryable, KubernetesApi, KubernetesApiError, reasonOf } from './kubernetes-api.js';
+import { describeCall, isRetryable, KubernetesApi, KubernetesApiError, reasonOf, requestLabels } from './kubernetes-api.js';
 import { parseExitStatus } from './kubernetes-exec.js';
 import { configMapFor, environmentFor, labelsFor, namesFor, serviceFor, statefulSetFor, volumeClaimFor } from './manifests.js';
 import { viewPod } from './pod-status.js';
@@ -243,5 +243,24 @@ describe('KubernetesApi', () => {
     expect(isRetryable(new ApiException(429, '', '', {}))).toBe(true);
     expect(isRetryable(new Error('socket hang up'))).toBe(true);
     expect(reasonOf(Object.assign(new Error('x'), { name: 'AbortError' }))).toBe('the request timed out');
+  });
+});
+
+describe('requestLabels (kubernetes_api_requests_total)', () => {
+  const server = 'https://10.0.0.1:6443';
+  it.each([
+    ['GET', '/api/v1/namespaces/envs/pods?labelSelector=a%3Db', 'list', 'pods'],
+    ['GET', '/api/v1/pods?labelSelector=a&watch=true', 'watch', 'pods'],
+    ['GET', '/api/v1/namespaces/envs/pods/dp-x-0', 'get', 'pods'],
+    ['POST', '/api/v1/namespaces/envs/configmaps', 'create', 'configmaps'],
+    ['PATCH', '/apis/apps/v1/namespaces/envs/statefulsets/dp-x', 'patch', 'apps/statefulsets'],
+    ['DELETE', '/api/v1/namespaces/envs/persistentvolumeclaims/dp-x-home', 'delete', 'persistentvolumeclaims'],
+    ['GET', '/apis/metrics.k8s.io/v1beta1/namespaces/envs/pods/dp-x-0', 'get', 'metrics.k8s.io/pods'],
+    ['POST', '/api/v1/namespaces', 'create', 'namespaces'],
+    ['GET', '/api/v1/namespaces/envs', 'get', 'namespaces'],
+    ['GET', '/version', 'get', '/version'],
+    ['GET', '/apis', 'get', '/apis'],
+  ])('%s %s is %s %s', (method, path, verb, resource) => {
+    expect(requestLabels(method, `${server}${path}`)).toEqual({ verb, resource });
   });
 });

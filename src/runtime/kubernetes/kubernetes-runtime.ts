@@ -10,6 +10,7 @@ import {
   type LogPage,
   type LogQuery,
   type RuntimeMetrics,
+  type RuntimeReadiness,
   type RuntimeStatus,
   type TerminalAttachment,
   type TerminalSize,
@@ -17,8 +18,8 @@ import {
 } from '../runtime.provider.js';
 import type { StatusListener } from '../status-watch.js';
 import { ABSENT, KubernetesStatus } from './environment-status.js';
-import { KubernetesApi } from './kubernetes-api.js';
-import { EXEC_KEEPALIVE_MS } from './kubernetes-exec.js';
+import { KubernetesApi, reasonOf } from './kubernetes-api.js';
+import { EXEC_KEEPALIVE_MS, EXEC_PONG_TIMEOUT_MS } from './kubernetes-exec.js';
 import { KubernetesLifecycle } from './lifecycle.js';
 import { EnvironmentObjects } from './objects.js';
 import { NamespacePlacement } from './placement.js';
@@ -26,6 +27,7 @@ import { PodExec } from './pod-exec.js';
 import { PodLogs } from './pod-logs.js';
 import { PodMetrics } from './pod-metrics.js';
 import { PodWatch } from './pod-watch.js';
+import { StoppedLogs } from './stopped-log.js';
 
 export interface KubernetesRuntimeOptions {
   /** How long stop() waits for the pod to be gone (default 90 s). */
@@ -34,8 +36,10 @@ export interface KubernetesRuntimeOptions {
   destroyTimeoutMs?: number;
   /** Delay before a dropped pod watch is re-opened; doubles up to 30 s (default 500 ms). */
   watchRetryMs?: number;
-  /** WebSocket ping interval of exec sessions (default EXEC_KEEPALIVE_MS, 25 s). */
+  /** WebSocket ping interval of exec sessions (default EXEC_KEEPALIVE_MS, 15 s). */
   execKeepaliveMs?: number;
+  /** How long after a ping an exec connection without any answer is taken for dead (default EXEC_PONG_TIMEOUT_MS, 10 s). */
+  execPongTimeoutMs?: number;
 }
 
 /**
@@ -52,7 +56,8 @@ export interface KubernetesRuntimeOptions {
  * - KubernetesLifecycle (lifecycle.ts): provision, start, stop, destroy, with their waits
  * - KubernetesStatus (environment-status.ts) and PodWatch (pod-watch.ts): status() and watch()
  * - PodExec (pod-exec.ts): exec sessions, the terminal attachment, the runtime's own scripts
- * - PodLogs (pod-logs.ts), PodMetrics (pod-metrics.ts): logs, followLogs, metrics
+ * - PodLogs (pod-logs.ts), PodMetrics (pod-metrics.ts): logs, followLogs, metrics; StoppedLogs
+ *   (stopped-log.ts): the log a stop keeps, served while no pod runs
  */
 export class KubernetesRuntime extends RuntimeProvider implements OnApplicationShutdown {
   readonly kind = 'kubernetes' as const;
@@ -73,15 +78,22 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     super();
     this.placement = new NamespacePlacement(config, api);
     this.objects = new EnvironmentObjects(config, api, this.placement);
-    this.execs = new PodExec(api, this.objects, options.execKeepaliveMs ?? EXEC_KEEPALIVE_MS);
-    this.statuses = new KubernetesStatus(this.objects, this.execs);
-    this.lifecycle = new KubernetesLifecycle(this.placement, this.objects, this.statuses, {
-      stopTimeoutMs: options.stopTimeoutMs ?? 90_000,
-      destroyTimeoutMs: options.destroyTimeoutMs ?? 120_000,
+    this.execs = new PodExec(api, this.objects, {
+      intervalMs: options.execKeepaliveMs ?? EXEC_KEEPALIVE_MS,
+      pongTimeoutMs: options.execPongTimeoutMs ?? EXEC_PONG_TIMEOUT_MS,
     });
+    this.statuses = new KubernetesStatus(this.objects, this.execs);
+    const stoppedLogs = new StoppedLogs(api, this.execs);
+    this.lifecycle = new KubernetesLifecycle(
+      this.placement,
+      this.objects,
+      this.statuses,
+      { stopTimeoutMs: options.stopTimeoutMs ?? 90_000, destroyTimeoutMs: options.destroyTimeoutMs ?? 120_000 },
+      stoppedLogs,
+    );
     this.watcher = new PodWatch(api, this.placement, this.statuses, options.watchRetryMs ?? 500);
-    this.logFiles = new PodLogs(this.objects, this.execs);
-    this.sampler = new PodMetrics(this.objects, this.execs);
+    this.logFiles = new PodLogs(this.objects, this.execs, stoppedLogs);
+    this.sampler = new PodMetrics(api, this.objects, this.execs);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -155,6 +167,15 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   /** Every environment with a StatefulSet, PVC or ConfigMap carrying the `managed-by` label (for the reconciler). */
   list(): Promise<string[]> {
     return this.objects.listIds();
+  }
+
+  /** The API server answers `GET /version` with this runtime's credentials, within `timeoutMs` (one attempt). */
+  async ready(timeoutMs: number): Promise<RuntimeReadiness> {
+    try {
+      return { ready: true, detail: `Kubernetes API ${await this.api.serverVersion(timeoutMs)}` };
+    } catch (error) {
+      return { ready: false, detail: `the Kubernetes API did not answer: ${reasonOf(error)}` };
+    }
   }
 
   /** Stops watching and ends the exec sessions this instance opened (environments keep running). */

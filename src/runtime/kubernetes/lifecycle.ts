@@ -5,6 +5,7 @@ import type { KubernetesStatus } from './environment-status.js';
 import { ANNOTATION_INSTALLATION, namesFor } from './manifests.js';
 import type { EnvironmentObjects } from './objects.js';
 import type { NamespacePlacement } from './placement.js';
+import type { LogCapture, StoppedLogs } from './stopped-log.js';
 
 export interface KubernetesLifecycleTimeouts {
   /** How long stop() waits for the pod to be gone. */
@@ -24,6 +25,7 @@ export class KubernetesLifecycle {
     private readonly objects: EnvironmentObjects,
     private readonly status: KubernetesStatus,
     private readonly timeouts: KubernetesLifecycleTimeouts,
+    private readonly stoppedLogs: StoppedLogs,
   ) {}
 
   /** Creates whatever is missing (idempotent, heals a half-created environment), then one replica. */
@@ -39,20 +41,32 @@ export class KubernetesLifecycle {
     await this.provision(spec);
   }
 
-  /** Saves the startup script's progress on the StatefulSet and scales it to 0 in one patch; waits until the pod is gone. */
+  /**
+   * Saves the startup script's progress on the StatefulSet and scales it to 0 in one patch; waits
+   * until the pod is gone; keeps the log's tail for the stopped environment (stopped-log.ts).
+   */
   async stop(spec: EnvironmentSpec): Promise<void> {
     const names = namesFor(spec.id);
     const at = await this.placement.locate(spec);
     if (!at) return;
-    const workload = await this.objects.readWorkload(at);
+    const { workload, view } = await this.objects.inspect(at);
     if (!workload) return;
-    if ((workload.spec?.replicas ?? 0) > 0) {
-      // The pod (and its view of the startup script) goes away: keep the progress on the StatefulSet.
-      const progress = await this.status.readProgress(at).catch(() => null);
-      const annotations: Record<string, string> = progress ? { [ANNOTATION_INSTALLATION]: JSON.stringify(progress) } : {};
+    const podGone = (): Promise<void> =>
+      this.waitUntil(`the pod ${names.pod} to end`, this.timeouts.stopTimeoutMs, async () => (await this.objects.readPod(at)) === null);
+    if ((workload.spec?.replicas ?? 0) === 0) return podGone();
+    // The pod (and its view of the startup script) goes away: keep the progress on the StatefulSet.
+    const progress = await this.status.readProgress(at).catch(() => null);
+    const annotations: Record<string, string> = progress ? { [ANNOTATION_INSTALLATION]: JSON.stringify(progress) } : {};
+    // And the log on the home volume becomes unreadable: capture it until the pod's end.
+    const capture: LogCapture | null = view.state === 'running' ? await this.stoppedLogs.capture(at) : null;
+    try {
       await this.objects.scale(at, 0, annotations);
+      await podGone();
+    } catch (error) {
+      await capture?.finish();
+      throw error;
     }
-    await this.waitUntil(`the pod ${names.pod} to end`, this.timeouts.stopTimeoutMs, async () => (await this.objects.readPod(at)) === null);
+    await this.stoppedLogs.keep(spec, at, capture);
   }
 
   /** Deletes every object, then waits until the StatefulSet, the pod and the PVC are gone. */

@@ -5,6 +5,7 @@ import type { KubernetesApi } from './kubernetes-api.js';
 import { configMapFor, LABEL_ENVIRONMENT_ID, MANAGED_SELECTOR, namesFor, serviceFor, statefulSetFor, volumeClaimFor } from './manifests.js';
 import type { Located, NamespacePlacement } from './placement.js';
 import { viewPod, type PodView } from './pod-status.js';
+import { stoppedLogName } from './stopped-log.js';
 
 /** What the API objects of a located environment say (one read of the StatefulSet and of the pod). */
 export interface Inspection {
@@ -77,7 +78,7 @@ export class EnvironmentObjects {
     );
   }
 
-  /** Deletes StatefulSet (foreground: the pod first), Service, ConfigMap and PVC; absent ones are fine. */
+  /** Deletes StatefulSet (foreground: the pod first), Service, ConfigMaps (its own, the stopped log's) and PVC; absent ones are fine. */
   async remove(at: Located): Promise<void> {
     const names = namesFor(at.id);
     const { namespace } = at;
@@ -94,6 +95,9 @@ export class EnvironmentObjects {
     );
     await this.api.remove(`delete ConfigMap ${names.workload}`, () =>
       this.api.core.deleteNamespacedConfigMap({ name: names.workload, namespace }),
+    );
+    await this.api.remove(`delete ConfigMap ${stoppedLogName(at.id)}`, () =>
+      this.api.core.deleteNamespacedConfigMap({ name: stoppedLogName(at.id), namespace }),
     );
     await this.api.remove(`delete PersistentVolumeClaim ${names.volume}`, () =>
       this.api.core.deleteNamespacedPersistentVolumeClaim({ name: names.volume, namespace }),

@@ -4,7 +4,7 @@ import type { EnvironmentSpec, ExecOptions, ExecSession, TerminalAttachment, Ter
 import { DEFAULT_TERMINAL_SIZE } from '../terminal-size.js';
 import { attachTmuxClient } from '../tmux-session.js';
 import type { KubernetesApi } from './kubernetes-api.js';
-import { KubernetesExecSession } from './kubernetes-exec.js';
+import { KubernetesExecSession, type ExecKeepalive } from './kubernetes-exec.js';
 import { CONTAINER_NAME, namesFor } from './manifests.js';
 import type { EnvironmentObjects } from './objects.js';
 import type { Located } from './placement.js';
@@ -35,7 +35,7 @@ export class PodExec {
   constructor(
     private readonly api: KubernetesApi,
     private readonly objects: EnvironmentObjects,
-    private readonly keepaliveMs: number,
+    private readonly keepalive: ExecKeepalive,
   ) {}
 
   async exec(spec: EnvironmentSpec, argv: string[], options: ExecOptions): Promise<ExecSession> {
@@ -61,11 +61,12 @@ export class PodExec {
   async open(at: Located, command: string[], tty: boolean): Promise<KubernetesExecSession> {
     let session: KubernetesExecSession | null = null;
     const early: [number, Buffer][] = [];
-    const socket = await this.api.openExec(at.namespace, namesFor(at.id).pod, CONTAINER_NAME, command, tty, (channel, data) => {
+    const pod = namesFor(at.id).pod;
+    const socket = await this.api.openExec(at.namespace, pod, CONTAINER_NAME, command, tty, (channel, data) => {
       if (session) session.receive(channel, data);
       else early.push([channel, data]);
     });
-    const created = new KubernetesExecSession(socket, tty, this.keepaliveMs);
+    const created = new KubernetesExecSession(socket, tty, this.keepalive, `an exec in pod ${at.namespace}/${pod}`);
     session = created;
     for (const [channel, data] of early) created.receive(channel, data);
     return created;

@@ -6,11 +6,13 @@ import { reasonOf } from './kubernetes-api.js';
 import type { EnvironmentObjects } from './objects.js';
 import type { PodExec } from './pod-exec.js';
 import { FOLLOW_LOG_SCRIPT, LOG_SCRIPT } from './pod-scripts.js';
+import type { StoppedLogs } from './stopped-log.js';
 
 /**
  * The environment's log (`$HOME/.devpocket/environment.log` on its home volume), read through
  * exec while the environment runs: `logs()` is one `cat`, paged like the local runtime's;
- * `followLogs()` an exec of `tail -F`, opened again whenever the environment runs again.
+ * `followLogs()` an exec of `tail -F`, opened again whenever the environment runs again. While no
+ * pod runs, both serve the log the last stop kept (stopped-log.ts).
  */
 export class PodLogs {
   private readonly logger = new Logger('KubernetesRuntime');
@@ -18,12 +20,17 @@ export class PodLogs {
   constructor(
     private readonly objects: EnvironmentObjects,
     private readonly exec: PodExec,
+    private readonly stopped: StoppedLogs,
   ) {}
 
   async page(spec: EnvironmentSpec, query: LogQuery): Promise<LogPage> {
-    const at = await this.objects.runningPod(spec);
+    const { at, view } = await this.objects.locateAndInspect(spec);
     if (!at) return { lines: [], total: 0 };
     const pager = new LogPager(query);
+    if (view.state !== 'running') {
+      for (const line of (await this.stopped.read(at)) ?? []) pager.add(line);
+      return pager.page();
+    }
     const { text } = await this.exec.run(at, ['sh', '-c', LOG_SCRIPT]);
     const lines = text.split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
@@ -36,11 +43,18 @@ export class PodLogs {
     let current: ExecSession | null = null;
     // The backlog comes from the same `tail` as the live lines (one ordered sequence); only the
     // first follow sends it, a follow that starts again after the pod came back starts at the end.
+    // While no pod runs, the backlog is the log the last stop kept.
     let first = Math.max(0, Math.floor(backlog));
     const follow = async (): Promise<void> => {
       while (!closed) {
         try {
-          const at = await this.objects.runningPod(spec);
+          const { at: located, view } = await this.objects.locateAndInspect(spec);
+          const at = view.state === 'running' ? located : null;
+          if (!at && located && first > 0) {
+            const kept = (await this.stopped.read(located)) ?? [];
+            for (const line of kept.slice(-first)) if (!closed) onLine(line);
+            first = 0;
+          }
           if (at) {
             const session = await this.exec.open(at, ['sh', '-c', FOLLOW_LOG_SCRIPT, 'follow-log', String(first)], false);
             first = 0;

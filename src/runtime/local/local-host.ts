@@ -6,11 +6,11 @@ import { delimiter, join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { AppConfig } from '../../config/namespaces/app.config.js';
 import type { RuntimeConfig } from '../../config/namespaces/runtime.config.js';
-import type { EnvironmentSpec } from '../runtime.provider.js';
+import type { EnvironmentSpec, RuntimeReadiness } from '../runtime.provider.js';
 import { EnvironmentPaths, MAX_SOCKET_PATH_BYTES } from './environment-paths.js';
 import { ENVIRONMENT_MARKER } from './process-tree.js';
 import { hiddenPaths, sandboxArguments, SandboxRole } from './sandbox.js';
-import { TmuxClient, tmuxVersionAtLeast } from './tmux.js';
+import { run, TmuxClient, tmuxVersionAtLeast } from './tmux.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -56,14 +56,14 @@ export async function findExecutable(name: string, path: string): Promise<string
 export class LocalHost {
   private readonly logger = new Logger('LocalRuntime');
   readonly sandboxed: boolean;
-  /** The server's PATH: where the runtime finds programs, and the tail of every environment's PATH. */
-  readonly hostPath = process.env.PATH ?? DEFAULT_PATH;
   private readonly hidden: string[];
   private readonly serverUser = serverUserName();
 
   constructor(
     private readonly config: RuntimeConfig,
     private readonly app: AppConfig,
+    /** Where the runtime finds programs (tmux, bwrap), and the tail of every environment's PATH: by default the server's PATH. */
+    readonly hostPath: string = process.env.PATH ?? DEFAULT_PATH,
   ) {
     this.sandboxed = config.localSandbox === 'bwrap';
     this.checkHost();
@@ -73,7 +73,8 @@ export class LocalHost {
 
   /** Refuses to boot on a host that cannot run environments, with a message that says what to install or change. */
   private checkHost(): void {
-    const tmux = spawnSync('tmux', ['-V'], { encoding: 'utf8' });
+    const env = { ...process.env, PATH: this.hostPath };
+    const tmux = spawnSync('tmux', ['-V'], { encoding: 'utf8', env });
     if (tmux.error || tmux.status !== 0) {
       throw new Error('The local runtime needs tmux 3.2 or newer on PATH (e.g. `apt-get install tmux`); tmux was not found');
     }
@@ -81,7 +82,7 @@ export class LocalHost {
       throw new Error(`The local runtime needs tmux 3.2 or newer (found ${tmux.stdout.trim()})`);
     }
     if (this.sandboxed) {
-      const bwrap = spawnSync('bwrap', ['--version'], { encoding: 'utf8' });
+      const bwrap = spawnSync('bwrap', ['--version'], { encoding: 'utf8', env });
       if (bwrap.error || bwrap.status !== 0) {
         throw new Error('LOCAL_SANDBOX=bwrap needs bubblewrap on PATH (e.g. `apt-get install bubblewrap`); bwrap was not found');
       }
@@ -99,6 +100,25 @@ export class LocalHost {
         `DATA_DIR is too long for the local runtime: tmux sockets would live at ${probe.socket} (${Buffer.byteLength(probe.socket)} bytes, at most ${MAX_SOCKET_PATH_BYTES}); choose a shorter DATA_DIR`,
       );
     }
+  }
+
+  /**
+   * The readiness check: tmux is still on PATH and runs (`tmux -V` within `timeoutMs`), and the
+   * environments' directory is writable. (The boot checks this too; a host can lose either later.)
+   */
+  async ready(timeoutMs: number): Promise<RuntimeReadiness> {
+    const tmux = await findExecutable('tmux', this.hostPath);
+    if (tmux === null) return { ready: false, detail: 'tmux was not found on PATH' };
+    const version = await run(tmux, ['-V'], { PATH: this.hostPath, LANG: 'C.UTF-8' }, timeoutMs);
+    if (version.code !== 0) {
+      return { ready: false, detail: `tmux does not run (${tmux} -V: ${version.stderr.trim() || `exit code ${version.code}`})` };
+    }
+    try {
+      await access(this.config.localRoot, fsConstants.W_OK);
+    } catch {
+      return { ready: false, detail: `the environments' directory ${this.config.localRoot} is not writable` };
+    }
+    return { ready: true, detail: version.stdout.trim() };
   }
 
   /** Where the environment lives (validates the id). */

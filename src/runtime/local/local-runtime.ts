@@ -12,6 +12,7 @@ import {
   LogQuery,
   RuntimeMetrics,
   RuntimeProvider,
+  RuntimeReadiness,
   RuntimeStatus,
   TerminalAttachment,
   TerminalSize,
@@ -35,6 +36,8 @@ export interface LocalRuntimeOptions {
   watchIntervalMs?: number;
   /** How long provision/start wait for the tmux server to listen, in ms (default 10000). */
   startTimeoutMs?: number;
+  /** Where the runtime finds tmux (and bwrap), and the tail of every environment's PATH (default the server's PATH). */
+  path?: string;
 }
 
 /**
@@ -68,7 +71,7 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
     options: LocalRuntimeOptions = {},
   ) {
     super();
-    this.host = new LocalHost(config, app);
+    this.host = new LocalHost(config, app, options.path);
     const lock = new KeyedLock();
     const state = new StateStore();
     this.logFiles = new LocalLogs(clock);
@@ -155,6 +158,11 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
   /** Every environment with a directory, orphans included (for the reconciler). */
   list(): Promise<string[]> {
     return listEnvironmentIds(this.config.localRoot);
+  }
+
+  /** tmux on PATH runs, and the environments' directory is writable. */
+  ready(timeoutMs: number): Promise<RuntimeReadiness> {
+    return this.host.ready(timeoutMs);
   }
 
   /** Stops watching, ends the exec sessions it started and interrupts startup scripts; tmux servers keep running. */

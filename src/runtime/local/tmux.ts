@@ -24,18 +24,21 @@ export function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeou
   });
 }
 
-let resolvedTmux: string | null = null;
+const resolvedTmux = new Map<string, string>();
 
-/** tmux's absolute path, found once: every call otherwise searches PATH again (one execve per directory). */
-function tmuxPath(): string {
-  if (resolvedTmux === null) {
-    const found = (process.env.PATH ?? '')
+/** tmux's absolute path on a PATH, found once: every call otherwise searches PATH again (one execve per directory). */
+function tmuxPath(path: string): string {
+  let resolved = resolvedTmux.get(path);
+  if (resolved === undefined) {
+    const found = path
       .split(delimiter)
+      .filter((dir) => dir !== '')
       .map((dir) => join(dir, 'tmux'))
       .find((candidate) => isExecutable(candidate));
-    resolvedTmux = found ?? 'tmux';
+    resolved = found ?? 'tmux';
+    resolvedTmux.set(path, resolved);
   }
-  return resolvedTmux;
+  return resolved;
 }
 
 function isExecutable(file: string): boolean {
@@ -58,7 +61,7 @@ export class TmuxClient {
   ) {}
 
   run(...args: string[]): Promise<CommandResult> {
-    return run(tmuxPath(), ['-N', '-S', this.socket, ...args], this.env);
+    return run(tmuxPath(this.env.PATH ?? process.env.PATH ?? ''), ['-N', '-S', this.socket, ...args], this.env);
   }
 
   async hasSession(name: string): Promise<boolean> {

@@ -133,6 +133,13 @@ export interface FaultProxy {
   dropStreams(match?: FaultMatch): number;
   /** The watches and upgraded connections open now (to wait for one before dropping it). */
   streams(match?: FaultMatch): OpenStream[];
+  /**
+   * Silences, now, every upgraded connection (exec, attach) that matches, in both directions, without
+   * closing either side: like a peer or a middlebox that vanished (no FIN, no RST). Bytes that arrive
+   * afterwards (WebSocket pings included) are read and dropped; the sockets stay open until the client
+   * gives up, or dropStreams()/close() destroys them. Returns how many.
+   */
+  blackholeStreams(match?: FaultMatch): number;
   /** Removes every rule (requests already hung stay hung). */
   clear(): void;
   /** Snapshot of the requests received since start or the last resetLog(), matching if given. */
@@ -244,6 +251,8 @@ interface Rule {
 interface TrackedStream {
   info: OpenStream;
   drop: () => void;
+  /** Upgrades only: stop forwarding both ways, closing nothing. */
+  blackhole?: () => void;
 }
 
 /** Starts the proxy on 127.0.0.1 (a free port) and resolves once it listens. */
@@ -314,8 +323,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     timers.add(timer);
   };
 
-  const track = (info: OpenStream, drop: () => void): (() => void) => {
-    const entry: TrackedStream = { info, drop };
+  const track = (info: OpenStream, drop: () => void, blackhole?: () => void): (() => void) => {
+    const entry: TrackedStream = { info, drop, blackhole };
     streams.add(entry);
     return () => streams.delete(entry);
   };
@@ -411,10 +420,21 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const upstreamSocket = tlsConnect({ host: upstreamHost, port: upstreamPort, ALPNProtocols: ['http/1.1'], ...tlsOptions });
     upstreamSockets.add(upstreamSocket);
     let answered = false;
-    const untrack = track({ kind: 'upgrade', method: record.method, path: record.path, since: Date.now() }, () => {
-      upstreamSocket.destroy();
-      socket.destroy();
-    });
+    const untrack = track(
+      { kind: 'upgrade', method: record.method, path: record.path, since: Date.now() },
+      () => {
+        upstreamSocket.destroy();
+        socket.destroy();
+      },
+      () => {
+        upstreamSocket.unpipe(socket);
+        socket.unpipe(upstreamSocket);
+        const discard = (): void => undefined;
+        upstreamSocket.on('data', discard);
+        socket.on('data', discard);
+        if (socket instanceof Socket) socket.setTimeout(0);
+      },
+    );
     const closeBoth = (): void => {
       untrack();
       upstreamSockets.delete(upstreamSocket);
@@ -536,6 +556,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     streams(match) {
       return openStreams(match).map((s) => ({ ...s.info }));
+    },
+    blackholeStreams(match) {
+      const silenced = openStreams(match).filter((s) => s.blackhole);
+      for (const stream of silenced) stream.blackhole?.();
+      return silenced.length;
     },
     clear() {
       for (const rule of rules) rule.active = false;

@@ -53,6 +53,7 @@ terminate() {
   log "[runtime] stopping: the workload was asked to end"
   [ -n "$child" ] && kill -TERM "$child" 2>/dev/null
   as_user tmux kill-server 2>/dev/null
+  log "[runtime] stopped"
   exit 0
 }
 trap terminate TERM INT HUP
