@@ -47,6 +47,11 @@ export default defineConfig({
           env: { DEVPOCKET_TEST_RUNTIME: 'kubernetes' },
           globalSetup: ['test/support/global-setup.ts', 'test/support/kubernetes-global-setup.ts'],
           testTimeout: 60_000,
+          // Two files at a time whatever the machine (vitest's default is one worker per core but one on
+          // two cores): these suites mostly wait for the test cluster (pods starting and ending on its real
+          // node), so a second file fills that time. After the default project, even in one `vitest run`.
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -14,9 +14,10 @@ import { accounts } from './suites/accounts.js';
 import { environments } from './suites/environments.js';
 import { foundation } from './suites/foundation.js';
 import { kubernetes } from './suites/kubernetes.js';
+import { scaling } from './suites/scaling.js';
 import { terminal } from './suites/terminal.js';
 
-const SUITES: Record<string, Suite> = { foundation, accounts, environments, terminal, kubernetes };
+const SUITES: Record<string, Suite> = { foundation, accounts, environments, scaling, terminal, kubernetes };
 
 const log = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
 

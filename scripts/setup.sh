@@ -11,6 +11,8 @@ declare -A packages=(
   [tmux]=tmux
   [chromium]=chromium
   [pg_ctl]=postgresql
+  # The Redis the replicas share (docs/scaling.md): the test setup starts one (test/support/global-setup.ts).
+  [redis-server]=redis-server
   [bwrap]=bubblewrap
   [openssl]=openssl
   [patch]=patch

@@ -9,6 +9,7 @@ import { LifecycleModule } from './common/lifecycle/process-lifecycle.js';
 import { LoggingModule } from './common/logging/logging.module.js';
 import { MetricsModule } from './common/metrics/metrics.module.js';
 import { RateLimitModule } from './common/rate-limit/rate-limit.module.js';
+import { SharedStateModule } from './common/shared-state/shared-state.module.js';
 import { type Configuration, configModule } from './config/configuration.js';
 import { DatabaseModule } from './database/database.module.js';
 import { MailModule } from './mail/mail.module.js';
@@ -30,6 +31,7 @@ export class AppModule {
         LifecycleModule,
         ClockModule,
         MetricsModule,
+        SharedStateModule,
         RateLimitModule,
         DatabaseModule,
         ScheduleModule.forRoot(),

@@ -9,6 +9,7 @@ import { HttpExceptionFilter, routeMissFallback } from './common/errors/http-exc
 import { RouteTable } from './common/errors/route-table.js';
 import { createValidationPipe } from './common/errors/validation.js';
 import { requestIdMiddleware } from './common/logging/request-id.js';
+import { UpgradeRateLimit } from './common/rate-limit/upgrade-rate-limit.js';
 import { RoutingWsAdapter } from './common/websocket/routing-ws-adapter.js';
 import type { Configuration } from './config/configuration.js';
 import { mountWebConsole } from './web-console/web-console.js';
@@ -126,8 +127,10 @@ export async function configureApp(app: NestExpressApplication, configuration: C
   const routes = new RouteTable();
   app.useGlobalFilters(new HttpExceptionFilter(routes));
   app.enableShutdownHooks([], { useProcessExit: true });
-  // The gateways (terminal, logs) on the HTTP server, routed by path pattern; set before init().
-  app.useWebSocketAdapter(new RoutingWsAdapter(app));
+  // The gateways (terminal, logs) on the HTTP server, routed by path pattern, each upgrade counted
+  // against the client's rate limit like an HTTP request; set before init().
+  const upgrades = app.get(UpgradeRateLimit, { strict: false });
+  app.useWebSocketAdapter(new RoutingWsAdapter(app, { admitUpgrade: (request) => upgrades.admit(request) }));
   if (appConfig.swaggerEnabled) setupSwagger(app);
   await app.init();
   // The browser console at `/` (docs/console.md): its pages are routes too, so mount it before the table is read.

@@ -91,7 +91,9 @@ export class AuthController {
   @Public()
   @Post('refresh')
   @HttpCode(HttpStatus.OK)
-  @RateLimit({ name: 'refresh-ip', limit: 120, ttlSeconds: 60, key: 'ip' })
+  // Counted per replica while Redis is down, never refused: the mobile app signs out when a refresh
+  // fails, and refresh tokens cannot be guessed (this limit only stops floods).
+  @RateLimit({ name: 'refresh-ip', limit: 120, ttlSeconds: 60, key: 'ip', whenSharedStateDown: 'count-locally' })
   @ApiOperation({ summary: 'Exchange a refresh token for a new pair (the old refresh token stops working)' })
   @ApiOkResponse({ type: SignInResponseDto })
   @ApiResponse({ status: 401, ...ERRORS })

@@ -15,10 +15,12 @@ import { LoginLockout } from './lockout/login-lockout.js';
 import { LoginLockoutGuard } from './lockout/login-lockout.guard.js';
 import { OneTimeCodesRepository } from './one-time-codes.repository.js';
 import { Argon2PasswordHasher, PasswordHasher } from './passwords/password-hasher.js';
+import { PrincipalCache } from './principal-cache.js';
 import { IdentityRecord, IdentitySchema } from './schemas/identity.schema.js';
 import { OneTimeCodeRecord, OneTimeCodeSchema } from './schemas/one-time-code.schema.js';
 import { SessionRecord, SessionSchema } from './schemas/session.schema.js';
 import { SessionRevoker } from './session-revoker.js';
+import { SessionSockets } from './session-sockets.js';
 import { SessionsRepository } from './sessions.repository.js';
 import { jwtModuleOptions, TokenService } from './tokens/token.service.js';
 
@@ -39,6 +41,8 @@ import { jwtModuleOptions, TokenService } from './tokens/token.service.js';
     TokenService,
     SessionsRepository,
     SessionRevoker,
+    PrincipalCache,
+    SessionSockets,
     OneTimeCodesRepository,
     IdentitiesRepository,
     AccountsMaintenance,
@@ -49,6 +53,6 @@ import { jwtModuleOptions, TokenService } from './tokens/token.service.js';
     // The second global guard, after RateLimitModule's: access token unless @Public(), @AdminOnly().
     { provide: APP_GUARD, useClass: JwtAuthGuard },
   ],
-  exports: [AuthService, TokenService],
+  exports: [AuthService, TokenService, SessionSockets],
 })
 export class AuthModule {}

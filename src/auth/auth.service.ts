@@ -16,6 +16,7 @@ import { IdentitiesRepository } from './identities.repository.js';
 import { OneTimeCodesRepository } from './one-time-codes.repository.js';
 import { accountLocked } from './lockout/login-lockout.js';
 import { PasswordHasher } from './passwords/password-hasher.js';
+import { PrincipalCache } from './principal-cache.js';
 import { SessionRevoker } from './session-revoker.js';
 import { SessionsRepository } from './sessions.repository.js';
 import { AccessClaims, TokenPair, TokenService } from './tokens/token.service.js';
@@ -58,6 +59,7 @@ export class AuthService {
     private readonly google: GoogleIdTokenVerifier,
     private readonly mailer: Mailer,
     private readonly audit: AuditService,
+    private readonly principals: PrincipalCache,
   ) {}
 
   /** An audit entry for something a user did to their own account. */
@@ -107,10 +109,12 @@ export class AuthService {
   /**
    * The check every authenticated request makes once the token itself is verified: the session
    * must be live and the user's, the user must exist and be active. The user returned is the one
-   * loaded here, so role, plan and active flag are current.
+   * stored, so role, plan and active flag are current: both come from `PrincipalCache`, which
+   * every change invalidates on every replica (and which reads the database whenever it cannot
+   * be sure of that).
    */
   async principalFor(claims: AccessClaims): Promise<Principal> {
-    const [user, session] = await Promise.all([this.users.findById(claims.sub), this.sessions.findById(claims.sid)]);
+    const [user, session] = await Promise.all([this.principals.user(claims.sub), this.principals.session(claims.sid)]);
     if (!session || session.revokedAt || session.userId !== claims.sub) {
       throw new AuthError(AuthErrorReason.SessionRevoked, 'The session has ended; sign in again');
     }

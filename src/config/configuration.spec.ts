@@ -74,6 +74,8 @@ describe('loadConfiguration', () => {
       namespaceMode: 'per-user',
       storageClass: null,
       imagePullPolicy: 'IfNotPresent',
+      imageRegistry: null,
+      podSecurityLevel: 'restricted',
       requestTimeoutMs: 15_000,
       apiRetries: 5,
     });

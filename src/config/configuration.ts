@@ -9,6 +9,8 @@ import { type MailConfig, mailConfig } from './namespaces/mail.config.js';
 import { type ObservabilityConfig, observabilityConfig } from './namespaces/observability.config.js';
 import { type RuntimeConfig, runtimeConfig } from './namespaces/runtime.config.js';
 import { type TerminalConfig, terminalConfig } from './namespaces/terminal.config.js';
+import { type SharedStateConfig, sharedStateConfig } from './namespaces/shared-state.config.js';
+import { type AuthCacheConfig, authCacheConfig } from './namespaces/auth-cache.config.js';
 import { validateEnvironment } from './validate-environment.js';
 
 /** The whole configuration of one application: each namespace's values under its name. */
@@ -22,6 +24,8 @@ export interface Configuration {
   http: HttpConfig;
   observability: ObservabilityConfig;
   logging: LoggingConfig;
+  sharedState: SharedStateConfig;
+  authCache: AuthCacheConfig;
 }
 
 /** Every namespace, each loaded into the application by `configModule()`. */
@@ -35,6 +39,8 @@ export const CONFIG_NAMESPACES = [
   httpConfig,
   observabilityConfig,
   loggingConfig,
+  sharedStateConfig,
+  authCacheConfig,
 ] as const;
 
 /**
@@ -55,6 +61,8 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
     http: httpConfig.build(validated, cwd),
     observability: observabilityConfig.build(validated, cwd),
     logging: loggingConfig.build(validated, cwd),
+    sharedState: sharedStateConfig.build(validated, cwd),
+    authCache: authCacheConfig.build(validated, cwd),
   };
 }
 

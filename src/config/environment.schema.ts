@@ -25,6 +25,18 @@ const toBool = ({ value }: { value: unknown }): unknown => {
 const trimmed = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.trim() : value);
 
 /**
+ * The Pod Security Standards levels (pod-security.kubernetes.io/enforce) an environments namespace
+ * may enforce: never `privileged` (root templates need `baseline`; per-user namespaces of any other
+ * level are refused by deploy/kubernetes/per-user-namespaces/).
+ */
+export const POD_SECURITY_LEVELS = ['restricted', 'baseline'] as const;
+export type PodSecurityLevel = (typeof POD_SECURITY_LEVELS)[number];
+
+/** An image name prefix, as images/build.sh --registry takes it: a registry host (optional port) or Docker Hub account, then optional path segments; no tag, digest or trailing slash. */
+export const IMAGE_REGISTRY_PATTERN =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?)(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+/**
  * Every environment variable the server reads, with its validation rule.
  * Defaults live in `configuration.ts`; `.env.example` documents each of them.
  */
@@ -106,6 +118,33 @@ export class EnvironmentSchema {
   @Min(1)
   @Max(1_000_000)
   RATE_LIMIT_MAX?: number;
+
+  /** Redis shared by the replicas (rate limits, domain events); unset: one process keeps everything in memory. */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'must be a redis:// or rediss:// URL' })
+  REDIS_URL?: string;
+
+  /** Prepended to every Redis key and channel of this installation (several installations, or test files, on one Redis). */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'must be 1-64 characters of A-Z a-z 0-9 : _ . -' })
+  REDIS_KEY_PREFIX?: string;
+
+  /** How long an authenticated request may reuse a session or user read by an earlier one; 0: read both every time. */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  AUTH_CACHE_TTL_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
+  AUTH_CACHE_MAX_ENTRIES?: number;
 
   @IsOptional()
   @Transform(trimmed)
@@ -239,6 +278,20 @@ export class EnvironmentSchema {
   @IsIn(['Always', 'IfNotPresent', 'Never'])
   KUBERNETES_IMAGE_PULL_POLICY?: 'Always' | 'IfNotPresent' | 'Never';
 
+  /** Replaces the `devpocket` of DevPocket's own images (`devpocket/env-python:1` → `<this>/env-python:1`), as images/build.sh --registry. */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(IMAGE_REGISTRY_PATTERN, {
+    message: 'must be an image name prefix like registry.example.com/devpocket (a registry host, optional port and path; no tag)',
+  })
+  KUBERNETES_IMAGE_REGISTRY?: string;
+
+  /** The Pod Security level the environments' namespaces enforce (per-user namespaces get it as their label). */
+  @IsOptional()
+  @Transform(trimmed)
+  @IsIn(POD_SECURITY_LEVELS)
+  KUBERNETES_POD_SECURITY_LEVEL?: PodSecurityLevel;
+
   @IsOptional()
   @Transform(toInt)
   @IsInt()
@@ -252,6 +305,14 @@ export class EnvironmentSchema {
   @Min(0)
   @Max(20)
   KUBERNETES_API_RETRIES?: number;
+
+  /** Which installation this server belongs to (a label value); unset: the id stored in the database. */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, {
+    message: 'must be 1-63 characters of A-Z a-z 0-9 - _ ., starting and ending with a letter or digit',
+  })
+  INSTALLATION_ID?: string;
 
   @IsOptional()
   @Transform(toInt)

@@ -42,10 +42,15 @@ export class EnvironmentMetrics implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.events.on('environment.phase_changed', () => {
-      this.generation += 1;
-      this.countedAt = Number.NEGATIVE_INFINITY;
-    });
+    // A phase changed on any replica: the counts are stale here too.
+    this.events.on(
+      'environment.phase_changed',
+      () => {
+        this.generation += 1;
+        this.countedAt = Number.NEGATIVE_INFINITY;
+      },
+      { everyReplica: true },
+    );
   }
 
   private async refresh(): Promise<Map<string, number>> {

@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { Principal } from '../common/http/principal.js';
 import { AuthError } from '../auth/auth.errors.js';
 import { AuthService } from '../auth/auth.service.js';
+import { SessionSockets } from '../auth/session-sockets.js';
 import { WsCloseCode } from '../common/websocket/close-codes.js';
 import { rejectSocket, webSocketToken, wsRoute } from '../common/websocket/ws-connection.js';
 import { Environment } from './environment.js';
@@ -17,6 +18,11 @@ export interface SocketAccessPolicy {
   refusePhase(environment: Environment): string | null;
   /** Told of each rejection, before the socket is closed. */
   onReject?(reason: SocketRejection): void;
+  /**
+   * Close the admitted socket (4001) when its sign-in session ends, on any replica. False when the
+   * endpoint does that itself (the terminal hub, which counts it among its rejections).
+   */
+  closeOnRevocation: boolean;
 }
 
 export interface SocketAccess {
@@ -36,13 +42,16 @@ export interface SocketAccess {
  *    environment and an invalid id answer the same);
  * 4. the endpoint's phase policy (4009).
  *
- * A rejection is one `{"type":"error","message":…,"code":…}` frame, then the close code.
+ * A rejection is one `{"type":"error","message":…,"code":…}` frame, then the close code. An
+ * admitted socket is followed by `SessionSockets` for as long as it is open: its session ending
+ * (on any replica, or found ended after a gap in the events) closes it.
  */
 @Injectable()
 export class EnvironmentSocketAccess {
   constructor(
     private readonly auth: AuthService,
     private readonly environments: EnvironmentsService,
+    private readonly sockets: SessionSockets,
   ) {}
 
   /**
@@ -68,6 +77,7 @@ export class EnvironmentSocketAccess {
     if (!environment) return reject('not_found', WsCloseCode.NotFound, 'Environment not found');
     const refused = policy.refusePhase(environment);
     if (refused !== null) return reject('not_running', WsCloseCode.NotRunning, refused);
+    this.sockets.track(socket, principal, { closeOnRevocation: policy.closeOnRevocation });
     return { principal, environment, url };
   }
 }

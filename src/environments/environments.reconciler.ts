@@ -16,6 +16,8 @@ import { specForOrphan } from './orphan-spec.js';
 export interface ReconcileReport {
   resumed: number;
   repaired: number;
+  /** Environments of this installation whose runtime resources carried no installation mark, now marked (see `adopt`). */
+  adopted: number;
   orphansDestroyed: number;
   purged: number;
   quotasRepaired: number;
@@ -34,6 +36,8 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
   private running: Promise<ReconcileReport> | null = null;
   /** Users whose quota counter disagreed with their environments at the previous pass. */
   private suspectQuotas = new Set<string>();
+  /** Unmarked runtime resources of no environment of ours, already reported (once per process). */
+  private readonly foreignReported = new Set<string>();
 
   constructor(
     private readonly environments: EnvironmentsRepository,
@@ -71,7 +75,7 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
   }
 
   private async pass(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { resumed: 0, repaired: 0, orphansDestroyed: 0, purged: 0, quotasRepaired: 0 };
+    const report: ReconcileReport = { resumed: 0, repaired: 0, adopted: 0, orphansDestroyed: 0, purged: 0, quotasRepaired: 0 };
     const now = this.clock.now();
 
     for (const environment of await this.environments.staleOperations(new Date(now.getTime() - STALE_OPERATION_MS))) {
@@ -101,6 +105,8 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
       }
     }
 
+    report.adopted = await this.adopt();
+    // Only this installation's resources: another installation's on the same cluster are never orphans here.
     const held = await this.runtime.list();
     const known = await this.environments.existingIds(held);
     for (const id of held.filter((candidate) => !known.has(candidate))) {
@@ -138,6 +144,36 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
     }
     this.suspectQuotas = new Set([...disagreeing].filter((userId) => !this.suspectQuotas.has(userId)));
     return repaired;
+  }
+
+  /**
+   * Runtime resources made before installations were told apart carry no installation mark, so
+   * `list()` never shows them and they are never destroyed as orphans. Those of an environment this
+   * installation has a record of (any phase) are marked as its own, and from then on managed like
+   * any other (a terminated one's are destroyed by the orphan pass below); the others, maybe
+   * another installation's, are left alone and reported once.
+   */
+  private async adopt(): Promise<number> {
+    let adopted = 0;
+    for (const id of await this.runtime.listUnclaimed()) {
+      const record = await this.environments.findById(id);
+      if (!record) {
+        if (!this.foreignReported.has(id)) {
+          this.foreignReported.add(id);
+          this.logger.warn(`Environment ${id} has runtime resources without an installation mark and no record here: left alone`);
+        }
+        continue;
+      }
+      try {
+        const spec = (await this.specs.teardownSpecFor(record)) ?? { ...specForOrphan(id), userId: record.userId };
+        await this.runtime.adopt(spec);
+        this.logger.log(`Adopted the runtime resources of environment ${id} (made before installations were told apart)`);
+        adopted += 1;
+      } catch (error) {
+        this.logger.warn(`Could not adopt environment ${id}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    return adopted;
   }
 
   /** No record at all: the runtime only needs the id to remove what it holds. */
@@ -179,6 +215,10 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
     }
     if (phase === 'stopped' && status.state === 'running') {
       return this.move(environment, 'stopped', { phase: 'running', statusMessage: null, startedAt: this.clock.now() });
+    }
+    if (phase === 'running' && status.state === 'running' && status.message !== environment.statusMessage) {
+      // What a runtime notices inside a running environment without an event (e.g. a process killed for memory).
+      await this.environments.updateInstallation(environment.id, status.installation ?? environment.installation, status.message);
     }
     return false;
   }

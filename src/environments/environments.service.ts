@@ -134,6 +134,13 @@ export class EnvironmentsService implements OnModuleInit {
       });
     }
     const template = await this.templates.findForNewEnvironment(templateRef);
+    // Like a deprecated template: refused before anything is reserved (422 on the template field).
+    const refusal = this.runtime.templateRefusal(template);
+    if (refusal !== null) {
+      throw new AppError(CommonError.ValidationFailed, refusal, {
+        errors: [{ field: 'template', message: refusal, code: 'template_not_allowed' }],
+      });
+    }
     const plan = this.quota.planOf(principal.user.plan);
     const resources = this.quota.resolve(
       dto.resources ?? dto.resource_limits ?? null,
@@ -175,6 +182,9 @@ export class EnvironmentsService implements OnModuleInit {
           dto.resources ? 'resources' : 'resource_limits',
         )
       : undefined;
+    if (resources && resources.storage !== environment.resources.storage) {
+      await this.assertStorageFits(environment, resources.storage, dto.resources ? 'resources' : 'resource_limits');
+    }
     const updated = await this.environments.updateSettings(id, principal.user.id, {
       name: dto.name ? dto.name.trim() : undefined,
       slug: dto.name ? slugify(dto.name) : undefined,
@@ -183,6 +193,20 @@ export class EnvironmentsService implements OnModuleInit {
     });
     if (!updated) throw invalidTransition(environment, 'update');
     return updated;
+  }
+
+  /**
+   * A new storage size the runtime can already tell it cannot give at the next start (a Kubernetes
+   * home volume cannot shrink, nor grow where its StorageClass does not allow expansion): 422 on
+   * `<field>.storage`. When it cannot tell, the start decides (and fails naming the reason).
+   */
+  private async assertStorageFits(environment: Environment, storage: string, field: string): Promise<void> {
+    const spec = await this.specs.teardownSpecFor(environment);
+    const refusal = spec ? await this.runtime.checkStorage(spec, storage).catch(() => null) : null;
+    if (!refusal) return;
+    throw new AppError(CommonError.ValidationFailed, refusal.message, {
+      errors: [{ field: `${field}.storage`, message: refusal.message, code: refusal.code }],
+    });
   }
 
   // ---- lifecycle (EnvironmentOperations) ----------------------------------------------------------

@@ -8,7 +8,8 @@ import { EnvironmentsService } from './environments.service.js';
 /**
  * `/api/v1/ws/logs/{id}?token=…[&lines=N]`: sends the newest N lines (default 100, at most 1000),
  * then every new line, each as a JSON text frame `{"type":"log","line":"…"}`. Frames from the
- * client are ignored (the adapter counts them as signs of life).
+ * client are ignored (the adapter counts them as signs of life). It closes with 4001 when the
+ * sign-in session that opened it ends (sign-out, password change, deactivation), on any replica.
  */
 @WebSocketGateway({ path: '/api/v1/ws/logs/:id' })
 export class LogsGateway implements OnGatewayConnection<WebSocket> {
@@ -24,6 +25,8 @@ export class LogsGateway implements OnGatewayConnection<WebSocket> {
   private async follow(socket: WebSocket, request: IncomingMessage): Promise<void> {
     const access = await this.access.check(socket, request, {
       refusePhase: ({ phase }) => (phase === 'terminated' ? 'The environment was deleted' : null),
+      // A sign-out, a password change or a deactivation ends the log too (4001), on every replica.
+      closeOnRevocation: true,
     });
     if (!access) return;
     const spec = await this.environments.specFor(access.environment);

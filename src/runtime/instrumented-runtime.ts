@@ -9,10 +9,12 @@ import {
   type RuntimeMetrics,
   type RuntimeReadiness,
   type RuntimeStatus,
+  type StorageRefusal,
   type TerminalAttachment,
   type TerminalSize,
   type Unsubscribe,
 } from './runtime.provider.js';
+import type { Template } from '../templates/template.js';
 import { outcomeOf, type RuntimeInstrumentation } from './runtime-instrumentation.js';
 
 /**
@@ -82,6 +84,22 @@ export class InstrumentedRuntime extends RuntimeProvider implements OnApplicatio
 
   ready(timeoutMs: number): Promise<RuntimeReadiness> {
     return this.inner.ready(timeoutMs);
+  }
+
+  templateRefusal(template: Template): string | null {
+    return this.inner.templateRefusal(template);
+  }
+
+  override checkStorage(spec: EnvironmentSpec, storage: string): Promise<StorageRefusal | null> {
+    return this.inner.checkStorage(spec, storage);
+  }
+
+  override listUnclaimed(): Promise<string[]> {
+    return this.inner.listUnclaimed();
+  }
+
+  override adopt(spec: EnvironmentSpec): Promise<void> {
+    return this.inner.adopt(spec);
   }
 
   async onApplicationShutdown(signal?: string): Promise<void> {

@@ -11,4 +11,5 @@ export const RuntimeError = defineErrorCodes('runtime', {
   NotRunning: ['environment_not_running', HttpStatus.CONFLICT],
   CommandFailedToStart: ['command_failed_to_start', HttpStatus.INTERNAL_SERVER_ERROR],
   InvalidWorkingDirectory: ['invalid_working_directory', HttpStatus.BAD_REQUEST],
+  TemplateNotAllowed: ['template_not_allowed', HttpStatus.CONFLICT],
 });

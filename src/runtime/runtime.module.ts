@@ -2,6 +2,8 @@ import { Global, Module } from '@nestjs/common';
 import { Clock } from '../common/clock/clock.js';
 import { type AppConfig, appConfig } from '../config/namespaces/app.config.js';
 import { type RuntimeConfig, runtimeConfig } from '../config/namespaces/runtime.config.js';
+import { Installation } from '../settings/installation.js';
+import { SettingsModule } from '../settings/settings.module.js';
 import { InstrumentedRuntime } from './instrumented-runtime.js';
 import { KubernetesApi } from './kubernetes/kubernetes-api.js';
 import { KubernetesRuntime, type KubernetesRuntimeOptions } from './kubernetes/kubernetes-runtime.js';
@@ -16,14 +18,18 @@ export interface RuntimeOptions {
 }
 
 /** What createRuntime is given, in order (a test that binds the runtime with other options injects the same). */
-export const RUNTIME_DEPENDENCIES = [runtimeConfig.KEY, appConfig.KEY, Clock, RuntimeInstrumentation];
+export const RUNTIME_DEPENDENCIES = [runtimeConfig.KEY, appConfig.KEY, Clock, RuntimeInstrumentation, Installation];
 
-/** Builds the runtime RUNTIME selects, its operations and (Kubernetes) API requests measured. */
+/**
+ * Builds the runtime RUNTIME selects, its operations and (Kubernetes) API requests measured; the
+ * Kubernetes runtime labels, lists and watches its objects as `installation`'s.
+ */
 export function createRuntime(
   config: RuntimeConfig,
   app: AppConfig,
   clock: Clock,
   instrumentation: RuntimeInstrumentation,
+  installation: Installation,
   options: RuntimeOptions = {},
 ): RuntimeProvider {
   switch (config.kind) {
@@ -31,7 +37,8 @@ export function createRuntime(
       return new InstrumentedRuntime(new LocalRuntime(config, app, clock, options.local), instrumentation);
     case 'kubernetes': {
       const api = new KubernetesApi(config.kubernetes, undefined, {}, instrumentation.kubernetesObserver());
-      return new InstrumentedRuntime(new KubernetesRuntime(config.kubernetes, api, options.kubernetes), instrumentation);
+      const kubernetes = new KubernetesRuntime(config.kubernetes, api, { ...options.kubernetes, installationId: installation.id });
+      return new InstrumentedRuntime(kubernetes, instrumentation);
     }
   }
 }
@@ -42,13 +49,19 @@ export function createRuntime(
  */
 @Global()
 @Module({
+  imports: [SettingsModule],
   providers: [
     RuntimeInstrumentation,
     {
       provide: RuntimeProvider,
       inject: RUNTIME_DEPENDENCIES,
-      useFactory: (config: RuntimeConfig, app: AppConfig, clock: Clock, instrumentation: RuntimeInstrumentation) =>
-        createRuntime(config, app, clock, instrumentation),
+      useFactory: (
+        config: RuntimeConfig,
+        app: AppConfig,
+        clock: Clock,
+        instrumentation: RuntimeInstrumentation,
+        installation: Installation,
+      ) => createRuntime(config, app, clock, instrumentation, installation),
     },
   ],
   exports: [RuntimeProvider, RuntimeInstrumentation],

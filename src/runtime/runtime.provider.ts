@@ -126,6 +126,12 @@ export interface RuntimeMetrics {
 
 export type Unsubscribe = () => void;
 
+/** Why a runtime cannot give an environment a new storage size (RuntimeProvider.checkStorage). */
+export interface StorageRefusal {
+  code: 'storage_cannot_shrink' | 'storage_not_expandable';
+  message: string;
+}
+
 /** What one readiness check of the runtime found. */
 export interface RuntimeReadiness {
   /** True when the runtime can serve now. */
@@ -178,4 +184,35 @@ export abstract class RuntimeProvider {
    * (src/common/health/runtime-health.ts).
    */
   abstract ready(timeoutMs: number): Promise<RuntimeReadiness>;
+  /**
+   * Why this runtime, as configured, cannot run environments of `template`, or null when it can
+   * (the Kubernetes runtime refuses a template that runs as root where the namespaces' Pod Security
+   * level is `restricted`). Asked before an environment is created; provision and start refuse
+   * such a template too (`template_not_allowed`).
+   */
+  abstract templateRefusal(template: Template): string | null;
+
+  /**
+   * Why the environment cannot have `storage` at its next start, when the runtime can tell now
+   * (a volume that cannot shrink, or cannot grow); null when it can, or cannot tell (the start then
+   * decides). Never rejects. Runtimes whose storage is not a sized volume keep this default.
+   */
+  checkStorage(_spec: EnvironmentSpec, _storage: string): Promise<StorageRefusal | null> {
+    return Promise.resolve(null);
+  }
+
+  /**
+   * Environments of which the runtime holds resources it cannot tell are this installation's:
+   * made before installations were told apart (docs/kubernetes.md, "Installations"). Never orphans:
+   * the reconciler adopts those whose environment this installation has, and leaves the others
+   * alone. Runtimes whose resources are this server's alone keep this default (none).
+   */
+  listUnclaimed(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+
+  /** Marks what the runtime holds of an environment (one `listUnclaimed` named) as this installation's. */
+  adopt(_spec: EnvironmentSpec): Promise<void> {
+    return Promise.resolve();
+  }
 }

@@ -294,7 +294,38 @@ describe('template files', () => {
       expect(refusal((doc) => (set('run_as_non_root', true)(doc), set('user.uid', 0)(doc)))).toBe(
         'templates/sample.yaml: run_as_non_root cannot be true when user.uid is 0 (root)',
       );
-      expect(refusal(set('run_as_non_root', true))).toBeNull();
+      // Without system steps, which need root.
+      expect(refusal((doc) => (set('run_as_non_root', true)(doc), set('startup.system', [])(doc)))).toBeNull();
+    });
+
+    it('system steps need the root opt-in (run_as_non_root: false), which only an image of its own may take', () => {
+      // The sample: a custom image, opted in to root, with system steps.
+      expect(refusal(() => undefined)).toBeNull();
+      expect(refusal(set('run_as_non_root', true))).toBe(
+        'templates/sample.yaml: startup.system runs as root in the container at every start: it needs run_as_non_root: false (root opt-in, only for an image of your own), or move the steps into the image',
+      );
+      const own =
+        (image: string, runAsNonRoot: boolean, system: string[]): Patch =>
+        (doc) => (set('image', image)(doc), set('run_as_non_root', runAsNonRoot)(doc), set('startup.system', system)(doc));
+      expect(refusal(own('devpocket/env-python:1', true, ['apt-get install -y tmux']))).toBe(
+        "templates/sample.yaml: startup.system must be empty with DevPocket's own image devpocket/env-python:1, which has its tools installed and runs as its user: move the steps to startup.user, or into an image of your own",
+      );
+      for (const image of [
+        'devpocket/env-python:1',
+        'registry.example.com/devpocket/env-python:2',
+        'docker.io/devpocket/env-coding-agent',
+      ]) {
+        expect(refusal(own(image, false, []))).toBe(
+          `templates/sample.yaml: run_as_non_root must be true with DevPocket's own image ${image}, which runs as its user without root (root is only for an image of your own)`,
+        );
+        expect(refusal(own(image, true, []))).toBeNull();
+      }
+      // Not DevPocket's own: root stays possible (without system steps too).
+      for (const image of ['devpocket/server:1', 'example.com/devpocket-env/python:1', 'python:3.12-bookworm']) {
+        expect(refusal(own(image, false, []))).toBeNull();
+      }
+      const refused = checkTemplateDefinition({ ...valid(), run_as_non_root: true });
+      expect(refused.ok ? [] : refused.errors).toEqual([expect.objectContaining({ field: 'startup.system', code: 'systemStepsNeedRoot' })]);
     });
   });
 
@@ -430,7 +461,13 @@ describe('the shipped templates', () => {
     expect(quantityBytes(definition.defaultResources.memory)!).toBeLessThanOrEqual(quantityBytes(free.memory)!);
     expect(quantityBytes(definition.defaultResources.storage)!).toBeLessThanOrEqual(quantityBytes(free.storage)!);
     expect(definition.requiredCommands).toEqual(expect.arrayContaining(['bash', 'tmux', 'git']));
-    expect(definition.startup.system.join('\n')).toContain('apt-get install');
+    // DevPocket's own image of the template (images/<name>/Containerfile), run as its user: nothing as root.
+    expect(definition.image).toBe(`devpocket/env-${definition.name}:1`);
+    expect(definition.runAsNonRoot).toBe(true);
+    expect(definition.startup.system).toEqual([]);
+    const containerfile = readFileSync(join(TEMPLATES_DIR, '..', 'images', definition.name, 'Containerfile'), 'utf8');
+    expect(containerfile).toMatch(new RegExp(`prepare\\.sh ${definition.user.name} ${definition.user.home}( |\\n|$)`));
+    expect(containerfile).toContain(`USER ${definition.user.uid}:${definition.user.gid}`);
     // User steps write their dotfile blocks once (a marker is checked first), so a re-provision does not repeat them.
     for (const step of definition.startup.user.filter((s) => s.includes('>> "$HOME/.bashrc"')))
       expect(step).toMatch(/grep -qs '[^']+' "\$HOME\/\.bashrc" \|\|/);
@@ -449,7 +486,7 @@ describe('the shipped templates', () => {
     for (const pkg of ['@anthropic-ai/claude-code', '@openai/codex', '@google/gemini-cli']) expect(steps).toContain(pkg);
     expect(steps).toContain('--prefix "$HOME/.npm-global"');
     expect(steps).toMatch(/\|\| echo "devpocket: could not install \$package; continuing without it" >&2/);
-    expect(definition.image).toMatch(/^node:/);
+    expect(definition.image).toBe('devpocket/env-coding-agent:1');
     expect(definition.requiredCommands).toEqual(expect.arrayContaining(['node', 'npm']));
   });
 });

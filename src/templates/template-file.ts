@@ -6,6 +6,7 @@ import { parseDocument } from 'yaml';
 import type { FieldError } from '../common/errors/app-error.js';
 import { flattenValidationErrors } from '../common/errors/validation.js';
 import { TemplateDefinitionDto, UpdateTemplateDto } from './dto/template-definition.dto.js';
+import { isOwnEnvironmentImage } from './template-rules.js';
 import type { Template } from './template.js';
 
 /**
@@ -81,8 +82,41 @@ function consistencyErrors(definition: TemplateDefinition): FieldError[] {
   }
   if (definition.runAsNonRoot && definition.user.uid === 0) {
     errors.push({ field: 'run_as_non_root', message: 'run_as_non_root cannot be true when user.uid is 0 (root)', code: 'nonRoot' });
+  } else {
+    errors.push(...rootErrors(definition));
   }
   return errors;
+}
+
+/**
+ * Root in the container is an opt-in of templates with an image of their own (docs/templates.md,
+ * "Root in the container"): `startup.system` steps run as root at every start, so they need
+ * `run_as_non_root: false`; and DevPocket's own images (`devpocket/env-*`), which have their tools
+ * installed and run as their user, never run as root.
+ */
+function rootErrors(definition: TemplateDefinition): FieldError[] {
+  const ownImage = isOwnEnvironmentImage(definition.image);
+  if (definition.startup.system.length > 0 && definition.runAsNonRoot) {
+    return [
+      {
+        field: 'startup.system',
+        message: ownImage
+          ? `startup.system must be empty with DevPocket's own image ${definition.image}, which has its tools installed and runs as its user: move the steps to startup.user, or into an image of your own`
+          : 'startup.system runs as root in the container at every start: it needs run_as_non_root: false (root opt-in, only for an image of your own), or move the steps into the image',
+        code: 'systemStepsNeedRoot',
+      },
+    ];
+  }
+  if (!definition.runAsNonRoot && ownImage) {
+    return [
+      {
+        field: 'run_as_non_root',
+        message: `run_as_non_root must be true with DevPocket's own image ${definition.image}, which runs as its user without root (root is only for an image of your own)`,
+        code: 'ownImageRunsAsUser',
+      },
+    ];
+  }
+  return [];
 }
 
 /**

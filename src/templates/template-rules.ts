@@ -10,6 +10,20 @@ export const TAG_PATTERN = /^[a-z0-9][a-z0-9.+#_-]{0,39}$/;
 /** `name[:tag][@sha256:digest]` with an optional registry host (and port) and path. */
 export const IMAGE_PATTERN =
   /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+/**
+ * DevPocket's own environment images (images/<template>/Containerfile, built by images/build.sh):
+ * `devpocket/env-<template>[:tag][@digest]`, also under a registry or a path
+ * (`registry.example.com/devpocket/env-python:1`). They have their tools installed and run as their
+ * user, so a template naming one needs no root: it must set `run_as_non_root: true` and has no
+ * `startup.system` steps (see docs/templates.md, "Root in the container").
+ */
+export const OWN_IMAGE_PATTERN =
+  /^(?:[^@]+\/)?devpocket\/env-[a-z0-9]+(?:-[a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+
+/** True for one of DevPocket's own environment images ({@link OWN_IMAGE_PATTERN}). */
+export function isOwnEnvironmentImage(image: string): boolean {
+  return OWN_IMAGE_PATTERN.test(image);
+}
 export const UNIX_USER_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** Kubernetes (IANA service) port names. */
 export const PORT_NAME_PATTERN = /^[a-z](?:[a-z0-9-]{0,13}[a-z0-9])?$/;

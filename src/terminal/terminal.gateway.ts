@@ -37,6 +37,8 @@ export class TerminalGateway implements OnGatewayConnection<WebSocket> {
     const access = await this.access.check(socket, request, {
       refusePhase: ({ phase }) => (phase === 'running' ? null : `The environment is ${phase}; start it first`),
       onReject: (reason) => this.metrics.rejections.inc({ reason }),
+      // The hub closes its clients when their session ends (auth.sessions_revoked).
+      closeOnRevocation: false,
     });
     if (!access) return null;
     const { principal, environment, url } = access;

@@ -42,11 +42,18 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   onModuleInit(): void {
-    this.events.on('environment.phase_changed', ({ environmentId, phase, status, statusMessage }) => {
-      this.sessions.get(environmentId)?.announce(status, phase, statusMessage);
-    });
-    this.events.on('auth.sessions_revoked', ({ userId, sessionId, exceptSessionId }) =>
-      this.closeRevoked(userId, sessionId, exceptSessionId),
+    // Both concern this process's own clients: they run wherever the event was emitted (every replica).
+    this.events.on(
+      'environment.phase_changed',
+      ({ environmentId, phase, status, statusMessage }) => {
+        this.sessions.get(environmentId)?.announce(status, phase, statusMessage);
+      },
+      { everyReplica: true },
+    );
+    this.events.on(
+      'auth.sessions_revoked',
+      ({ userId, sessionId, exceptSessionId }) => this.closeRevoked(userId, sessionId, exceptSessionId),
+      { everyReplica: true },
     );
   }
 

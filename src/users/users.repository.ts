@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
 import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import { DomainEvents } from '../common/events/domain-events.js';
 import { leanMapper } from '../database/lean-mapper.js';
 import { parseObjectId } from '../database/object-id.js';
 import type { PlanName } from './plans.js';
@@ -80,10 +81,23 @@ function duplicateField(error: unknown): DuplicateField {
 
 const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** Persistence of accounts. Everything it returns is a plain `User`. */
+/**
+ * Persistence of accounts. Everything it returns is a plain `User`. Every write of an existing
+ * record is announced (`user.changed`, on every replica) once it is stored, here, where no write
+ * path can forget it: copies of the user held elsewhere (`PrincipalCache`) are dropped.
+ */
 @Injectable()
 export class UsersRepository {
-  constructor(@InjectModel(UserRecord.name) private readonly users: Model<UserRecord>) {}
+  constructor(
+    @InjectModel(UserRecord.name) private readonly users: Model<UserRecord>,
+    private readonly events: DomainEvents,
+  ) {}
+
+  /** Tells every replica that copies of this user are stale. */
+  private async changed<T>(userId: string, result: T): Promise<T> {
+    if (result !== null) await this.events.emit('user.changed', { userId });
+    return result;
+  }
 
   async create(input: NewUser): Promise<User> {
     try {
@@ -131,7 +145,10 @@ export class UsersRepository {
   }
 
   private async update(id: string, set: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<User | null> {
-    return asUser.byId(id, (_id) => this.users.findOneAndUpdate({ _id, ...extra }, { $set: set }, { returnDocument: 'after' }));
+    return this.changed(
+      id,
+      await asUser.byId(id, (_id) => this.users.findOneAndUpdate({ _id, ...extra }, { $set: set }, { returnDocument: 'after' })),
+    );
   }
 
   updateProfile(id: string, changes: ProfileChanges): Promise<User | null> {
@@ -171,6 +188,7 @@ export class UsersRepository {
       this.users.findOneAndUpdate({ _id }, { $inc: { failed_login_count: 1 } }, { returnDocument: 'after' }),
     );
     if (!counted) return null;
+    await this.changed(id, counted);
     if (counted.failedLoginCount < threshold || (counted.lockedUntil && counted.lockedUntil > now)) return counted;
     const lockedUntil = new Date(now.getTime() + lockSeconds * 1000);
     const locked = await asUser.byId(id, (_id) =>
@@ -180,7 +198,7 @@ export class UsersRepository {
         { returnDocument: 'after' },
       ),
     );
-    if (locked) return locked;
+    if (locked) return this.changed(id, locked);
     // A parallel failure set the lock first: report the account as it is now.
     return this.findById(id);
   }
@@ -200,7 +218,9 @@ export class UsersRepository {
 
   async delete(id: string): Promise<void> {
     const _id = parseObjectId(id);
-    if (_id) await this.users.deleteOne({ _id }).exec();
+    if (!_id) return;
+    await this.users.deleteOne({ _id }).exec();
+    await this.changed(id, true);
   }
 
   async pendingDeletions(before: Date, limit: number): Promise<User[]> {

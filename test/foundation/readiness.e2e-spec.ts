@@ -7,6 +7,7 @@ import type { AppConfig } from '../../src/config/namespaces/app.config.js';
 import type { RuntimeConfig } from '../../src/config/namespaces/runtime.config.js';
 import { findExecutable } from '../../src/runtime/local/local-host.js';
 import type { RuntimeInstrumentation } from '../../src/runtime/runtime-instrumentation.js';
+import type { Installation } from '../../src/settings/installation.js';
 import { createRuntime, RUNTIME_DEPENDENCIES } from '../../src/runtime/runtime.module.js';
 import { RuntimeProvider } from '../../src/runtime/runtime.provider.js';
 import { createTestApp, TestApp } from '../support/test-app.js';
@@ -42,8 +43,13 @@ describe('/health/ready: the local runtime', () => {
           .overrideProvider(RuntimeProvider)
           .useFactory({
             inject: RUNTIME_DEPENDENCIES,
-            factory: (config: RuntimeConfig, app: AppConfig, clock: Clock, instrumentation: RuntimeInstrumentation) =>
-              createRuntime(config, app, clock, instrumentation, { local: { path: bin } }),
+            factory: (
+              config: RuntimeConfig,
+              app: AppConfig,
+              clock: Clock,
+              instrumentation: RuntimeInstrumentation,
+              installation: Installation,
+            ) => createRuntime(config, app, clock, instrumentation, installation, { local: { path: bin } }),
           })
           .overrideProvider(ReadinessPolicy)
           .useValue(new ReadinessPolicy({ cacheMs: 0, failureThreshold: 2 })),

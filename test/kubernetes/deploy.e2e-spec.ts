@@ -1,14 +1,22 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { KubernetesRuntime } from '../../src/runtime/kubernetes/kubernetes-runtime.js';
+import { statefulSetFor } from '../../src/runtime/kubernetes/manifests.js';
+import type { EnvironmentSpec } from '../../src/runtime/runtime.provider.js';
+import { runToEnd } from '../runtime/runtime-contract.js';
 import { eventually } from '../support/eventually.js';
+import { kubernetesSpec, providerConfig } from '../support/kubernetes-fixtures.js';
 
 /**
  * deploy/kubernetes/ on the test cluster: the test cluster applied every file at start (with the
- * API server's strict validation); here, every object is there as written, and the server's
- * Deployment is scheduled (kwok runs no containers: the server itself is proven by the other suites).
+ * API server's strict validation); here, every object is there as written, the server's Deployment
+ * is scheduled (on kwok's node, which runs no containers: the server's image is not built here, and
+ * the server itself is proven by the other suites), and the environments' namespace admits the
+ * runtime's pods under its Pod Security level, as real containers on the real node, while refusing a
+ * root one.
  */
 describe.runIf(inject('kubernetes').testbed)('deploy/kubernetes', () => {
   const admin = new KubeConfig();
@@ -50,4 +58,49 @@ describe.runIf(inject('kubernetes').testbed)('deploy/kubernetes', () => {
       expect(pods.items.filter((pod) => pod.spec?.nodeName && !pod.metadata?.deletionTimestamp)).toHaveLength(2);
     }, 60_000);
   });
+
+  it("runs an environment in the environments' namespace under Pod Security restricted, as the provider, and refuses root there", async () => {
+    const kubernetes = inject('kubernetes');
+    const namespace = 'devpocket-environments';
+    const core = admin.makeApiClient(CoreV1Api);
+    expect((await core.readNamespace({ name: namespace })).metadata?.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'pod-security.kubernetes.io/enforce-version': 'v1.36',
+      'pod-security.kubernetes.io/audit': 'restricted',
+      'pod-security.kubernetes.io/warn': 'restricted',
+    });
+
+    // The provider's ServiceAccount with the Role of 10-rbac.yaml, in the namespace of 00-namespaces.yaml.
+    const config = providerConfig(kubernetes.providerKubeconfig, namespace, kubernetes.storageClass);
+    const runtime = new KubernetesRuntime(config);
+    const spec = kubernetesSpec();
+    try {
+      await runtime.provision(spec);
+      await eventually(async () => expect((await runtime.status(spec)).state).toBe('running'), 60_000, 200);
+      expect((await runToEnd(runtime, spec, ['id', '-u'])).text).toBe('1000\n');
+      const pod = await core.readNamespacedPod({ name: `dp-${spec.id}-0`, namespace });
+      if (kubernetes.realNode) expect(pod.spec?.nodeName).toBe(kubernetes.realNode.name);
+
+      // A root template: the runtime refuses it before the API server would refuse its pod.
+      const root: EnvironmentSpec = {
+        ...kubernetesSpec(),
+        template: { ...spec.template, image: 'example.com/tools/debian:12', runAsNonRoot: false, startup: { system: ['true'], user: [] } },
+      };
+      await expect(runtime.provision(root)).rejects.toThrow(/runs as root in its container \(run_as_non_root: false\)/);
+      const rootPod = statefulSetFor(root, config, 1).spec!.template;
+      const refused = await core
+        .createNamespacedPod({
+          namespace,
+          dryRun: 'All',
+          body: { metadata: { ...rootPod.metadata, name: `dp-${root.id}-0` }, spec: rootPod.spec },
+        })
+        .catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(ApiException);
+      expect((refused as ApiException<unknown>).code).toBe(403);
+      expect(JSON.stringify((refused as ApiException<unknown>).body)).toMatch(/violates PodSecurity (\\+)"restricted:v1\.36\1"/);
+    } finally {
+      await runtime.destroy(spec);
+      await runtime.onApplicationShutdown();
+    }
+  }, 120_000);
 });

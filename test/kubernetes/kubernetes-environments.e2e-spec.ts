@@ -11,8 +11,9 @@ import { TerminalTestClient } from '../support/terminal-client.js';
 
 /**
  * Environments through the REST API and the terminal, with RUNTIME=kubernetes: the whole server on
- * the cluster of the run, its provider behind a fault-injecting proxy, authenticated as the
- * ServiceAccount bound to deploy/kubernetes' Role.
+ * the cluster of the run (on the test cluster, real containers of the shipped templates' images on
+ * its real node), its provider behind a fault-injecting proxy, authenticated as the ServiceAccount
+ * bound to deploy/kubernetes' Role.
  */
 describe('environments on Kubernetes, through the API', () => {
   const kubernetes = inject('kubernetes');
@@ -109,28 +110,25 @@ describe('environments on Kubernetes, through the API', () => {
     await app.waitForPhase(owner, created.body.id, 'terminated');
   }, 180_000);
 
-  // Needs the test cluster's kwok stages (a cluster of KUBECONFIG has none).
-  it.skipIf(!kubernetes.testbed)(
-    'the pod watch moves a running environment to error when its new pod cannot pull its image',
-    async () => {
-      const env = await app.createRunning(owner, { name: 'Broken image', template: 'debian' });
-      // Someone changes the image behind DevPocket's back: the StatefulSet replaces the pod, whose pull fails.
-      await admin.makeApiClient(AppsV1Api).patchNamespacedStatefulSet(
-        {
-          name: `dp-${env.id}`,
-          namespace,
-          body: { spec: { template: { spec: { containers: [{ name: 'workspace', image: 'devpocket-test.invalid/pull-error:2' }] } } } },
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
-      );
-      // No reconciler pass is asked for: the runtime's pod watch tells the reconciler.
-      const failed = await app.waitForPhase(owner, env.id, 'error', 60_000);
-      expect(failed.status_message).toMatch(/image devpocket-test\.invalid\/pull-error:2 cannot be pulled/);
-      expect((await api('DELETE', `/${env.id}`)).status).toBe(200);
-      await app.waitForPhase(owner, env.id, 'terminated');
-    },
-    180_000,
-  );
+  it('the pod watch moves a running environment to error when its new pod cannot pull its image', async () => {
+    const env = await app.createRunning(owner, { name: 'Broken image', template: 'debian' });
+    // Someone changes the image behind DevPocket's back: the StatefulSet replaces the pod, whose image
+    // is not there and may not be pulled (ErrImageNeverPull, on any node, at once).
+    const workspace = { name: 'workspace', image: 'devpocket-test.invalid/pull-error:2', imagePullPolicy: 'Never' };
+    await admin.makeApiClient(AppsV1Api).patchNamespacedStatefulSet(
+      {
+        name: `dp-${env.id}`,
+        namespace,
+        body: { spec: { template: { spec: { containers: [workspace] } } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
+    // No reconciler pass is asked for: the runtime's pod watch tells the reconciler.
+    const failed = await app.waitForPhase(owner, env.id, 'error', 60_000);
+    expect(failed.status_message).toMatch(/image devpocket-test\.invalid\/pull-error:2 cannot be pulled/);
+    expect((await api('DELETE', `/${env.id}`)).status).toBe(200);
+    await app.waitForPhase(owner, env.id, 'terminated');
+  }, 180_000);
 
   it('a pod deleted behind its back comes back; the terminal reconnects to a fresh session on the same home', async () => {
     const env = await app.createRunning(owner, { name: 'Resilient', template: 'debian' });

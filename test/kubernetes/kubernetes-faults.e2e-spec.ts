@@ -13,7 +13,9 @@ import { kubernetesConfig, kubernetesSpec } from '../support/kubernetes.js';
  * What the Kubernetes runtime does when the cluster misbehaves: API-server faults injected by a
  * proxy between the provider and the real API server (5xx, timeouts, dropped watches and exec
  * streams), and workloads that cannot run (produced by the test cluster's kwok stages, or by the
- * scheduler itself).
+ * scheduler itself). On kwok's node of the test cluster, whose pods start in a fraction of a second
+ * and whose Stages make image pulls fail and containers crash on demand (what a real node does with
+ * memory and security is in kubernetes-real-containers.e2e-spec.ts).
  */
 describe('Kubernetes runtime under faults', () => {
   const kubernetes = inject('kubernetes');
@@ -45,12 +47,13 @@ describe('Kubernetes runtime under faults', () => {
     eventually(async () => expect((await state(spec)).state).toBe('running'), 60_000, 200);
 
   beforeAll(async () => {
-    ({ namespace, remove: removeNamespace } = await createTestNamespace('dp-faults'));
+    // On kwok's node: its Stages fail pulls and crash containers on demand.
+    ({ namespace, remove: removeNamespace } = await createTestNamespace('dp-faults', 'kwok'));
     proxy = await startFaultProxy(upstreamFromKubeConfig(kubernetes.providerKubeconfig));
-    const config = { ...kubernetesConfig(namespace), requestTimeoutMs: 2_000, apiRetries: 3 };
+    const config = { ...kubernetesConfig(namespace, 'kwok'), requestTimeoutMs: 2_000, apiRetries: 3 };
     api = new KubernetesApi(config, kubeconfigThrough(proxy, kubernetes.providerKubeconfig), { baseDelayMs: 50, maxDelayMs: 400 });
     runtime = new KubernetesRuntime(config, api, { watchRetryMs: 100, stopTimeoutMs: 60_000 });
-    direct = new KubernetesRuntime(kubernetesConfig(namespace));
+    direct = new KubernetesRuntime(kubernetesConfig(namespace, 'kwok'));
   });
 
   afterEach(async () => {
@@ -139,7 +142,7 @@ describe('Kubernetes runtime under faults', () => {
     await running(spec);
     const strict = await startFaultProxy({ ...upstreamFromKubeConfig(kubernetes.providerKubeconfig), idleTimeoutMs: 1_500 });
     const through = (keepaliveMs: number): KubernetesRuntime => {
-      const config = kubernetesConfig(namespace);
+      const config = kubernetesConfig(namespace, 'kwok');
       return new KubernetesRuntime(config, new KubernetesApi(config, kubeconfigThrough(strict, kubernetes.providerKubeconfig)), {
         execKeepaliveMs: keepaliveMs,
       });

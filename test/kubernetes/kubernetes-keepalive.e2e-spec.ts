@@ -10,6 +10,7 @@ import type { RuntimeConfig } from '../../src/config/namespaces/runtime.config.j
 import { KubernetesApi } from '../../src/runtime/kubernetes/kubernetes-api.js';
 import { KubernetesRuntime } from '../../src/runtime/kubernetes/kubernetes-runtime.js';
 import type { RuntimeInstrumentation } from '../../src/runtime/runtime-instrumentation.js';
+import type { Installation } from '../../src/settings/installation.js';
 import { createRuntime, RUNTIME_DEPENDENCIES } from '../../src/runtime/runtime.module.js';
 import { RuntimeProvider, type EnvironmentSpec } from '../../src/runtime/runtime.provider.js';
 import type { TestAccount } from '../support/accounts.js';
@@ -108,8 +109,13 @@ describe('Kubernetes exec keep-alive: a connection that dies silently', () => {
         override: (builder) =>
           builder.overrideProvider(RuntimeProvider).useFactory({
             inject: RUNTIME_DEPENDENCIES,
-            factory: (config: RuntimeConfig, appConfig: AppConfig, clock: Clock, instrumentation: RuntimeInstrumentation) =>
-              createRuntime(config, appConfig, clock, instrumentation, { kubernetes: KEEPALIVE }),
+            factory: (
+              config: RuntimeConfig,
+              appConfig: AppConfig,
+              clock: Clock,
+              instrumentation: RuntimeInstrumentation,
+              installation: Installation,
+            ) => createRuntime(config, appConfig, clock, instrumentation, installation, { kubernetes: KEEPALIVE }),
           }),
       });
       owner = await app.account('pro');

@@ -96,11 +96,9 @@ describe.skipIf(real === null)('the real node', () => {
   beforeAll(async () => {
     admin = loadKubeConfig(kubernetes.adminKubeconfig);
     provider = loadKubeConfig(kubernetes.providerKubeconfig);
-    ({ namespace, remove: removeNamespace } = await createRuntimeNamespace(
-      kubernetes.adminKubeconfig,
-      'dp-real',
-      node.namespaceAnnotations,
-    ));
+    ({ namespace, remove: removeNamespace } = await createRuntimeNamespace(kubernetes.adminKubeconfig, 'dp-real', {
+      annotations: node.namespaceAnnotations,
+    }));
 
     // What the runtime creates for an environment, by the provider's ServiceAccount.
     await core().createNamespacedConfigMap({
@@ -176,28 +174,34 @@ describe.skipIf(real === null)('the real node', () => {
     await removeNamespace?.();
   });
 
-  it('runs the pods of an annotated namespace there, and those of any other namespace on kwok', async () => {
+  it('runs the pods of an annotated namespace there, and of a namespace without annotation (the default); kwok-annotated ones on kwok', async () => {
     const pod = (await readPod())!;
     expect(pod.spec?.nodeName).toBe(node.name);
     expect(pod.spec?.nodeSelector).toEqual({ 'testbed.devpocket.io/node-kind': 'real' });
     expect(pod.status?.containerStatuses?.[0].imageID).toMatch(/^(docker\.io\/devpocket\/env-debian@)?sha256:/);
 
-    const other = await createRuntimeNamespace(kubernetes.adminKubeconfig, 'dp-kwok');
-    try {
-      await core(admin).createNamespacedPod({
-        namespace: other.namespace,
-        body: {
-          metadata: { name: 'elsewhere' },
-          spec: { containers: [{ name: 'main', image: node.images.debian, command: ['sleep', '1000'] }] },
-        },
-      });
-      await eventually(async () => {
-        const placed = await core(admin).readNamespacedPod({ name: 'elsewhere', namespace: other.namespace });
-        expect(placed.spec?.nodeName).toBe('kwok-node-0');
-        expect(placed.spec?.nodeSelector).toEqual({ 'testbed.devpocket.io/node-kind': 'kwok' });
-      }, 30_000);
-    } finally {
-      await other.remove();
+    const placements: [Record<string, string>, string, string][] = [
+      [{}, node.name, 'real'],
+      [kubernetes.kwok!.namespaceAnnotations, 'kwok-node-0', 'kwok'],
+    ];
+    for (const [annotations, nodeName, kind] of placements) {
+      const other = await createRuntimeNamespace(kubernetes.adminKubeconfig, `dp-${kind}`, { annotations, podSecurity: false });
+      try {
+        await core(admin).createNamespacedPod({
+          namespace: other.namespace,
+          body: {
+            metadata: { name: 'elsewhere' },
+            spec: { containers: [{ name: 'main', image: node.images.debian, command: ['sleep', '1000'] }] },
+          },
+        });
+        await eventually(async () => {
+          const placed = await core(admin).readNamespacedPod({ name: 'elsewhere', namespace: other.namespace });
+          expect(placed.spec?.nodeName).toBe(nodeName);
+          expect(placed.spec?.nodeSelector).toEqual({ 'testbed.devpocket.io/node-kind': kind });
+        }, 30_000);
+      } finally {
+        await other.remove();
+      }
     }
   });
 

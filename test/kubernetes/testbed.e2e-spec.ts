@@ -2,7 +2,8 @@
  * The Kubernetes test cluster itself (test/support/k8s): a real API server enforcing the Role of
  * deploy/kubernetes/rbac.yaml on the provider's ServiceAccount, and pods on kwok's node that behave
  * like containers (command, environment, volumes, exec with TTY and exit codes, processes ended on
- * deletion), plus the failure statuses of the test Stages.
+ * deletion), plus the failure statuses of the test Stages. Its pods run in a namespace of its own
+ * annotated for kwok's node (the cluster's default node is the real one, see real-node.e2e-spec.ts).
  *
  * It runs on the cluster of the `kubernetes` test project when that is the local test cluster
  * (vitest.config.ts leaves it out when KUBECONFIG names a real one).
@@ -23,6 +24,7 @@ import {
 import { inject } from 'vitest';
 
 import { eventually } from '../support/eventually.js';
+import { createRuntimeNamespace } from '../support/kubernetes-fixtures.js';
 import { execInPod, exitCodeOf, FakeTerminal } from '../support/k8s/exec.js';
 import { pidsWithEnvironmentEntry, podHostDir, volumeHostDir } from '../support/k8s/pod-runner.js';
 import {
@@ -41,9 +43,11 @@ const SCRATCH = '/scratch';
 let cluster: Pick<TestCluster, 'adminKubeconfig' | 'providerKubeconfig' | 'hostPaths'> & { namespace: string; storageClass: string };
 let admin: KubeConfig;
 let provider: KubeConfig;
+/** The namespace of this suite's pods: on kwok's node, with the provider's Role. */
 let ns: string;
+let removeNamespace: (() => Promise<void>) | undefined;
 
-beforeAll(() => {
+beforeAll(async () => {
   // The cluster of the run (test/support/kubernetes-global-setup.ts), when it is the local test cluster.
   const kubernetes = inject('kubernetes');
   const root = kubernetes.hostRoot ?? '';
@@ -51,12 +55,20 @@ beforeAll(() => {
     adminKubeconfig: kubernetes.adminKubeconfig,
     providerKubeconfig: kubernetes.providerKubeconfig,
     namespace: kubernetes.namespace,
-    storageClass: kubernetes.storageClass ?? '',
+    storageClass: kubernetes.kwok?.storageClass ?? '',
     hostPaths: { root, volume: (namespace, claimName) => volumeHostDir(root, namespace, claimName), pod: (uid) => podHostDir(root, uid) },
   };
   admin = loadKubeConfig(cluster.adminKubeconfig);
   provider = loadKubeConfig(cluster.providerKubeconfig);
-  ns = cluster.namespace;
+  // The test cluster's own probes, not DevPocket's pods: no Pod Security labels.
+  ({ namespace: ns, remove: removeNamespace } = await createRuntimeNamespace(cluster.adminKubeconfig, 'dp-testbed', {
+    annotations: kubernetes.kwok?.namespaceAnnotations ?? {},
+    podSecurity: false,
+  }));
+});
+
+afterAll(async () => {
+  await removeNamespace?.();
 });
 
 async function statusCode(call: Promise<unknown>): Promise<number> {
@@ -102,10 +114,13 @@ function bareContainerPod(name: string, image: string): V1Pod {
 describe('the provider ServiceAccount', () => {
   it('has the Role of deploy/kubernetes in devpocket-environments and nothing else', async () => {
     const core = provider.makeApiClient(CoreV1Api);
+    const environments = cluster.namespace;
     expect(
-      await statusCode(core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'rbac-probe' }, data: { a: 'b' } } })),
+      await statusCode(
+        core.createNamespacedConfigMap({ namespace: environments, body: { metadata: { name: 'rbac-probe' }, data: { a: 'b' } } }),
+      ),
     ).toBe(200);
-    expect(await statusCode(core.listNamespacedSecret({ namespace: ns }))).toBe(403);
+    expect(await statusCode(core.listNamespacedSecret({ namespace: environments }))).toBe(403);
     expect(await statusCode(core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'rbac-probe' } } }))).toBe(
       403,
     );

@@ -47,7 +47,8 @@ export function contractTemplate(overrides: SpecOverrides['template'] = {}): Tem
     createdAt: now,
     updatedAt: now,
     deletedAt: null,
-    image: 'debian:bookworm',
+    // DevPocket's image of the debian template (images/debian): tmux, git and the user devpocket (uid 1000) baked in.
+    image: 'devpocket/env-debian:1',
     user: { name: 'devpocket', uid: 1000, gid: 1000, home: '/home/devpocket' },
     shell: '/bin/bash',
     workingDirectory: '',

@@ -8,10 +8,13 @@ import { GoogleIdTokenVerifier } from '../../src/auth/google/google-id-token.ver
 import { IdentitiesRepository } from '../../src/auth/identities.repository.js';
 import { OneTimeCodesRepository } from '../../src/auth/one-time-codes.repository.js';
 import { PasswordHasher } from '../../src/auth/passwords/password-hasher.js';
+import { PrincipalCache } from '../../src/auth/principal-cache.js';
 import { SessionRevoker } from '../../src/auth/session-revoker.js';
 import { Session, SessionsRepository } from '../../src/auth/sessions.repository.js';
 import { jwtModuleOptions, TokenService } from '../../src/auth/tokens/token.service.js';
 import { Clock } from '../../src/common/clock/clock.js';
+import { DomainEvents } from '../../src/common/events/domain-events.js';
+import { ReplicaBus, SingleProcessBus } from '../../src/common/events/replica-bus.js';
 import { configModule, loadConfiguration } from '../../src/config/configuration.js';
 import type { AuthConfig } from '../../src/config/namespaces/auth.config.js';
 import { authConfig } from '../../src/config/namespaces/auth.config.js';
@@ -218,6 +221,10 @@ export async function createAccountsUnit(
     providers: [
       AuthService,
       TokenService,
+      // Authentication reads through the cache, as in the application (one process: events in memory).
+      PrincipalCache,
+      DomainEvents,
+      { provide: ReplicaBus, useClass: SingleProcessBus },
       { provide: Clock, useValue: clock },
       { provide: UsersRepository, useValue: users },
       { provide: SessionsRepository, useValue: sessions },

@@ -6,10 +6,14 @@ import { kubernetesSpec, providerConfig } from './kubernetes-fixtures.js';
 
 export { kubernetesSpec };
 
-/** The provider's settings for a namespace of the cluster under test. */
-export function kubernetesConfig(namespace: string): KubernetesConfig {
+/** Where a test namespace runs its pods: the cluster's default node (the real node on the test cluster), or kwok's node. */
+export type TestNode = 'default' | 'kwok';
+
+/** The provider's settings for a namespace of the cluster under test (home volumes of the StorageClass of the namespace's node). */
+export function kubernetesConfig(namespace: string, node: TestNode = 'default'): KubernetesConfig {
   const kubernetes = inject('kubernetes');
-  return providerConfig(kubernetes.providerKubeconfig, namespace, kubernetes.storageClass);
+  const storageClass = node === 'kwok' && kubernetes.kwok ? kubernetes.kwok.storageClass : kubernetes.storageClass;
+  return providerConfig(kubernetes.providerKubeconfig, namespace, storageClass);
 }
 
 /**

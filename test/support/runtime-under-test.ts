@@ -16,9 +16,18 @@ export interface TestRuntime {
   cleanup(): Promise<void>;
 }
 
-/** A namespace of its own on the cluster under test (see createRuntimeNamespace). */
-export function createTestNamespace(prefix = 'dp-test'): Promise<{ namespace: string; remove(): Promise<void> }> {
-  return createRuntimeNamespace(inject('kubernetes').adminKubeconfig, prefix);
+/**
+ * A namespace of its own on the cluster under test (see createRuntimeNamespace), whose pods run on
+ * the cluster's default node (the test cluster's real node), or on kwok's node (`'kwok'`: for the
+ * faults only kwok produces cheaply; on another cluster, the default node).
+ */
+export function createTestNamespace(
+  prefix = 'dp-test',
+  node: 'default' | 'kwok' = 'default',
+): Promise<{ namespace: string; remove(): Promise<void> }> {
+  const kubernetes = inject('kubernetes');
+  const annotations = node === 'kwok' ? (kubernetes.kwok?.namespaceAnnotations ?? {}) : {};
+  return createRuntimeNamespace(kubernetes.adminKubeconfig, prefix, { annotations });
 }
 
 /** The runtime settings of one test application (a namespace of its own on Kubernetes). */

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { killEnvironmentProcesses } from '../../src/runtime/local/process-tree.js';
 import { EnvironmentPaths } from '../../src/runtime/local/environment-paths.js';
 import { run } from '../../src/runtime/local/tmux.js';
@@ -8,7 +10,8 @@ import type { Tokens } from './accounts.js';
 import { createTestDatabase, TestDatabase } from './database.js';
 import type { EnvironmentBody } from './environments.js';
 import { eventually } from './eventually.js';
-import { ServerProcess } from './server-process.js';
+import { testRedisPrefix } from './redis.js';
+import { REPO_ROOT, ServerProcess } from './server-process.js';
 
 /** A client address per request: the servers trust loopback proxies, so rate limits per address stay out of the way. */
 const randomIp = (): string => `10.${[0, 0, 0].map(() => Math.floor(Math.random() * 250) + 1).join('.')}`;
@@ -16,10 +19,19 @@ const randomIp = (): string => `10.${[0, 0, 0].map(() => Math.floor(Math.random(
 /** The same secret for every process of a cluster, so a token issued by one is valid on all of them. */
 export const CLUSTER_JWT_SECRET = 'cluster-test-jwt-secret-8d3f1a6c9e2b7d4f0a5c8e1b3d6f9a2c';
 
+export interface ServerClusterOptions {
+  /**
+   * A Redis the processes share (REDIS_URL), under a key prefix of this cluster's own
+   * (REDIS_KEY_PREFIX, in `redisKeyPrefix`). Without it each process keeps its state in memory.
+   */
+  redisUrl?: string;
+}
+
 /**
  * Several API server processes (the compiled dist/main.js) sharing one database and one DATA_DIR,
  * as replicas on one host would: the local runtime's tmux servers live under DATA_DIR and outlive
- * every API process. close() leaves nothing behind: no process, no tmux server, no directory, no database.
+ * every API process; with `redisUrl`, they share a Redis too, as deploy/kubernetes/'s replicas do.
+ * close() leaves nothing behind: no process, no tmux server, no directory, no database.
  */
 export class ServerCluster {
   readonly servers: ServerProcess[] = [];
@@ -28,10 +40,13 @@ export class ServerCluster {
     /** Short on purpose: tmux socket paths under it are limited to 107 bytes. */
     readonly dataDir: string,
     readonly database: TestDatabase,
+    readonly redisUrl: string | null,
+    readonly redisKeyPrefix: string | null,
   ) {}
 
-  static create(prefix = 'cluster'): ServerCluster {
-    return new ServerCluster(mkdtempSync('/tmp/dp-'), createTestDatabase(prefix));
+  static create(prefix = 'cluster', options: ServerClusterOptions = {}): ServerCluster {
+    const redisKeyPrefix = options.redisUrl ? testRedisPrefix(prefix) : null;
+    return new ServerCluster(mkdtempSync('/tmp/dp-'), createTestDatabase(prefix), options.redisUrl ?? null, redisKeyPrefix);
   }
 
   get environmentsRoot(): string {
@@ -68,8 +83,21 @@ export class ServerCluster {
       TRUSTED_PROXIES: 'loopback',
       // Not `warn`: ServerProcess.listening() learns the port chosen for PORT=0 from the info line "listening on …".
       LOG_LEVEL: 'info',
+      ...(this.redisUrl && this.redisKeyPrefix ? { REDIS_URL: this.redisUrl, REDIS_KEY_PREFIX: this.redisKeyPrefix } : {}),
       ...extra,
     };
+  }
+
+  /** Runs the admin command line (dist/cli.js) on the cluster's database (and Redis); resolves with its stdout. */
+  async cli(args: string[]): Promise<string> {
+    const base = Object.fromEntries(
+      Object.entries(process.env).filter(([key]) => !/^(MONGODB_|JWT_|NODE_ENV|PORT|DATA_DIR|LOG_LEVEL|REDIS_)/.test(key)),
+    );
+    const { stdout } = await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'dist', 'cli.js'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...base, ...this.env({ LOG_LEVEL: 'warn' }) },
+    });
+    return stdout;
   }
 
   /** Starts one more server process and waits until it listens. */

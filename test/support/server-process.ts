@@ -16,7 +16,7 @@ export class ServerProcess {
   constructor(env: Record<string, string>) {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
     const base = Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !/^(MONGODB_|JWT_|NODE_ENV|PORT|DATA_DIR|LOG_LEVEL)/.test(key)),
+      Object.entries(process.env).filter(([key]) => !/^(MONGODB_|JWT_|NODE_ENV|PORT|DATA_DIR|LOG_LEVEL|REDIS_)/.test(key)),
     );
     this.child = spawn(process.execPath, [MAIN], { cwd: REPO_ROOT, env: { ...base, ...env }, stdio: 'pipe' });
     this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));

@@ -113,7 +113,7 @@ function definition(name: string, overrides: Record<string, unknown> = {}): Reco
     working_directory: '',
     ports: [{ name: 'postgres', port: 5432, protocol: 'TCP' }],
     environment_variables: { LANG: 'C.UTF-8' },
-    startup: { system: ['apt-get update && apt-get install -y tmux'], user: ['echo ready'] },
+    startup: { system: [], user: ['echo ready'] },
     required_commands: ['bash', 'tmux', 'psql'],
     default_resources: { cpu: '250m', memory: '512Mi', storage: '1Gi' },
     run_as_non_root: true,
@@ -188,7 +188,9 @@ describe('templates: the shipped files and the API', () => {
     }
     const python = list.body.find((t) => t.name === 'python')!;
     expect(python).toMatchObject({
-      docker_image: 'python:3.12-bookworm',
+      docker_image: 'devpocket/env-python:1',
+      run_as_non_root: true,
+      startup: { system: [], user: expect.any(Array) as unknown },
       category: 'programming_language',
       status: 'active',
       default_resources: { cpu: '500m', memory: '1Gi', storage: '5Gi' },
@@ -284,6 +286,26 @@ describe('templates: the shipped files and the API', () => {
     const crossField = await asAdmin<ErrorBody>('POST', '/api/v1/templates', definition('pg-bad', { default_port: 80 }));
     expect(crossField.status).toBe(422);
     expect(crossField.body.errors?.[0]?.field).toBe('default_port');
+
+    // Root at every start is the opt-in of an image of its own: system steps need run_as_non_root: false.
+    const systemSteps = { startup: { system: ['apt-get update && apt-get install -y tmux'], user: ['echo ready'] } };
+    const notOptedIn = await asAdmin<ErrorBody>('POST', '/api/v1/templates', definition('pg-bad', systemSteps));
+    expect(notOptedIn.status).toBe(422);
+    expect(notOptedIn.body.errors).toEqual([expect.objectContaining({ field: 'startup.system', code: 'systemStepsNeedRoot' })]);
+    const ownImage = await asAdmin<ErrorBody>(
+      'POST',
+      '/api/v1/templates',
+      definition('pg-bad', { image: 'devpocket/env-debian:1', run_as_non_root: false }),
+    );
+    expect(ownImage.status).toBe(422);
+    expect(ownImage.body.errors).toEqual([expect.objectContaining({ field: 'run_as_non_root', code: 'ownImageRunsAsUser' })]);
+    const optedIn = await asAdmin<TemplateBody>(
+      'POST',
+      '/api/v1/templates',
+      definition('pg-root', { ...systemSteps, run_as_non_root: false }),
+    );
+    expect(optedIn.status).toBe(201);
+    expect(optedIn.body).toMatchObject({ run_as_non_root: false, startup: systemSteps.startup });
     expect((await asUser('GET', '/api/v1/templates/pg-bad')).status).toBe(404);
   });
 
@@ -459,13 +481,14 @@ describe('templates: loading files', () => {
     const original = (await get('python')).body;
     await service.incrementUsage(original.id);
 
-    write('python', { version: '1.1.0', description: 'Newer' });
+    // The shipped files are 1.1.0.
+    write('python', { version: '1.2.0', description: 'Newer' });
     expect(await loader.load()).toMatchObject({ updated: ['python'], unchanged: ['nodejs'], skipped: [] });
     const newer = (await get('python')).body;
     expect(newer).toMatchObject({
       id: original.id,
       description: 'Newer',
-      version: '1.1.0',
+      version: '1.2.0',
       usage_count: original.usage_count + 1,
       created_at: original.created_at,
     });
@@ -477,19 +500,19 @@ describe('templates: loading files', () => {
       {
         file: join(dir, 'python.yaml'),
         name: 'python',
-        message: "the stored version 1.1.0 is newer than the file's 1.0.5 (changed through the admin API?); the stored template was kept",
+        message: "the stored version 1.2.0 is newer than the file's 1.0.5 (changed through the admin API?); the stored template was kept",
       },
     ]);
     expect((await get('python')).body.description).toBe('Newer');
 
-    write('python', { version: '1.1.0', description: 'Same version, other content' });
+    write('python', { version: '1.2.0', description: 'Same version, other content' });
     expect((await loader.load()).updated).toEqual(['python']);
     expect((await get('python')).body.description).toBe('Same version, other content');
     expect((await loader.load()).unchanged).toEqual(['nodejs', 'python']);
   });
 
   it('applies a newer file once when several loads run at once', async () => {
-    write('nodejs', { version: '1.0.0', description: 'Loaded concurrently' });
+    write('nodejs', { version: '1.1.0', description: 'Loaded concurrently' });
     const reports = await Promise.all(Array.from({ length: 4 }, () => loader.load()));
     expect(reports.flatMap((r) => r.updated)).toEqual(['nodejs']);
     expect(reports.map((r) => [...r.updated, ...r.unchanged].includes('nodejs'))).toEqual([true, true, true, true]);
@@ -511,9 +534,9 @@ describe('templates: loading files', () => {
     expect(kept.skipped.find((s) => s.name === 'nodejs')?.message).toContain('deleted by an admin');
     expect((await get('nodejs')).status).toBe(404);
 
-    write('nodejs', { version: '1.0.1' });
+    write('nodejs', { version: '1.1.1' });
     expect((await loader.load()).loaded).toEqual(['nodejs']);
-    expect((await get('nodejs')).body).toMatchObject({ id: nodejs.id, version: '1.0.1', deleted_at: null });
+    expect((await get('nodejs')).body).toMatchObject({ id: nodejs.id, version: '1.1.1', deleted_at: null });
   });
 
   it('templates:load in the CLI reports, exits 1 on a bad file, and --prune soft-deletes templates whose file is gone', async () => {

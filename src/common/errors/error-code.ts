@@ -58,6 +58,7 @@ export const CommonError = defineErrorCodes('common', {
   DatabaseUnavailable: ['database_unavailable', HttpStatus.SERVICE_UNAVAILABLE],
   ServiceUnavailable: ['service_unavailable', HttpStatus.SERVICE_UNAVAILABLE],
   NotReady: ['not_ready', HttpStatus.SERVICE_UNAVAILABLE],
+  SharedStateUnavailable: ['shared_state_unavailable', HttpStatus.SERVICE_UNAVAILABLE],
   MetricsTokenRequired: ['metrics_token_required', HttpStatus.UNAUTHORIZED],
 });
 

@@ -85,7 +85,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const response = context.getResponse<Response>();
     const normalised = this.normalise(exception, request);
 
-    if (normalised.status >= 500 && normalised.code !== CommonError.DatabaseUnavailable.code) {
+    // Redis being unreachable is reported once by what noticed it (rate limits), not per request.
+    const outage = normalised.code === CommonError.DatabaseUnavailable.code || normalised.code === CommonError.SharedStateUnavailable.code;
+    if (normalised.status >= 500 && !outage) {
       this.logger.error({ err: exception }, 'Unhandled error while serving a request');
     } else if (normalised.code === CommonError.DatabaseUnavailable.code) {
       this.logger.warn(`Database unavailable: ${exception instanceof Error ? exception.message : String(exception)}`);

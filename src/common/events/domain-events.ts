@@ -1,4 +1,6 @@
 import { Global, Injectable, Logger, Module } from '@nestjs/common';
+import { SharedState } from '../shared-state/shared-state.js';
+import { RedisReplicaBus, ReplicaBus, SingleProcessBus } from './replica-bus.js';
 
 /** Every domain event, by name, with its payload. Modules add theirs here. */
 export interface DomainEventMap {
@@ -6,6 +8,11 @@ export interface DomainEventMap {
   'user.deleting': { userId: string };
   /** An admin deactivated an account: its sessions end. */
   'user.deactivated': { userId: string };
+  /**
+   * A user record was written (profile, role, plan, active flag, password, verification, sign-in
+   * bookkeeping, deletion): a copy of it held anywhere (the principal cache of every replica) is stale.
+   */
+  'user.changed': { userId: string };
   /**
    * Sessions ended (sign-out, password change or reset, reuse detection, deactivation): one
    * (`sessionId`), or all of the user's but `exceptSessionId`, or all.
@@ -17,24 +24,63 @@ export interface DomainEventMap {
 
 type Handler<K extends keyof DomainEventMap> = (payload: DomainEventMap[K]) => Promise<void> | void;
 
+export interface SubscribeOptions {
+  /**
+   * Also run when the event is emitted on another replica (it reaches this one through Redis).
+   * For handlers that keep this process's own state right: caches, open sockets, terminal clients.
+   * Without it (the default) a handler runs only in the process that emitted the event: the place
+   * for effects that must happen once (database writes, runtime operations).
+   */
+  everyReplica?: boolean;
+}
+
+interface Subscription {
+  handler: Handler<keyof DomainEventMap>;
+  everyReplica: boolean;
+}
+
 /**
- * In-process domain events with awaited handlers: `emit` resolves when every handler has finished
- * and rejects with the first failure, so the emitter can decide what a failed clean-up means.
+ * A status is a snapshot: one that could not reach the other replicas within this long is not
+ * worth sending late (the terminals there are closed by their upstream anyway).
+ */
+const LATE_DELIVERY_LIMIT_MS: Partial<Record<keyof DomainEventMap, number>> = { 'environment.phase_changed': 10_000 };
+
+/**
+ * Domain events with awaited handlers, across the replicas (docs/scaling.md):
+ *
+ * - `emit` first hands the event to the other replicas (`ReplicaBus`: Redis publish/subscribe, or
+ *   nothing in one process; never fails), then runs this process's handlers in order, and
+ *   resolves when every one has finished or rejects with the first failure, so the emitter can
+ *   decide what a failed clean-up means;
+ * - another replica runs only its handlers subscribed with `{ everyReplica: true }`, in the order
+ *   the events arrive; a failure there is logged. The emitter never runs a handler twice;
+ * - `inSync`, `syncGeneration` and `onResync` tell whether this replica hears every event right
+ *   now, so caches know when they cannot be trusted.
+ *
  * Modules subscribe in `onModuleInit`.
  */
 @Injectable()
 export class DomainEvents {
   private readonly logger = new Logger('DomainEvents');
-  private readonly handlers = new Map<keyof DomainEventMap, Handler<keyof DomainEventMap>[]>();
+  private readonly handlers = new Map<keyof DomainEventMap, Subscription[]>();
+  /** Events from other replicas, handled one after the other in arrival order. */
+  private received: Promise<void> = Promise.resolve();
 
-  on<K extends keyof DomainEventMap>(name: K, handler: Handler<K>): void {
+  constructor(private readonly replicas: ReplicaBus) {
+    replicas.listen((name, payload) => {
+      this.received = this.received.then(() => this.deliverFromReplica(name as keyof DomainEventMap, payload as never));
+    });
+  }
+
+  on<K extends keyof DomainEventMap>(name: K, handler: Handler<K>, options: SubscribeOptions = {}): void {
     const list = this.handlers.get(name) ?? [];
-    list.push(handler as Handler<keyof DomainEventMap>);
+    list.push({ handler: handler as Handler<keyof DomainEventMap>, everyReplica: options.everyReplica === true });
     this.handlers.set(name, list);
   }
 
   async emit<K extends keyof DomainEventMap>(name: K, payload: DomainEventMap[K]): Promise<void> {
-    for (const handler of this.handlers.get(name) ?? []) {
+    await this.replicas.publish(name, payload, { maxAgeMs: LATE_DELIVERY_LIMIT_MS[name] });
+    for (const { handler } of this.handlers.get(name) ?? []) {
       try {
         await handler(payload);
       } catch (error) {
@@ -43,8 +89,48 @@ export class DomainEvents {
       }
     }
   }
+
+  /**
+   * Runs this process's `everyReplica` handlers for an event emitted elsewhere: by the replica bus,
+   * and by a re-check that found what an event missed during a gap would have said.
+   */
+  async deliverFromReplica<K extends keyof DomainEventMap>(name: K, payload: DomainEventMap[K]): Promise<void> {
+    for (const { handler, everyReplica } of this.handlers.get(name) ?? []) {
+      if (!everyReplica) continue;
+      try {
+        await handler(payload);
+      } catch (error) {
+        this.logger.error(`A handler of ${name} (from another replica) failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  }
+
+  /** True while this process hears every event of the other replicas (always, in one process). */
+  get inSync(): boolean {
+    return this.replicas.inSync;
+  }
+
+  /** Changes whenever `inSync` does: what was cached in one generation is not trusted in the next. */
+  get syncGeneration(): number {
+    return this.replicas.generation;
+  }
+
+  /** Told when this process hears the others again after a gap (it may have missed revocations). */
+  onResync(listener: () => void): void {
+    this.replicas.onResync(listener);
+  }
 }
 
 @Global()
-@Module({ providers: [DomainEvents], exports: [DomainEvents] })
+@Module({
+  providers: [
+    DomainEvents,
+    {
+      provide: ReplicaBus,
+      inject: [SharedState],
+      useFactory: (shared: SharedState): ReplicaBus => (shared.enabled ? new RedisReplicaBus(shared) : new SingleProcessBus()),
+    },
+  ],
+  exports: [DomainEvents],
+})
 export class DomainEventsModule {}

@@ -9,6 +9,7 @@ import { AppError } from '../errors/app-error.js';
 import { ErrorBodyDto } from '../errors/error-body.dto.js';
 import { CommonError } from '../errors/error-code.js';
 import { RuntimeHealthIndicator } from './runtime-health.js';
+import { SharedStateHealthIndicator } from './shared-state-health.js';
 
 class LivenessDto {
   status!: 'ok';
@@ -17,7 +18,8 @@ class LivenessDto {
 /**
  * Health endpoints, outside the API prefix. `/health` is what the mobile client probes (only 200
  * counts as up); `/health/live` is for process supervisors; `/health/ready` checks dependencies:
- * MongoDB, and the runtime (runtime-health.ts: cached, with hysteresis).
+ * MongoDB, the runtime (runtime-health.ts: cached, with hysteresis), and Redis when REDIS_URL is
+ * set (shared-state-health.ts, judged the same way).
  */
 @Public()
 @ApiTags('health')
@@ -28,6 +30,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly mongoose: MongooseHealthIndicator,
     private readonly runtime: RuntimeHealthIndicator,
+    private readonly sharedState: SharedStateHealthIndicator,
     @Inject(databaseConfig.KEY) private readonly database: ConfigType<typeof databaseConfig>,
   ) {}
 
@@ -55,6 +58,7 @@ export class HealthController {
       return await this.health.check([
         () => this.mongoose.pingCheck('mongodb', { timeout: Math.min(this.database.timeoutMs, 3_000) }),
         () => this.runtime.check('runtime'),
+        ...(this.sharedState.enabled ? [() => this.sharedState.check('redis')] : []),
       ]);
     } catch (error) {
       const result = (error as { response?: HealthCheckResult }).response;

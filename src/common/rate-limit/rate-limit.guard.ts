@@ -1,14 +1,34 @@
 import { ExecutionContext, Injectable } from '@nestjs/common';
-import { ThrottlerGuard, ThrottlerLimitDetail } from '@nestjs/throttler';
+import { Reflector } from '@nestjs/core';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  ThrottlerGuard,
+  ThrottlerLimitDetail,
+  type ThrottlerModuleOptions,
+  type ThrottlerStorage,
+} from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { RATE_LIMIT_POLICIES, RateLimitPolicy } from './rate-limit.decorator.js';
+import { SharedThrottlerStorage } from './shared-throttler-storage.js';
 
 /**
  * The global guard: the default limit per client IP (Express resolves `req.ip` through the trusted
  * proxies only), plus any `@RateLimit` policies of the route. Every 429 carries `Retry-After`.
+ * Counters live in `SharedThrottlerStorage` (Redis when configured), which is also where a
+ * policy's `whenSharedStateDown` applies.
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() storage: ThrottlerStorage,
+    reflector: Reflector,
+    private readonly counters: SharedThrottlerStorage,
+  ) {
+    super(options, storage, reflector);
+  }
+
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     await super.canActivate(context);
@@ -24,16 +44,20 @@ export class RateLimitGuard extends ThrottlerGuard {
     const req = context.switchToHttp().getRequest<Request>();
     const key = policy.key === 'ip' ? req.ip : policy.key(req);
     if (key === undefined || key === '') return;
+    // What ThrottlerGuard.handleRequest does for a throttler without headers, with the policy's own outage rule.
     const ttl = policy.ttlSeconds * 1000;
-    await this.handleRequest({
-      context,
-      limit: policy.limit,
+    const tracker = key.toLowerCase();
+    const counterKey = this.generateKey(context, tracker, policy.name);
+    const blockDuration = (policy.blockSeconds ?? policy.ttlSeconds) * 1000;
+    const record = await this.counters.increment(
+      counterKey,
       ttl,
-      blockDuration: (policy.blockSeconds ?? policy.ttlSeconds) * 1000,
-      throttler: { name: policy.name, limit: policy.limit, ttl, setHeaders: false },
-      getTracker: () => key.toLowerCase(),
-      generateKey: (ctx, tracker, name) => this.generateKey(ctx, tracker, name),
-    });
+      policy.limit,
+      blockDuration,
+      policy.name,
+      policy.whenSharedStateDown ?? 'refuse',
+    );
+    if (record.isBlocked) await this.throwThrottlingException(context, { limit: policy.limit, ttl, key: counterKey, tracker, ...record });
   }
 
   protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {

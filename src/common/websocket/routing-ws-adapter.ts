@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { type IncomingMessage, type Server as HttpServer, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { INestApplicationContext, Logger } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
@@ -17,11 +17,24 @@ export const CLOSE_GRACE_MS = 5_000;
 const NOT_FOUND_RESPONSE =
   'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"detail":"No WebSocket endpoint at this path","code":"not_found"}';
 
+/** An upgrade refused before it happens: the HTTP answer the client gets instead of a WebSocket. */
+export interface UpgradeRefusal {
+  status: number;
+  headers: Record<string, string>;
+  /** The API's error body (`detail`, `code`). */
+  body: { detail: string; code: string };
+}
+
 export interface RoutingWsAdapterOptions {
   /** Ping period; a socket silent for two periods is closed with 4010. Default 25 s. */
   pingIntervalMs?: number;
   /** Cut a socket this long after the server sent it a close frame (timeout, refused frame, shutdown). Default 5 s. */
   closeGraceMs?: number;
+  /**
+   * Asked about every upgrade to a served path before it happens (the rate limit per client IP,
+   * `UpgradeRateLimit`): null lets it through, a refusal is sent as the HTTP answer. Default: none.
+   */
+  admitUpgrade?: (request: IncomingMessage) => Promise<UpgradeRefusal | null>;
 }
 
 /** What a gateway's `@WebSocketGateway({ path })` passes to `create()`. */
@@ -84,6 +97,8 @@ function trimSlashes(path: string): string {
  * - **Refused frames close only their socket.** An 'error' listener is attached to each socket
  *   before the gateway sees it; `ws` has already started closing it (1009, 1007, 1002), and the
  *   socket is cut if the client does not answer.
+ * - **Admission** (`admitUpgrade`, optional): each upgrade to a served path is counted against the
+ *   client's rate limit first, and refused with a plain HTTP answer (429 and `Retry-After`).
  * - **Keep-alive**: a ping every 25 s; a socket with neither pong nor message since the previous
  *   ping is closed with 4010.
  * - **Graceful shutdown**: when Nest closes the gateways' servers (after the
@@ -99,6 +114,7 @@ export class RoutingWsAdapter extends WsAdapter {
   private readonly alive = new WeakMap<WebSocket, boolean>();
   private readonly pingIntervalMs: number;
   private readonly closeGraceMs: number;
+  private readonly admitUpgrade: RoutingWsAdapterOptions['admitUpgrade'];
   private readonly pingTimer: NodeJS.Timeout;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.upgrade(req, socket, head);
 
@@ -106,6 +122,7 @@ export class RoutingWsAdapter extends WsAdapter {
     super(appOrHttpServer);
     this.pingIntervalMs = options.pingIntervalMs ?? PING_INTERVAL_MS;
     this.closeGraceMs = options.closeGraceMs ?? CLOSE_GRACE_MS;
+    this.admitUpgrade = options.admitUpgrade;
     // From the start, not from the first gateway: an upgrade to a path no gateway serves is a 404
     // even in an application without gateways.
     (this.httpServer as HttpServer).on('upgrade', this.onUpgrade);
@@ -173,7 +190,27 @@ export class RoutingWsAdapter extends WsAdapter {
       return;
     }
     const [route, where] = found;
-    route.server.handleUpgrade(req, socket, head, (ws) => this.accept(route, ws, req, where));
+    const upgrade = (): void => route.server.handleUpgrade(req, socket, head, (ws) => this.accept(route, ws, req, where));
+    if (!this.admitUpgrade) return upgrade();
+    // While the admission is decided, a reset of the client must not end the process either.
+    const onError = (): void => void socket.destroy();
+    socket.on('error', onError);
+    // The upgrade goes on from the tick queue, not from the promise that decided it: the frames the
+    // client sent with its request are then read before the gateway's check runs on (ws reads them
+    // from a tick), in the same turn of the event loop, exactly as without admission.
+    const decide = (refusal: UpgradeRefusal | null): void =>
+      process.nextTick(() => {
+        socket.off('error', onError);
+        if (socket.destroyed) return;
+        if (refusal) return refuseUpgrade(socket, refusal);
+        upgrade();
+      });
+    this.admitUpgrade(req).then(decide, (error: unknown) => {
+      this.logger.warn(
+        `Could not decide on an upgrade to ${route.pattern}, let through: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      decide(null);
+    });
   }
 
   /** The first route whose pattern matches the request's path (query and trailing slash ignored). */
@@ -230,4 +267,19 @@ export class RoutingWsAdapter extends WsAdapter {
   private cutLater(ws: WebSocket): void {
     setTimeout(() => ws.terminate(), this.closeGraceMs).unref();
   }
+}
+
+/** Answers an upgrade with a plain HTTP error (the API's JSON body) and closes the connection. */
+function refuseUpgrade(socket: Duplex, refusal: UpgradeRefusal): void {
+  socket.on('error', () => socket.destroy());
+  const body = JSON.stringify(refusal.body);
+  const headers = Object.entries({
+    ...refusal.headers,
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(body)),
+    Connection: 'close',
+  })
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\n${headers}\r\n${body}`);
 }

@@ -233,6 +233,8 @@ describe('runtime namespace', () => {
       KUBERNETES_NAMESPACE_MODE: 'per-user',
       KUBERNETES_STORAGE_CLASS: 'fast.ssd',
       KUBERNETES_IMAGE_PULL_POLICY: 'Always',
+      KUBERNETES_IMAGE_REGISTRY: 'registry.example.com:5000/devpocket',
+      KUBERNETES_POD_SECURITY_LEVEL: 'baseline',
       KUBERNETES_REQUEST_TIMEOUT_MS: '1000',
       KUBERNETES_API_RETRIES: '0',
     };
@@ -248,6 +250,8 @@ describe('runtime namespace', () => {
         namespaceMode: 'per-user',
         storageClass: 'fast.ssd',
         imagePullPolicy: 'Always',
+        imageRegistry: 'registry.example.com:5000/devpocket',
+        podSecurityLevel: 'baseline',
         requestTimeoutMs: 1000,
         apiRetries: 0,
       },
@@ -267,6 +271,8 @@ describe('runtime namespace', () => {
         namespaceMode: 'shared',
         storageClass: null,
         imagePullPolicy: 'IfNotPresent',
+        imageRegistry: null,
+        podSecurityLevel: 'restricted',
         requestTimeoutMs: 15_000,
         apiRetries: 5,
       },
@@ -278,6 +284,21 @@ describe('runtime namespace', () => {
       'LOCAL_SANDBOX: LOCAL_SANDBOX must be one of the following values: none, bwrap (got "docker")',
       'KUBERNETES_API_RETRIES: KUBERNETES_API_RETRIES must not be greater than 20 (got "21")',
     ]);
+    expect(problemsOf({ KUBERNETES_IMAGE_REGISTRY: 'registry.example.com/devpocket/', KUBERNETES_POD_SECURITY_LEVEL: 'strict' })).toEqual([
+      'KUBERNETES_IMAGE_REGISTRY: must be an image name prefix like registry.example.com/devpocket (a registry host, optional port and path; no tag) (got "registry.example.com/devpocket/")',
+      'KUBERNETES_POD_SECURITY_LEVEL: KUBERNETES_POD_SECURITY_LEVEL must be one of the following values: restricted, baseline (got "strict")',
+    ]);
+    expect(problemsOf({ KUBERNETES_IMAGE_REGISTRY: 'ghcr.io/example/devpocket', KUBERNETES_POD_SECURITY_LEVEL: 'baseline' })).toEqual([]);
+    expect(problemsOf({ KUBERNETES_POD_SECURITY_LEVEL: 'privileged' })).toHaveLength(1);
+  });
+
+  it('reads INSTALLATION_ID (a label value), absent by default (the database then holds it)', async () => {
+    expect((await injected(runtimeConfig, { INSTALLATION_ID: ' blue-cluster.1 ' })).installationId).toBe('blue-cluster.1');
+    expect(await injected(runtimeConfig)).not.toHaveProperty('installationId');
+    expect(problemsOf({ INSTALLATION_ID: 'blue cluster' })).toEqual([
+      'INSTALLATION_ID: must be 1-63 characters of A-Z a-z 0-9 - _ ., starting and ending with a letter or digit (got "blue cluster")',
+    ]);
+    expect(problemsOf({ INSTALLATION_ID: `a${'b'.repeat(63)}` })).toHaveLength(1);
   });
 });
 

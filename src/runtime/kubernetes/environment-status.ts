@@ -4,6 +4,7 @@ import type { RuntimeStatus } from '../runtime.provider.js';
 import { reasonOf } from './kubernetes-api.js';
 import { ANNOTATION_INSTALLATION } from './manifests.js';
 import type { EnvironmentObjects } from './objects.js';
+import { oomKillsInside, outOfMemoryNote } from './out-of-memory.js';
 import type { Located } from './placement.js';
 import type { PodExec } from './pod-exec.js';
 import { parseKeyValues, STATUS_SCRIPT } from './pod-scripts.js';
@@ -46,8 +47,9 @@ export const ABSENT: RuntimeStatus = { state: 'absent', message: null, installat
 /**
  * An environment's status on the cluster: from the API objects (viewPod) and, for a running
  * container, one exec of `scripts/status.sh` that asks the entrypoint how far it got (ready and
- * failure markers, startup progress, missing commands). A stopped environment's progress is the
- * one its last stop saved on the StatefulSet.
+ * failure markers, startup progress, missing commands) and counts the processes killed for
+ * memory (out-of-memory.ts). A stopped environment's progress is the one its last stop saved on
+ * the StatefulSet.
  */
 export class KubernetesStatus {
   constructor(
@@ -67,9 +69,11 @@ export class KubernetesStatus {
     if (view.state !== 'running') {
       const interrupted = view.state === 'stopped' && saved !== null && !saved.completed;
       const notes = saved ? installationNotes({ ...saved, interrupted, missingCommands: [] }) : [];
+      // A container killed for memory and being restarted (a crash loop says so in its own message).
+      const memory = view.state === 'pending' ? outOfMemoryNote(pod, null) : null;
       return {
         state: view.state,
-        message: joinNotes([view.state === 'failed' ? view.message : null, ...notes]),
+        message: joinNotes([view.state === 'failed' ? view.message : null, memory, ...notes]),
         installation: toInstallation(saved, interrupted),
       };
     }
@@ -96,8 +100,9 @@ export class KubernetesStatus {
     const installation = toInstallation(progress, false);
     const failure = inside.get('failure');
     if (failure) return { state: 'failed', message: joinNotes([`the workload cannot run: ${failure}`, ...notes]), installation };
-    if (!inside.has('ready')) return { state: 'pending', message: joinNotes(notes), installation };
-    return { state: 'running', message: joinNotes(notes), installation };
+    const memory = outOfMemoryNote(pod, oomKillsInside(inside));
+    if (!inside.has('ready')) return { state: 'pending', message: joinNotes([memory, ...notes]), installation };
+    return { state: 'running', message: joinNotes([memory, ...notes]), installation };
   }
 
   /** The entrypoint's progress file, for the annotation a stop leaves behind. */

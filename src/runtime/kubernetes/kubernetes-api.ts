@@ -4,12 +4,16 @@ import {
   ApiException,
   ApisApi,
   AppsV1Api,
+  AuthenticationV1Api,
+  AuthorizationV1Api,
   CoreV1Api,
   createConfiguration,
   CustomObjectsApi,
   IsomorphicFetchHttpLibrary,
   KubeConfig,
+  RbacAuthorizationV1Api,
   ServerConfiguration,
+  StorageV1Api,
   VersionApi,
   Watch,
   wrapHttpLibrary,
@@ -150,6 +154,13 @@ export class KubernetesApi {
   readonly apps: AppsV1Api;
   /** For the metrics API (`metrics.k8s.io`). */
   readonly custom: CustomObjectsApi;
+  /** RoleBindings in per-user namespaces (placement.ts). */
+  readonly rbac: RbacAuthorizationV1Api;
+  /** StorageClasses: whether a home volume may grow (home-volume.ts). */
+  readonly storage: StorageV1Api;
+  /** Who the runtime is (SelfSubjectReview) and what it may do (SelfSubjectAccessReview). */
+  readonly authentication: AuthenticationV1Api;
+  readonly authorization: AuthorizationV1Api;
   readonly kubeConfig: KubeConfig;
   private readonly calls = new Map<string, number>();
   private readonly retryPolicy: RetryPolicy;
@@ -171,6 +182,10 @@ export class KubernetesApi {
     this.core = new CoreV1Api(configuration);
     this.apps = new AppsV1Api(configuration);
     this.custom = new CustomObjectsApi(configuration);
+    this.rbac = new RbacAuthorizationV1Api(configuration);
+    this.storage = new StorageV1Api(configuration);
+    this.authentication = new AuthenticationV1Api(configuration);
+    this.authorization = new AuthorizationV1Api(configuration);
   }
 
   /** The typed clients' configuration: each request gives up after `timeoutMs`, is counted, and its outcome observed. */
@@ -358,11 +373,17 @@ export class KubernetesApi {
         observe('101');
         resolve(socket);
       });
+      // Refused (403, 404, 5xx…): the answer's Status says why. The socket is ended only once the
+      // body is read (ending it at once would lose the body and report a generic close instead).
+      let refused = false;
       socket.once('unexpected-response', (_request, response) => {
+        refused = true;
         observe(String(response.statusCode ?? 'error'));
         const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
+        let settled = false;
+        const settle = (): void => {
+          if (settled) return;
+          settled = true;
           const body = Buffer.concat(chunks).toString('utf8');
           let message = body.trim() || `HTTP ${response.statusCode}`;
           try {
@@ -372,10 +393,15 @@ export class KubernetesApi {
             // not a Status object: keep the text
           }
           reject(new KubernetesApiError(message, response.statusCode ?? null));
-        });
-        socket.terminate();
+          socket.terminate();
+        };
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('end', settle);
+        response.once('close', settle);
+        response.once('error', settle);
       });
-      socket.once('error', (error) => {
+      socket.on('error', (error) => {
+        if (refused) return;
         observe('error');
         reject(error);
       });

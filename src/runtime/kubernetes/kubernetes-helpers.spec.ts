@@ -13,6 +13,8 @@ const config: KubernetesConfig = {
   namespaceMode: 'shared',
   storageClass: 'fast',
   imagePullPolicy: 'IfNotPresent',
+  imageRegistry: null,
+  podSecurityLevel: 'restricted',
   requestTimeoutMs: 1000,
   apiRetries: 3,
 };

@@ -1,5 +1,7 @@
 import { OnApplicationShutdown } from '@nestjs/common';
+import { AppError } from '../../common/errors/app-error.js';
 import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js';
+import type { Template } from '../../templates/template.js';
 import { specHash } from '../installation.js';
 import {
   assertEnvironmentId,
@@ -12,20 +14,24 @@ import {
   type RuntimeMetrics,
   type RuntimeReadiness,
   type RuntimeStatus,
+  type StorageRefusal,
   type TerminalAttachment,
   type TerminalSize,
   type Unsubscribe,
 } from '../runtime.provider.js';
+import { RuntimeError } from '../runtime.errors.js';
 import type { StatusListener } from '../status-watch.js';
 import { ABSENT, KubernetesStatus } from './environment-status.js';
 import { KubernetesApi, reasonOf } from './kubernetes-api.js';
 import { EXEC_KEEPALIVE_MS, EXEC_PONG_TIMEOUT_MS } from './kubernetes-exec.js';
 import { KubernetesLifecycle } from './lifecycle.js';
 import { EnvironmentObjects } from './objects.js';
+import { DEFAULT_INSTALLATION_ID, Ownership } from './ownership.js';
 import { NamespacePlacement } from './placement.js';
 import { PodExec } from './pod-exec.js';
 import { PodLogs } from './pod-logs.js';
 import { PodMetrics } from './pod-metrics.js';
+import { podSecurityRefusal } from './pod-security.js';
 import { PodWatch } from './pod-watch.js';
 import { StoppedLogs } from './stopped-log.js';
 
@@ -40,6 +46,12 @@ export interface KubernetesRuntimeOptions {
   execKeepaliveMs?: number;
   /** How long after a ping an exec connection without any answer is taken for dead (default EXEC_PONG_TIMEOUT_MS, 10 s). */
   execPongTimeoutMs?: number;
+  /**
+   * The installation whose objects these are (src/settings/installation.ts): every object is
+   * labelled with it, and only objects with it are listed and watched. Servers always pass theirs;
+   * runtimes built by hand without one (tests, benchmarks) share one per process (DEFAULT_INSTALLATION_ID).
+   */
+  installationId?: string;
 }
 
 /**
@@ -51,8 +63,11 @@ export interface KubernetesRuntimeOptions {
  *
  * This class is the RuntimeProvider: it checks ids and delegates to the collaborators below.
  *
- * - NamespacePlacement (placement.ts): which namespace an environment's objects are in
- * - EnvironmentObjects (objects.ts): applying, scaling, deleting, reading and listing the objects
+ * - NamespacePlacement (placement.ts): which namespace an environment's objects are in (per-user:
+ *   created with a RoleBinding of the runtime's role)
+ * - EnvironmentObjects (objects.ts, home-volume.ts): applying (creating, or bringing up to date),
+ *   scaling, deleting, reading and listing the objects, each labelled with the installation
+ *   (ownership.ts)
  * - KubernetesLifecycle (lifecycle.ts): provision, start, stop, destroy, with their waits
  * - KubernetesStatus (environment-status.ts) and PodWatch (pod-watch.ts): status() and watch()
  * - PodExec (pod-exec.ts): exec sessions, the terminal attachment, the runtime's own scripts
@@ -71,19 +86,20 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
   private readonly sampler: PodMetrics;
 
   constructor(
-    config: KubernetesConfig,
+    private readonly config: KubernetesConfig,
     readonly api: KubernetesApi = new KubernetesApi(config),
     options: KubernetesRuntimeOptions = {},
   ) {
     super();
-    this.placement = new NamespacePlacement(config, api);
-    this.objects = new EnvironmentObjects(config, api, this.placement);
+    const ownership = new Ownership(options.installationId ?? DEFAULT_INSTALLATION_ID);
+    this.placement = new NamespacePlacement(config, api, ownership);
+    this.objects = new EnvironmentObjects(config, api, this.placement, ownership);
     this.execs = new PodExec(api, this.objects, {
       intervalMs: options.execKeepaliveMs ?? EXEC_KEEPALIVE_MS,
       pongTimeoutMs: options.execPongTimeoutMs ?? EXEC_PONG_TIMEOUT_MS,
     });
     this.statuses = new KubernetesStatus(this.objects, this.execs);
-    const stoppedLogs = new StoppedLogs(api, this.execs);
+    const stoppedLogs = new StoppedLogs(api, this.execs, ownership);
     this.lifecycle = new KubernetesLifecycle(
       this.placement,
       this.objects,
@@ -91,7 +107,7 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
       { stopTimeoutMs: options.stopTimeoutMs ?? 90_000, destroyTimeoutMs: options.destroyTimeoutMs ?? 120_000 },
       stoppedLogs,
     );
-    this.watcher = new PodWatch(api, this.placement, this.statuses, options.watchRetryMs ?? 500);
+    this.watcher = new PodWatch(api, this.placement, this.statuses, options.watchRetryMs ?? 500, ownership);
     this.logFiles = new PodLogs(this.objects, this.execs, stoppedLogs);
     this.sampler = new PodMetrics(api, this.objects, this.execs);
   }
@@ -101,12 +117,24 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
 
   async provision(spec: EnvironmentSpec): Promise<void> {
     assertEnvironmentId(spec.id);
+    this.assertAllowed(spec);
     await this.lifecycle.provision(spec);
   }
 
   async start(spec: EnvironmentSpec): Promise<void> {
     assertEnvironmentId(spec.id);
+    this.assertAllowed(spec);
     await this.lifecycle.start(spec);
+  }
+
+  /** A root template where the namespaces enforce Pod Security `restricted` (pod-security.ts): its pod would be refused. */
+  templateRefusal(template: Template): string | null {
+    return podSecurityRefusal(template, this.config.podSecurityLevel);
+  }
+
+  private assertAllowed(spec: EnvironmentSpec): void {
+    const refusal = this.templateRefusal(spec.template);
+    if (refusal !== null) throw new AppError(RuntimeError.TemplateNotAllowed, `Environment ${spec.id} cannot run: ${refusal}`);
   }
 
   async stop(spec: EnvironmentSpec): Promise<void> {
@@ -164,9 +192,26 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     return this.sampler.sample(spec);
   }
 
-  /** Every environment with a StatefulSet, PVC or ConfigMap carrying the `managed-by` label (for the reconciler). */
+  /** Every environment with a StatefulSet, PVC or ConfigMap labelled as this installation's (for the reconciler). */
   list(): Promise<string[]> {
     return this.objects.listIds();
+  }
+
+  /** Every environment with a StatefulSet, PVC or ConfigMap of DevPocket's that carries no installation label (made before there were any). */
+  override listUnclaimed(): Promise<string[]> {
+    return this.objects.listUnclaimed();
+  }
+
+  /** Labels an environment's objects as this installation's (per-user mode: and binds the runtime's role in its namespace). */
+  override async adopt(spec: EnvironmentSpec): Promise<void> {
+    assertEnvironmentId(spec.id);
+    await this.lifecycle.adopt(spec);
+  }
+
+  /** A smaller home volume, or a larger one its StorageClass cannot expand, is refused before the next start (home-volume.ts). */
+  override async checkStorage(spec: EnvironmentSpec, storage: string): Promise<StorageRefusal | null> {
+    assertEnvironmentId(spec.id);
+    return this.objects.checkStorage(spec, storage);
   }
 
   /** The API server answers `GET /version` with this runtime's credentials, within `timeoutMs` (one attempt). */

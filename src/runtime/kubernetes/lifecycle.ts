@@ -4,7 +4,7 @@ import { KubernetesApiError } from './kubernetes-api.js';
 import type { KubernetesStatus } from './environment-status.js';
 import { ANNOTATION_INSTALLATION, namesFor } from './manifests.js';
 import type { EnvironmentObjects } from './objects.js';
-import type { NamespacePlacement } from './placement.js';
+import type { Located, NamespacePlacement } from './placement.js';
 import type { LogCapture, StoppedLogs } from './stopped-log.js';
 
 export interface KubernetesLifecycleTimeouts {
@@ -17,7 +17,9 @@ export interface KubernetesLifecycleTimeouts {
 /**
  * provision, start, stop and destroy on the cluster: the namespace (per-user mode), the objects,
  * scaling the StatefulSet, and waiting until the pod (and, on destroy, every object) is gone, so
- * every process has ended when they return.
+ * every process has ended when they return. A start brings every object to the spec first, so what
+ * changed since the last start (variables, resources, storage, the template's image, ports or
+ * version) reaches the new pod, and never leaves a pod of older settings running.
  */
 export class KubernetesLifecycle {
   constructor(
@@ -28,17 +30,37 @@ export class KubernetesLifecycle {
     private readonly stoppedLogs: StoppedLogs,
   ) {}
 
-  /** Creates whatever is missing (idempotent, heals a half-created environment), then one replica. */
+  /**
+   * Creates whatever is missing and brings what exists up to date (idempotent, heals a half-created
+   * environment; objects.ts), then one replica of the spec's pod. When a pod of an older pod
+   * template was there, the StatefulSet was put at 0 replicas with the new one: the old pod is
+   * waited for until gone, then the new one is started. An unchanged spec replaces no pod.
+   */
   async provision(spec: EnvironmentSpec): Promise<void> {
     const namespace = await this.placement.placeNew(spec);
     await this.placement.ensureNamespace(spec, namespace);
-    const created = await this.objects.apply(spec, namespace);
-    if (created === 'existed') await this.objects.scale({ id: spec.id, namespace }, 1);
+    const at = { id: spec.id, namespace };
+    if ((await this.objects.apply(spec, at)) === 'roll') {
+      await this.podGone(at);
+      await this.objects.scale(at, 1);
+    }
   }
 
-  /** The same as provision: whatever is missing is created again, then one replica. */
+  /** The same as provision: whatever is missing is created again, what changed is applied, then one replica. */
   async start(spec: EnvironmentSpec): Promise<void> {
     await this.provision(spec);
+  }
+
+  /**
+   * Labels what exists of an environment made before installations were told apart as this
+   * installation's (per-user mode: and binds the runtime's role in its namespace, which such a
+   * namespace lacks).
+   */
+  async adopt(spec: EnvironmentSpec): Promise<void> {
+    const at = await this.placement.locate(spec);
+    if (!at) return;
+    await this.placement.ensureNamespace(spec, at.namespace);
+    await this.objects.adopt(at);
   }
 
   /**
@@ -46,13 +68,11 @@ export class KubernetesLifecycle {
    * until the pod is gone; keeps the log's tail for the stopped environment (stopped-log.ts).
    */
   async stop(spec: EnvironmentSpec): Promise<void> {
-    const names = namesFor(spec.id);
     const at = await this.placement.locate(spec);
     if (!at) return;
     const { workload, view } = await this.objects.inspect(at);
     if (!workload) return;
-    const podGone = (): Promise<void> =>
-      this.waitUntil(`the pod ${names.pod} to end`, this.timeouts.stopTimeoutMs, async () => (await this.objects.readPod(at)) === null);
+    const podGone = (): Promise<void> => this.podGone(at);
     if ((workload.spec?.replicas ?? 0) === 0) return podGone();
     // The pod (and its view of the startup script) goes away: keep the progress on the StatefulSet.
     const progress = await this.status.readProgress(at).catch(() => null);
@@ -84,6 +104,12 @@ export class KubernetesLifecycle {
       return workload === null && pod === null && claim === null;
     });
     this.placement.forget(spec.id);
+  }
+
+  /** Waits until the environment's pod is gone (its processes have ended). */
+  private podGone(at: Located): Promise<void> {
+    const { pod } = namesFor(at.id);
+    return this.waitUntil(`the pod ${pod} to end`, this.timeouts.stopTimeoutMs, async () => (await this.objects.readPod(at)) === null);
   }
 
   private async waitUntil(what: string, timeoutMs: number, done: () => Promise<boolean>): Promise<void> {

@@ -1,11 +1,14 @@
 import type { V1ConfigMap, V1EnvVar, V1Namespace, V1PersistentVolumeClaim, V1Service, V1StatefulSet } from '@kubernetes/client-node';
+import type { PodSecurityLevel } from '../../config/environment.schema.js';
 import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js';
 import { cpuMillicores } from '../../templates/template-rules.js';
 import { specHash } from '../installation.js';
 import type { EnvironmentSpec } from '../runtime.provider.js';
 import { TMUX_CONF } from '../tmux-conf.js';
 import { tmuxSessionName } from '../tmux-session.js';
+import { environmentImage } from './environment-image.js';
 import { CONFIG_MOUNT_PATH, ENTRYPOINT_SCRIPT, RUN_MOUNT_PATH } from './pod-scripts.js';
+import { podSecurityLabels } from './pod-security.js';
 
 /**
  * The Kubernetes objects of one environment (see docs/kubernetes.md). Pure functions of the
@@ -51,8 +54,8 @@ export function userNamespace(prefix: string, userId: string): string {
   return `${prefix}-${userId}`;
 }
 
-/** A per-user namespace: labelled as DevPocket's and the user's, with the baseline Pod Security level enforced. */
-export function namespaceFor(spec: EnvironmentSpec, name: string): V1Namespace {
+/** A per-user namespace: labelled as DevPocket's and the user's, with the installation's Pod Security level (pod-security.ts). */
+export function namespaceFor(spec: EnvironmentSpec, name: string, podSecurity: PodSecurityLevel): V1Namespace {
   return {
     apiVersion: 'v1',
     kind: 'Namespace',
@@ -62,7 +65,7 @@ export function namespaceFor(spec: EnvironmentSpec, name: string): V1Namespace {
         'app.kubernetes.io/part-of': 'devpocket',
         [LABEL_MANAGED_BY]: MANAGED_BY,
         [LABEL_USER_ID]: labelValue(spec.userId),
-        'pod-security.kubernetes.io/enforce': 'baseline',
+        ...podSecurityLabels(podSecurity),
       },
     },
   };
@@ -216,7 +219,7 @@ export function statefulSetFor(
           containers: [
             {
               name: CONTAINER_NAME,
-              image: template.image,
+              image: environmentImage(template.image, config.imageRegistry),
               imagePullPolicy: config.imagePullPolicy,
               command: ['/bin/sh', `${CONFIG_MOUNT_PATH}/entrypoint.sh`],
               workingDir: template.user.home,

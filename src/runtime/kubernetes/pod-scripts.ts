@@ -40,6 +40,8 @@ export const FOLLOW_LOG_SCRIPT = script('follow-log.sh');
 export const METRICS_SCRIPT = script('metrics.sh');
 /** Ends the tmux server before a stop, so shells get a hangup and save their history. */
 export const STOP_SCRIPT = script('stop.sh');
+/** The log a stop keeps: the newest `$1` lines, the line `$2` once they are out, then every new line, gap-free. */
+export const KEEP_LOG_SCRIPT = script('keep-log.sh');
 
 /** Parses `key=value` lines (the output of the scripts above). */
 export function parseKeyValues(text: string): Map<string, string> {

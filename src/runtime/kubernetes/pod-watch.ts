@@ -5,14 +5,15 @@ import { ENVIRONMENT_ID_PATTERN, type Unsubscribe } from '../runtime.provider.js
 import { StatusListener, StatusWatch } from '../status-watch.js';
 import { reasonOf, statusOf, type KubernetesApi } from './kubernetes-api.js';
 import type { KubernetesStatus } from './environment-status.js';
-import { LABEL_ENVIRONMENT_ID, MANAGED_SELECTOR } from './manifests.js';
+import { LABEL_ENVIRONMENT_ID } from './manifests.js';
+import type { Ownership } from './ownership.js';
 import type { Located, NamespacePlacement } from './placement.js';
 
 /**
  * `watch()` of the Kubernetes runtime: one pod watch per process while anyone listens. Lists the
- * pods with the `managed-by` label, then watches from the list's resourceVersion with bookmarks;
- * a watch that ends is resumed from the last version seen (backoff from `retryMs` doubling to
- * 30 s), and a 410 Gone (too old) lists again. After every list each environment is looked at
+ * pods of this installation (the `managed-by` and installation labels, ownership.ts), then watches
+ * from the list's resourceVersion with bookmarks; a watch that ends is resumed from the last
+ * version seen (backoff from `retryMs` doubling to 30 s), and a 410 Gone (too old) lists again. After every list each environment is looked at
  * afresh, so a transition during a gap is never missed. Every pod event leads to a full status.
  */
 export class PodWatch {
@@ -26,6 +27,7 @@ export class PodWatch {
     private readonly placement: NamespacePlacement,
     private readonly status: KubernetesStatus,
     private readonly retryMs: number,
+    private readonly ownership: Ownership,
   ) {
     this.watch = new StatusWatch(this.logger, { start: () => this.start(), stop: () => this.stop() }, { reportUnseenAbsent: true });
   }
@@ -76,8 +78,8 @@ export class PodWatch {
         if (resourceVersion === null) {
           const list = await this.api.call('list pods', () =>
             scope !== null
-              ? this.api.core.listNamespacedPod({ namespace: scope, labelSelector: MANAGED_SELECTOR })
-              : this.api.core.listPodForAllNamespaces({ labelSelector: MANAGED_SELECTOR }),
+              ? this.api.core.listNamespacedPod({ namespace: scope, labelSelector: this.ownership.selector })
+              : this.api.core.listPodForAllNamespaces({ labelSelector: this.ownership.selector }),
           );
           resourceVersion = list.metadata?.resourceVersion ?? null;
           const seen = new Map<string, string>(this.watch.seenIds().map((id) => [id, this.placement.namespaceOf(id)]));
@@ -128,7 +130,7 @@ export class PodWatch {
         resolve({ resourceVersion: version, expired, events });
       };
       this.api
-        .watchPods(this.placement.scope, { labelSelector: MANAGED_SELECTOR, resourceVersion: version ?? undefined }, onEvent, done)
+        .watchPods(this.placement.scope, { labelSelector: this.ownership.selector, resourceVersion: version ?? undefined }, onEvent, done)
         .then((abort) => {
           if (!this.watching) abort.abort();
           else this.abort = abort;

@@ -7,9 +7,10 @@ import type { EnvironmentSpec } from '../runtime.provider.js';
 import { type KubernetesApi, reasonOf } from './kubernetes-api.js';
 import type { KubernetesExecSession } from './kubernetes-exec.js';
 import { labelsFor } from './manifests.js';
+import type { Ownership } from './ownership.js';
 import type { Located } from './placement.js';
 import type { PodExec } from './pod-exec.js';
-import { FOLLOW_LOG_SCRIPT } from './pod-scripts.js';
+import { KEEP_LOG_SCRIPT } from './pod-scripts.js';
 
 /**
  * The log of a stopped environment. The log lives on the home volume, which only a running pod can
@@ -17,10 +18,12 @@ import { FOLLOW_LOG_SCRIPT } from './pod-scripts.js';
  * labelled like the environment's other objects, deleted with them), and `logs()` and
  * `followLogs()` serve it while no pod runs.
  *
- * How a stop keeps it: before the StatefulSet is scaled to 0, an exec of `tail -n 5000 -F` on the
- * log starts; it receives the log's newest lines, then every line written while the pod ends (the
- * entrypoint's `[runtime] stopping` and `[runtime] stopped`), and ends with the pod. Once the pod
- * is gone, the newest whole lines within 256 KiB are written to the ConfigMap, ending with
+ * How a stop keeps it: before the StatefulSet is scaled to 0, an exec of `scripts/keep-log.sh` (the
+ * log's newest 5000 lines, then `tail -F` from where they end) starts, and the stop waits until those
+ * lines are out (a marker line follows them): on a real node the pod's end kills every process of
+ * its container at once, an exec still starting included. It then receives every line written while
+ * the pod ends (the entrypoint's `[runtime] stopping` and `[runtime] stopped`), and ends with the pod.
+ * Once the pod is gone, the newest whole lines within 256 KiB are written to the ConfigMap, ending with
  * `[runtime] stopped` (the runtime adds it when the pod's own line did not arrive in time).
  */
 
@@ -34,6 +37,10 @@ const CAPTURE_LINES = 5000;
 const CAPTURE_MAX_BYTES = 2 * STOPPED_LOG_MAX_BYTES;
 /** How long a capture may still deliver after the pod is gone. */
 const CAPTURE_DRAIN_MS = 5_000;
+/** How long a stop waits for the capture's backlog before it goes on regardless (a container that answers slowly). */
+const CAPTURE_BACKLOG_MS = 5_000;
+/** The line keep-log.sh writes once the backlog is out (never a log line: those start with a time). */
+const BACKLOG_SENT = 'devpocket:keep-log:backlog-sent';
 
 const STOPPED_LINE = /^\S+ \[runtime\] stopped$/;
 
@@ -93,14 +100,25 @@ class ExecCapture implements LogCapture {
   private bytes = 0;
   private readonly splitter = new LineSplitter((line) => this.add(line));
   private readonly ended: Promise<unknown>;
+  private onBacklog: () => void = () => undefined;
+  private readonly backlog = new Promise<void>((resolve) => (this.onBacklog = resolve));
 
   constructor(private readonly session: KubernetesExecSession) {
     session.stream.on('data', (chunk: Buffer) => this.splitter.write(chunk));
     this.ended = once(session.stream, 'end').catch(() => undefined);
+    void this.ended.then(() => this.onBacklog());
     session.stream.end();
   }
 
+  /** Resolves once the log's newest lines have arrived (or the exec ended, or `timeoutMs` passed). */
+  async backlogSent(timeoutMs: number): Promise<void> {
+    const timer = new AbortController();
+    await Promise.race([this.backlog, delay(timeoutMs, undefined, { signal: timer.signal }).catch(() => undefined)]);
+    timer.abort();
+  }
+
   private add(line: string): void {
+    if (line === BACKLOG_SENT) return this.onBacklog();
     this.lines.push(line);
     this.bytes += Buffer.byteLength(line) + 1;
     while (this.bytes > CAPTURE_MAX_BYTES && this.lines.length > 1) this.bytes -= Buffer.byteLength(this.lines.shift() ?? '') + 1;
@@ -123,13 +141,17 @@ export class StoppedLogs {
   constructor(
     private readonly api: KubernetesApi,
     private readonly exec: PodExec,
+    /** The stopped log's ConfigMap carries the installation's label, like every other object. */
+    private readonly ownership: Ownership,
   ) {}
 
   /** Starts capturing the log of a running pod (never rejects: a capture that cannot start says why). */
   async capture(at: Located): Promise<LogCapture> {
     try {
-      const session = await this.exec.open(at, ['sh', '-c', FOLLOW_LOG_SCRIPT, 'keep-log', String(CAPTURE_LINES)], false);
-      return new ExecCapture(session);
+      const session = await this.exec.open(at, ['sh', '-c', KEEP_LOG_SCRIPT, 'keep-log', String(CAPTURE_LINES), BACKLOG_SENT], false);
+      const capture = new ExecCapture(session);
+      await capture.backlogSent(CAPTURE_BACKLOG_MS);
+      return capture;
     } catch (error) {
       const problem = reasonOf(error);
       return { problem, finish: () => Promise.resolve(null) };
@@ -147,12 +169,15 @@ export class StoppedLogs {
       const text = stoppedLogText(captured, previous, capture?.problem ?? null, new Date());
       const name = stoppedLogName(at.id);
       const patched = await this.api.find(`update ConfigMap ${name}`, () =>
-        this.api.core.patchNamespacedConfigMap({ name, namespace: at.namespace, body: { data: { [STOPPED_LOG_KEY]: text } } }),
+        this.api.core.patchNamespacedConfigMap({
+          name,
+          namespace: at.namespace,
+          body: { metadata: { labels: this.ownership.labels }, data: { [STOPPED_LOG_KEY]: text } },
+        }),
       );
       if (patched === null) {
-        await this.api.call(`create ConfigMap ${name}`, () =>
-          this.api.core.createNamespacedConfigMap({ namespace: at.namespace, body: stoppedLogConfigMap(spec, at.namespace, text) }),
-        );
+        const body = this.ownership.label(stoppedLogConfigMap(spec, at.namespace, text));
+        await this.api.call(`create ConfigMap ${name}`, () => this.api.core.createNamespacedConfigMap({ namespace: at.namespace, body }));
       }
     } catch (error) {
       this.logger.warn(`Could not keep the log of the stopped environment ${at.id}: ${reasonOf(error)}`);

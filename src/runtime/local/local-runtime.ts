@@ -165,6 +165,11 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
     return this.host.ready(timeoutMs);
   }
 
+  /** Every template runs here: on this host nothing runs as root (system steps never run) and images are not used. */
+  templateRefusal(): string | null {
+    return null;
+  }
+
   /** Stops watching, ends the exec sessions it started and interrupts startup scripts; tmux servers keep running. */
   async onApplicationShutdown(): Promise<void> {
     this.watcher.close();

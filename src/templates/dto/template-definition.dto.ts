@@ -110,8 +110,9 @@ export class TemplateStartupDto {
   @Field(
     {
       ...listSchema(LIMITS.steps, { maxLength: LIMITS.step, pattern: TEXT_PATTERN }, false),
-      example: ['apt-get update && apt-get install -y --no-install-recommends tmux git'],
-      description: 'Run as root inside a container only (package installs)',
+      example: [],
+      description:
+        "Run as root inside the container at every start (never on the local runtime): only with run_as_non_root: false and an image that is not DevPocket's own (devpocket/env-*)",
     },
     STEP_LIST,
   )
@@ -285,8 +286,9 @@ export class TemplateDefinitionDto {
       type: String,
       maxLength: 255,
       pattern: IMAGE_PATTERN.source,
-      example: 'python:3.12-bookworm',
-      description: 'Container image (Kubernetes runtime)',
+      example: 'devpocket/env-python:1',
+      description:
+        "Container image (Kubernetes runtime): DevPocket's own devpocket/env-<template>:<tag> (tools installed, runs as its user), or an image of your own",
     },
     {
       code: 'image',
@@ -374,8 +376,9 @@ export class TemplateDefinitionDto {
   @Field(
     {
       type: Boolean,
-      example: false,
-      description: 'True when the image can run as the non-root user (Kubernetes runAsNonRoot); then user.uid must not be 0',
+      example: true,
+      description:
+        "True when the container runs as user from the start (Kubernetes runAsNonRoot; user.uid must not be 0). Must be true with DevPocket's own images; false (root in the container) is the opt-in that startup.system needs",
     },
     { code: 'isBoolean', test: (v) => typeof v === 'boolean', must: 'must be true or false' },
   )

@@ -42,7 +42,7 @@ export class TemplateResponseDto {
   @ApiProperty() description!: string;
   @ApiProperty({ enum: TEMPLATE_CATEGORIES }) category!: TemplateCategory;
   @ApiProperty({ type: [String] }) tags!: string[];
-  @ApiProperty({ example: 'python:3.12-bookworm', description: 'The container image' }) docker_image!: string;
+  @ApiProperty({ example: 'devpocket/env-python:1', description: 'The container image' }) docker_image!: string;
   @ApiProperty({ type: TemplateResourcesResponseDto }) default_resources!: TemplateResourcesResponseDto;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) environment_variables!: Record<string, string>;
   @ApiProperty({ type: [String], description: 'Every startup step, system ones first' }) startup_commands!: string[];

@@ -18,7 +18,8 @@ def before_call(context, case, kwargs):
 
 # Error codes of rules no schema can state: they depend on stored data (an unknown template, the
 # caller's plan, a template's name that an update may not change) or relate fields to each other
-# (a template's default_port must be one of its ports). A schema-valid request may meet them; any other 422 code means the schema allowed a value
+# (a template's default_port must be one of its ports; root in the container only with an image of
+# one's own and run_as_non_root false, docs/templates.md). A schema-valid request may meet them; any other 422 code means the schema allowed a value
 # the validation refuses.
 BUSINESS_RULES = {
     "unknown_template",
@@ -29,6 +30,8 @@ BUSINESS_RULES = {
     "unique",
     "defaultPort",
     "nonRoot",
+    "ownImageRunsAsUser",
+    "systemStepsNeedRoot",
 }
 
 

@@ -15,11 +15,19 @@
  * - **Expand** (`allowVolumeExpansion: true`): when a bound claim asks for more than its capacity, the
  *   PersistentVolume's capacity and the claim's status are set to the new size (a directory has no
  *   size of its own to grow; capacities here are not enforced, as with any `local` volume).
+ * - **Sized volumes**: a StorageClass of this provisioner with the parameter
+ *   `{@link FILESYSTEM_PARAMETER}: tmpfs` gets, for each claim, a tmpfs of the claim's size mounted on
+ *   the volume's directory (so `df` in the pod shows the claim's size), remounted larger when the
+ *   claim is expanded (its files stay), unmounted when the volume is deleted (or the provisioner
+ *   stops). `testbed-local` has no such parameter.
  *
- * Claims whose selected node is not one of `nodeNames` (kwok's) are left alone.
+ * Every claim of a StorageClass of this provisioner is served (the PV controller names the
+ * provisioner on the claim); claims whose selected node is not one of `nodeNames` (kwok's) are left alone.
  */
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 
 import type { KubeConfig } from '@kubernetes/client-node';
 
@@ -32,6 +40,12 @@ export const LOCAL_VOLUME_PROVISIONER = 'testbed.devpocket.io/local-volume';
 const ANNOTATION_SELECTED_NODE = 'volume.kubernetes.io/selected-node';
 const ANNOTATION_STORAGE_PROVISIONER = 'volume.kubernetes.io/storage-provisioner';
 const ANNOTATION_PROVISIONED_BY = 'pv.kubernetes.io/provisioned-by';
+/** A StorageClass parameter of this provisioner: `tmpfs` makes each volume a tmpfs of the claim's size. */
+export const FILESYSTEM_PARAMETER = 'testbed.devpocket.io/filesystem';
+/** On a PersistentVolume of a sized class: the file system mounted on its directory. */
+const ANNOTATION_FILESYSTEM = 'testbed.devpocket.io/filesystem';
+
+const run = promisify(execFile);
 
 export function localStorageClass(): KubeObject {
   return {
@@ -63,6 +77,9 @@ interface Claim {
   };
   status?: { phase?: string; capacity?: { storage?: string } };
 }
+interface StorageClass {
+  parameters?: Record<string, string>;
+}
 interface Volume {
   metadata: Meta;
   spec: { persistentVolumeReclaimPolicy?: string; local?: { path: string }; capacity?: { storage?: string } };
@@ -83,6 +100,8 @@ export class LocalVolumeProvisioner {
   private readonly watches: WatchLoop[] = [];
   /** One queue per object: events of one claim or volume are handled in order, one at a time. */
   private readonly queues = new Map<string, Promise<void>>();
+  /** The tmpfs mounts this provisioner made and has not unmounted yet. */
+  private readonly mounts = new Set<string>();
   private stopped = false;
 
   private constructor(private readonly options: LocalVolumeProvisionerOptions) {
@@ -110,6 +129,8 @@ export class LocalVolumeProvisioner {
     this.stopped = true;
     await Promise.all(this.watches.map((watch) => watch.stop()));
     await Promise.allSettled(this.queues.values());
+    for (const dir of this.mounts) await run('umount', ['-l', dir]).catch(() => undefined);
+    this.mounts.clear();
   }
 
   private enqueue(key: string, work: () => Promise<void>): void {
@@ -124,7 +145,8 @@ export class LocalVolumeProvisioner {
   }
 
   private onClaim(type: string, claim: Claim): void {
-    if (type === 'DELETED' || claim.spec.storageClassName !== LOCAL_STORAGE_CLASS || claim.metadata.deletionTimestamp !== undefined) return;
+    if (type === 'DELETED' || claim.metadata.deletionTimestamp !== undefined) return;
+    if (claim.metadata.annotations?.[ANNOTATION_STORAGE_PROVISIONER] !== LOCAL_VOLUME_PROVISIONER) return;
     const key = `claim ${claim.metadata.namespace ?? ''}/${claim.metadata.name}`;
     if (claim.spec.volumeName === undefined || claim.spec.volumeName === '') {
       const annotations = claim.metadata.annotations ?? {};
@@ -155,18 +177,28 @@ export class LocalVolumeProvisioner {
     }
     const name = `pvc-${claim.metadata.uid}`;
     const dir = this.volumeDir(name);
+    const size = claim.spec.resources?.requests?.storage ?? '1Gi';
+    const storageClassName = claim.spec.storageClassName ?? LOCAL_STORAGE_CLASS;
+    const storageClass = await this.rest.getOrNull<StorageClass>(`/apis/storage.k8s.io/v1/storageclasses/${storageClassName}`);
+    const tmpfs = storageClass?.parameters?.[FILESYSTEM_PARAMETER] === 'tmpfs';
     await fs.mkdir(dir, { recursive: true });
+    if (tmpfs && !this.mounts.has(dir)) {
+      await run('mount', ['-t', 'tmpfs', '-o', `size=${String(quantityBytes(size))},mode=0755`, 'tmpfs', dir]);
+      this.mounts.add(dir);
+    }
     // root's, like a directory an administrator made: the kubelet gives it to the pod's fsGroup.
     await fs.chmod(dir, 0o755);
+    const annotations: Record<string, string> = { [ANNOTATION_PROVISIONED_BY]: LOCAL_VOLUME_PROVISIONER };
+    if (tmpfs) annotations[ANNOTATION_FILESYSTEM] = 'tmpfs';
     const volume = {
       apiVersion: 'v1',
       kind: 'PersistentVolume',
-      metadata: { name, annotations: { [ANNOTATION_PROVISIONED_BY]: LOCAL_VOLUME_PROVISIONER } },
+      metadata: { name, annotations },
       spec: {
-        capacity: { storage: claim.spec.resources?.requests?.storage ?? '1Gi' },
+        capacity: { storage: size },
         accessModes: claim.spec.accessModes ?? ['ReadWriteOnce'],
         persistentVolumeReclaimPolicy: 'Delete',
-        storageClassName: LOCAL_STORAGE_CLASS,
+        storageClassName,
         volumeMode: 'Filesystem',
         local: { path: dir },
         nodeAffinity: {
@@ -190,6 +222,10 @@ export class LocalVolumeProvisioner {
     const dir = volume.spec.local?.path;
     // Only ever a directory this provisioner made.
     if (dir !== undefined && path.dirname(dir) === this.options.root && path.basename(dir) === volume.metadata.name) {
+      if (volume.metadata.annotations?.[ANNOTATION_FILESYSTEM] === 'tmpfs') {
+        await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
+        this.mounts.delete(dir);
+      }
       await fs.rm(dir, { recursive: true, force: true });
     }
     await this.rest.delete(
@@ -203,6 +239,11 @@ export class LocalVolumeProvisioner {
     const volume = await this.rest.getOrNull<Volume>(`/api/v1/persistentvolumes/${volumeName}`);
     if (volume?.metadata.annotations?.[ANNOTATION_PROVISIONED_BY] !== LOCAL_VOLUME_PROVISIONER) return;
     const merge = 'application/merge-patch+json';
+    const dir = volume.spec.local?.path;
+    if (volume.metadata.annotations?.[ANNOTATION_FILESYSTEM] === 'tmpfs' && dir !== undefined) {
+      // A tmpfs grows in place: the pod's mount (a bind of this one) sees the new size, its files stay.
+      await run('mount', ['-o', `remount,size=${String(quantityBytes(size))}`, dir]);
+    }
     await this.rest.call('PATCH', `/api/v1/persistentvolumes/${volumeName}`, { spec: { capacity: { storage: size } } }, merge);
     const claimPath = `/api/v1/namespaces/${claim.metadata.namespace ?? ''}/persistentvolumeclaims/${claim.metadata.name}/status`;
     await this.rest.call(

@@ -51,8 +51,8 @@ export const NAMESPACE_NODE_SELECTOR_ANNOTATION = 'scheduler.alpha.kubernetes.io
 
 /**
  * The annotations that send a namespace's pods to one kind of node. Without them a namespace's pods
- * go to kwok's node: the API server's PodNodeSelector admission plugin adds the cluster's default
- * node selector, `testbed.devpocket.io/node-kind=kwok` (see ./testbed.ts).
+ * go to the real node (kwok's when the cluster has none): the API server's PodNodeSelector admission
+ * plugin adds the cluster's default node selector, `testbed.devpocket.io/node-kind=real` (see ./testbed.ts).
  */
 export function nodeKindAnnotations(kind: NodeKind): Record<string, string> {
   return { [NAMESPACE_NODE_SELECTOR_ANNOTATION]: `${NODE_KIND_LABEL}=${kind}` };

@@ -49,14 +49,14 @@ async function main(): Promise<void> {
       `admin kubeconfig:    ${cluster.adminKubeconfig}`,
       `provider kubeconfig: ${cluster.providerKubeconfig}   (ServiceAccount devpocket/devpocket-server, namespace ${cluster.namespace})`,
       `logs:                ${cluster.dir}`,
-      `pod volumes:         ${cluster.hostPaths.root}   (kwok's node)`,
+      `default node:        ${cluster.defaultNodeKind} (namespaces without a node-kind annotation), StorageClass ${cluster.storageClass}`,
+      `kwok's node:         namespaces annotated ${Object.entries(cluster.kwok.namespaceAnnotations)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(', ')}, StorageClass ${cluster.kwok.storageClass}, pod volumes in ${cluster.hostPaths.root}`,
       ...(real === null
         ? []
         : [
-            `real node:           ${real.name}: namespaces annotated ${Object.entries(real.namespaceAnnotations)
-              .map(([key, value]) => `${key}=${value}`)
-              .join(', ')}`,
-            `                     StorageClass ${real.storageClass} (volumes in ${real.volumesRoot}), images ${Object.values(real.images).join(', ')}`,
+            `real node:           ${real.name}: StorageClass ${real.storageClass} (volumes in ${real.volumesRoot}), images ${Object.values(real.images).join(', ')}`,
           ]),
       '',
       `  export KUBECONFIG=${cluster.adminKubeconfig}`,

@@ -10,9 +10,12 @@
  *   provisioned by ./local-volumes.ts. Left out with `realNode: false`.
  *
  * A namespace chooses its node kind with an annotation (PodNodeSelector admission plugin,
- * {@link nodeKindAnnotations}): by default, the cluster's default node selector sends every pod to
- * kwok's node; `scheduler.alpha.kubernetes.io/node-selector: testbed.devpocket.io/node-kind=real`
- * sends a namespace's pods to the real node.
+ * {@link nodeKindAnnotations}): the cluster's default node selector sends every pod to the real node
+ * (to kwok's when started with `realNode: false`), so the namespaces the runtime creates itself (one
+ * per user) run real containers; `scheduler.alpha.kubernetes.io/node-selector:
+ * testbed.devpocket.io/node-kind=kwok` sends a namespace's pods to kwok's node, for the faults only
+ * it produces cheaply. The server's own namespace of deploy/kubernetes (`devpocket`) is annotated so:
+ * its image is not built here.
  *
  * startTestCluster() then applies every manifest of deploy/kubernetes/ (validated strictly by the
  * API server) and writes two kubeconfigs: `adminKubeconfig` (system:masters) and
@@ -27,7 +30,8 @@
  * - image `devpocket-test.invalid/pull-error…` → ErrImagePull then ImagePullBackOff, never Running;
  *   image `devpocket-test.invalid/crash-loop…` → CrashLoopBackOff (restartCount 1, last exit code 1);
  *   requests above the node's allocatable (32 CPU, 64Gi, 110 pods) → Unschedulable;
- * - PVCs of storage class `kwok-volume` bind at once.
+ * - PVCs of storage class `kwok-volume` bind at once (a kwok namespace's volumes); those of
+ *   `testbed-local` wait for their pod to be scheduled to the real node (the default node's volumes).
  */
 import { appendFileSync, existsSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
@@ -47,14 +51,25 @@ import { writeKubeconfig } from './kubeconfig.js';
 import { LOCAL_STORAGE_CLASS, LocalVolumeProvisioner, localStorageClass } from './local-volumes.js';
 import { POD_MARKER_ENV, PodRunner } from './pod-runner.js';
 import { logTail, type ManagedProcess, spawnManaged, startWatchdog, stopManaged } from './processes.js';
-import { NODE_KIND_LABEL, nodeKindAnnotations, REAL_NODE_NAME, RealNode, RealNodeUnavailableError, realNodeProblems } from './real-node.js';
+import {
+  NODE_KIND_LABEL,
+  nodeKindAnnotations,
+  type NodeKind,
+  REAL_NODE_NAME,
+  RealNode,
+  RealNodeUnavailableError,
+  realNodeProblems,
+} from './real-node.js';
 
 export { CRASH_LOOP_IMAGE_PREFIX, POD_MARKER_ENV, PULL_ERROR_IMAGE_PREFIX, STARTED_ANNOTATION } from './pod-runner.js';
 export { LOCAL_STORAGE_CLASS } from './local-volumes.js';
 export { NODE_KIND_LABEL, nodeKindAnnotations, REAL_NODE_NAME, RealNodeUnavailableError, type NodeKind } from './real-node.js';
 
 export const ENVIRONMENTS_NAMESPACE = 'devpocket-environments';
+/** The StorageClass of kwok's node (its volumes bind at once; the kubelet emulator makes them host directories). */
 export const STORAGE_CLASS = 'kwok-volume';
+/** deploy/kubernetes' namespace of the server itself: its pods go to kwok's node (the server's image is not built here). */
+const SERVER_NAMESPACE = 'devpocket';
 /** The ServiceAccount (namespace devpocket) whose token is in `providerKubeconfig`. */
 export const PROVIDER_SERVICE_ACCOUNT = { namespace: 'devpocket', name: 'devpocket-server' } as const;
 /** Nodes carrying this annotation are kwok's. */
@@ -67,7 +82,12 @@ export interface TestCluster {
   /** kubeconfig file: bearer token of ServiceAccount devpocket/devpocket-server, namespace devpocket-environments. */
   providerKubeconfig: string;
   namespace: typeof ENVIRONMENTS_NAMESPACE;
-  storageClass: typeof STORAGE_CLASS;
+  /** Where a namespace without a node-kind annotation runs its pods: `real`, or `kwok` when started with `realNode: false`. */
+  defaultNodeKind: NodeKind;
+  /** The StorageClass of the default node's volumes: `testbed-local` (real node) or `kwok-volume`. */
+  storageClass: string;
+  /** kwok's node: how a namespace sends its pods there, and its StorageClass. */
+  kwok: KwokNodeInfo;
   /** Where the logs (one file per process), certificates, kubeconfigs and kine's database are. */
   dir: string;
   /** https://127.0.0.1:<port> */
@@ -84,6 +104,12 @@ export interface TestCluster {
   };
   /** Stops every process (pods' processes first). Removes `dir` and the volumes root only when asked to. */
   stop(options?: { removeDir?: boolean }): Promise<void>;
+}
+
+export interface KwokNodeInfo {
+  /** The annotations that send a namespace's pods to kwok's node. */
+  namespaceAnnotations: Record<string, string>;
+  storageClass: typeof STORAGE_CLASS;
 }
 
 export interface RealNodeInfo {
@@ -234,7 +260,12 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
     ]);
     await waitFor('kine to listen', () => canConnect(kinePort), [kine]);
 
-    const apiserver = await start('kube-apiserver', binaries.kubeApiserver, await apiserverArgs(pki, dir, apiPort, kinePort));
+    const defaultNodeKind: NodeKind = withRealNode ? 'real' : 'kwok';
+    const apiserver = await start(
+      'kube-apiserver',
+      binaries.kubeApiserver,
+      await apiserverArgs(pki, dir, apiPort, kinePort, defaultNodeKind),
+    );
     const admin = new KubeRest(loadKubeConfig(adminKubeconfig));
     await waitFor(
       'kube-apiserver to be ready (/readyz)',
@@ -315,7 +346,7 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
 
     // deploy/kubernetes, validated by the API server.
     const manifestsDir = options.manifestsDir ?? path.join(repoRoot(), 'deploy', 'kubernetes');
-    const namespaces = await applyManifests(admin, manifestsDir, log);
+    const namespaces = await applyManifests(admin, manifestsDir, log, defaultNodeKind === 'kwok' ? {} : { [SERVER_NAMESPACE]: 'kwok' });
     for (const namespace of namespaces) {
       await waitFor(
         `ServiceAccount ${namespace}/default`,
@@ -345,7 +376,9 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
       adminKubeconfig,
       providerKubeconfig,
       namespace: ENVIRONMENTS_NAMESPACE,
-      storageClass: STORAGE_CLASS,
+      defaultNodeKind,
+      storageClass: defaultNodeKind === 'real' ? LOCAL_STORAGE_CLASS : STORAGE_CLASS,
+      kwok: { namespaceAnnotations: nodeKindAnnotations('kwok'), storageClass: STORAGE_CLASS },
       dir,
       server,
       nodeNames: NODE_NAMES,
@@ -372,13 +405,14 @@ function baseEnv(): NodeJS.ProcessEnv {
 
 /**
  * The API server's admission configuration: PodNodeSelector with the cluster's default node selector
- * (kwok's node), which a namespace overrides with its annotation (see {@link nodeKindAnnotations}).
+ * (the real node's, or kwok's without one), which a namespace overrides with its annotation (see
+ * {@link nodeKindAnnotations}).
  */
-async function admissionConfiguration(dir: string): Promise<string> {
+async function admissionConfiguration(dir: string, defaultNodeKind: NodeKind): Promise<string> {
   const podNodeSelector = path.join(dir, 'admission-podnodeselector.yaml');
   await fs.writeFile(
     podNodeSelector,
-    stringify({ podNodeSelectorPluginConfig: { clusterDefaultNodeSelector: `${NODE_KIND_LABEL}=kwok` } }),
+    stringify({ podNodeSelectorPluginConfig: { clusterDefaultNodeSelector: `${NODE_KIND_LABEL}=${defaultNodeKind}` } }),
   );
   const file = path.join(dir, 'admission.yaml');
   await fs.writeFile(
@@ -392,7 +426,7 @@ async function admissionConfiguration(dir: string): Promise<string> {
   return file;
 }
 
-async function apiserverArgs(pki: ClusterPki, dir: string, port: number, kinePort: number): Promise<string[]> {
+async function apiserverArgs(pki: ClusterPki, dir: string, port: number, kinePort: number, defaultNodeKind: NodeKind): Promise<string[]> {
   return [
     `--etcd-servers=http://127.0.0.1:${String(kinePort)}`,
     '--bind-address=127.0.0.1',
@@ -410,7 +444,7 @@ async function apiserverArgs(pki: ClusterPki, dir: string, port: number, kinePor
     '--requestheader-extra-headers-prefix=X-Remote-Extra-',
     '--authorization-mode=Node,RBAC',
     '--enable-admission-plugins=NodeRestriction,PodNodeSelector',
-    `--admission-control-config-file=${await admissionConfiguration(dir)}`,
+    `--admission-control-config-file=${await admissionConfiguration(dir, defaultNodeKind)}`,
     '--allow-privileged=true',
     `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
@@ -524,12 +558,21 @@ function shortenDelay(stage: KubeObject): void {
   delete spec.delay.jitterDurationMilliseconds;
 }
 
-/** Applies every manifest of `dir` in file-name order; returns the namespaces it created. */
-async function applyManifests(admin: KubeRest, dir: string, log: TestbedLog): Promise<string[]> {
+/**
+ * Applies every manifest of `dir` in file-name order; returns the namespaces it created. The
+ * namespaces of `nodeKinds` get the annotation of their node kind (the test cluster's choice, not
+ * the manifests').
+ */
+async function applyManifests(admin: KubeRest, dir: string, log: TestbedLog, nodeKinds: Record<string, NodeKind>): Promise<string[]> {
   if (!existsSync(dir)) return [];
   const namespaces: string[] = [];
   for (const file of await yamlFiles(dir)) {
     for (const object of await readManifests(file)) {
+      const kind = object.kind === 'Namespace' ? nodeKinds[object.metadata?.name ?? ''] : undefined;
+      if (kind !== undefined) {
+        const annotations = object.metadata?.annotations as Record<string, string> | undefined;
+        object.metadata = { ...object.metadata, annotations: { ...annotations, ...nodeKindAnnotations(kind) } };
+      }
       const what = `${object.kind ?? '?'} ${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? '?'}`;
       try {
         await admin.apply(object, {
