@@ -1,7 +1,5 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { AccountsApp, createAccountsApp, randomIp, TestAccount, Tokens } from '../support/accounts.js';
-import { REPO_ROOT } from '../support/server-process.js';
+import { runCli, type CliResult } from '../support/cli.js';
 
 interface UserBody {
   id: string;
@@ -24,27 +22,7 @@ interface ErrorBody {
   errors?: { field: string }[];
 }
 
-/** Runs the real CLI (dist/cli.js, built by `npm test`) against this test's database. */
-function cli(app: AccountsApp, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'cli.js'), ...args], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        NODE_ENV: 'test',
-        MONGODB_URI: app.database.serverUri,
-        MONGODB_DB_NAME: app.database.name,
-        JWT_SECRET: 'cli-test-secret-0123456789abcdef0123456789',
-        LOG_LEVEL: 'warn',
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (app: AccountsApp, args: string[]): Promise<CliResult> => runCli(app.database, args);
 
 describe('users, plans and admin', () => {
   let app: AccountsApp;

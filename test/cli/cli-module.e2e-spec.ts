@@ -1,10 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { MongoClient, ObjectId } from 'mongodb';
+import { runCli, type CliResult } from '../support/cli.js';
 import { createTestDatabase } from '../support/database.js';
-import { REPO_ROOT } from '../support/server-process.js';
 
 /** The directories of this process's PATH that hold no tmux: a host where tmux is not installed. */
 const PATH_WITHOUT_TMUX = (process.env.PATH ?? '')
@@ -27,30 +27,9 @@ describe('the CLI without the runtime', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  /** Runs the built CLI (dist/cli.js, `npm run build` first) on a PATH without tmux. */
-  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'cli.js'), ...args], {
-        cwd: REPO_ROOT,
-        env: {
-          ...process.env,
-          PATH: PATH_WITHOUT_TMUX,
-          NODE_ENV: 'test',
-          RUNTIME: 'local',
-          MONGODB_URI: database.serverUri,
-          MONGODB_DB_NAME: database.name,
-          JWT_SECRET: 'cli-test-secret-0123456789abcdef0123456789',
-          LOG_LEVEL: 'warn',
-          DATA_DIR: dataDir,
-        },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  /** The built CLI on a PATH without tmux. */
+  const cli = (args: string[]): Promise<CliResult> =>
+    runCli(database, args, { PATH: PATH_WITHOUT_TMUX, RUNTIME: 'local', DATA_DIR: dataDir });
 
   it('runs on a PATH without tmux, and set-plan leaves the environments alone (no reconcile pass)', async () => {
     expect(spawnSync('tmux', ['-V'], { env: { PATH: PATH_WITHOUT_TMUX } }).error).toMatchObject({ code: 'ENOENT' });

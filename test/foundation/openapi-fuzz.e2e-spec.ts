@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runCli } from '../support/cli.js';
 import { createTestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
 import { REPO_ROOT, ServerProcess } from '../support/server-process.js';
@@ -78,22 +79,7 @@ describe('the OpenAPI description agrees with the server (schemathesis)', () => 
     return res.body.access_token;
   };
 
-  const cli = (args: string[]): Promise<number | null> =>
-    new Promise((resolve) => {
-      const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'cli.js'), ...args], {
-        cwd: REPO_ROOT,
-        env: {
-          ...process.env,
-          NODE_ENV: 'test',
-          MONGODB_URI: database.serverUri,
-          MONGODB_DB_NAME: database.name,
-          JWT_SECRET: TEST_JWT_SECRET,
-          LOG_LEVEL: 'warn',
-        },
-        stdio: 'ignore',
-      });
-      child.once('exit', resolve);
-    });
+  const cli = async (args: string[]): Promise<number | null> => (await runCli(database, args, { JWT_SECRET: TEST_JWT_SECRET })).code;
 
   beforeAll(async () => {
     if (missing) return;

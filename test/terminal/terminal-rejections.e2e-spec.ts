@@ -2,27 +2,20 @@ import { rmSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import { EnvironmentsRepository } from '../../src/environments/environments.repository.js';
 import { UsersService } from '../../src/users/users.service.js';
-import { createEnvironmentsApp, EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
+import { createEnvironmentsApp } from '../support/environments.js';
+import { terminalSuite } from '../support/terminal-suite.js';
 import { eventually } from '../support/eventually.js';
 import { TerminalTestClient } from '../support/terminal-client.js';
 import type { TestAccount } from '../support/accounts.js';
 
 /** Every rejection and abuse case has its own close code, and never disturbs another client. */
 describe('terminal rejections and abuse', () => {
-  let app: EnvironmentsApp;
-  let owner: TestAccount & { id: string };
-  let env: EnvironmentBody;
-  const clients: TerminalTestClient[] = [];
-
-  const connect = async (options: Parameters<typeof TerminalTestClient.connect>[2] = {}, id = env.id): Promise<TerminalTestClient> => {
-    const client = await TerminalTestClient.connect(app.baseUrl, id, { token: owner.tokens.access_token, ...options });
-    clients.push(client);
-    return client;
-  };
+  const t = terminalSuite('Rejections', { TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT: '3', TERMINAL_MAX_CONNECTIONS_PER_USER: '4' });
+  const connect = t.connect;
 
   const rejected = async (
     options: Parameters<typeof TerminalTestClient.connect>[2],
-    id = env.id,
+    id = t.env.id,
   ): Promise<{ code: number; message: string }> => {
     const client = await connect(options, id);
     const { code } = await client.closed;
@@ -30,40 +23,28 @@ describe('terminal rejections and abuse', () => {
     return { code, message: String(error?.message ?? '') };
   };
 
-  beforeAll(async () => {
-    app = await createEnvironmentsApp({ env: { TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT: '3', TERMINAL_MAX_CONNECTIONS_PER_USER: '4' } });
-    owner = await app.account('pro');
-    env = await app.createRunning(owner, { name: 'Rejections' });
-  }, 120_000);
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-
-  afterAll(() => app?.close(), 120_000);
-
   it('4001 without a token, with a bad token, and with a refresh token', async () => {
     const anonymous = await rejected({ token: undefined });
     expect(anonymous.code).toBe(4001);
     expect(anonymous.message).toMatch(/Authentication required/);
     expect((await rejected({ token: 'not-a-token' })).code).toBe(4001);
-    expect((await rejected({ token: owner.tokens.refresh_token })).code).toBe(4001);
+    expect((await rejected({ token: t.owner.tokens.refresh_token })).code).toBe(4001);
   });
 
   it("4004 for another user's environment and for an unknown one", async () => {
-    const stranger = await app.account('free');
+    const stranger = await t.app.account('free');
     expect(await rejected({ token: stranger.tokens.access_token })).toMatchObject({ code: 4004, message: 'Environment not found' });
     expect((await rejected({}, '000000000000000000000000')).code).toBe(4004);
     expect((await rejected({}, 'not-an-id')).code).toBe(4004);
   });
 
   it('4009 for an environment that is not running', async () => {
-    const other = await app.account('free');
-    const stopped = await app.createRunning(other, { name: 'Stopped one' });
-    await app.json('POST', `/api/v1/environments/${stopped.id}/stop`, { token: other.tokens.access_token });
-    await app.waitForPhase(other, stopped.id, 'stopped');
-    const client = await TerminalTestClient.connect(app.baseUrl, stopped.id, { token: other.tokens.access_token });
-    clients.push(client);
+    const other = await t.app.account('free');
+    const stopped = await t.app.createRunning(other, { name: 'Stopped one' });
+    await t.app.json('POST', `/api/v1/environments/${stopped.id}/stop`, { token: other.tokens.access_token });
+    await t.app.waitForPhase(other, stopped.id, 'stopped');
+    const client = await TerminalTestClient.connect(t.app.baseUrl, stopped.id, { token: other.tokens.access_token });
+    t.track(client);
     expect((await client.closed).code).toBe(4009);
     expect(client.frames[0]).toMatchObject({ type: 'error', message: 'The environment is stopped; start it first' });
   });
@@ -80,7 +61,7 @@ describe('terminal rejections and abuse', () => {
   });
 
   it('4029 beyond the per-user limit over all of the user’s environments, while connected clients go on', async () => {
-    const second = await app.createRunning(owner, { name: 'Second one' });
+    const second = await t.app.createRunning(t.owner, { name: 'Second one' });
     const onFirst = [await connect(), await connect()];
     const onSecond = [await connect({}, second.id), await connect({}, second.id)];
     await Promise.all([...onFirst, ...onSecond].map((x) => x.waitForFrame((f) => f.type === 'welcome')));
@@ -109,34 +90,37 @@ describe('terminal rejections and abuse', () => {
   });
 
   it('closes terminals opened with a session that signs out (4001); other sessions keep theirs', async () => {
-    const other = await app.account('free');
-    const target = await app.createRunning(other, { name: 'Sign out' });
-    const second = await app.json<TestAccount['tokens']>('POST', '/api/v1/auth/login', {
+    const other = await t.app.account('free');
+    const target = await t.app.createRunning(other, { name: 'Sign out' });
+    const second = await t.app.json<TestAccount['tokens']>('POST', '/api/v1/auth/login', {
       body: { username_or_email: other.username, password: other.password },
       ip: '10.50.50.50',
     });
-    const first = await TerminalTestClient.connect(app.baseUrl, target.id, { token: other.tokens.access_token });
-    const kept = await TerminalTestClient.connect(app.baseUrl, target.id, { token: second.body.access_token });
-    clients.push(first, kept);
+    const first = await TerminalTestClient.connect(t.app.baseUrl, target.id, { token: other.tokens.access_token });
+    const kept = await TerminalTestClient.connect(t.app.baseUrl, target.id, { token: second.body.access_token });
+    t.track(first);
+    t.track(kept);
     await first.waitForFrame((f) => f.type === 'welcome');
     await kept.waitForFrame((f) => f.type === 'welcome');
-    await app.json('POST', '/api/v1/auth/logout', { token: other.tokens.access_token });
+    await t.app.json('POST', '/api/v1/auth/logout', { token: other.tokens.access_token });
     expect((await first.closed).code).toBe(4001);
     kept.run('echo kept-$((5*5))');
     await kept.waitForScreen(/kept-25/);
 
     // deactivating the account ends every terminal of it
-    await app.app.get(UsersService).updateAsAdmin(other.id, { isActive: false }, { id: owner.id, username: owner.username, ip: null });
+    await t.app.app
+      .get(UsersService)
+      .updateAsAdmin(other.id, { isActive: false }, { id: t.owner.id, username: t.owner.username, ip: null });
     expect((await kept.closed).code).toBe(4001);
   });
 
   it('tells clients when the environment stops, then closes them with 4009', async () => {
-    const other = await app.account('free');
-    const target = await app.createRunning(other, { name: 'Stops while watched' });
-    const client = await TerminalTestClient.connect(app.baseUrl, target.id, { token: other.tokens.access_token });
-    clients.push(client);
+    const other = await t.app.account('free');
+    const target = await t.app.createRunning(other, { name: 'Stops while watched' });
+    const client = await TerminalTestClient.connect(t.app.baseUrl, target.id, { token: other.tokens.access_token });
+    t.track(client);
     await client.waitForFrame((f) => f.type === 'welcome');
-    await app.json('POST', `/api/v1/environments/${target.id}/stop`, { token: other.tokens.access_token });
+    await t.app.json('POST', `/api/v1/environments/${target.id}/stop`, { token: other.tokens.access_token });
     await client.waitForFrame((f) => f.type === 'status' && f.phase === 'stopping');
     expect((await client.closed).code).toBe(4009);
   });
@@ -162,7 +146,7 @@ describe('terminal rejections and abuse', () => {
   });
 
   it('answers a path that is not a WebSocket endpoint with 404 and no upgrade', async () => {
-    const socket = new WebSocket(`${app.baseUrl.replace('http', 'ws')}/api/v1/ws/nothing-here`);
+    const socket = new WebSocket(`${t.app.baseUrl.replace('http', 'ws')}/api/v1/ws/nothing-here`);
     const status = await new Promise<number>((resolve) => {
       socket.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       socket.on('error', () => resolve(-1));

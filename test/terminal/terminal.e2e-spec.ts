@@ -1,7 +1,6 @@
-import { createEnvironmentsApp, EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
+import { terminalSuite } from '../support/terminal-suite.js';
 import { eventually } from '../support/eventually.js';
 import { TerminalTestClient } from '../support/terminal-client.js';
-import type { TestAccount } from '../support/accounts.js';
 import { TerminalHub } from '../../src/terminal/terminal.hub.js';
 
 /**
@@ -9,30 +8,12 @@ import { TerminalHub } from '../../src/terminal/terminal.hub.js';
  * environment, real WebSockets.
  */
 describe('terminal', () => {
-  let app: EnvironmentsApp;
-  let owner: TestAccount & { id: string };
-  let env: EnvironmentBody;
-  const clients: TerminalTestClient[] = [];
-
-  const connect = async (options: Parameters<typeof TerminalTestClient.connect>[2] = {}, id = env.id): Promise<TerminalTestClient> => {
-    const client = await TerminalTestClient.connect(app.baseUrl, id, { token: owner.tokens.access_token, ...options });
-    clients.push(client);
-    return client;
-  };
-
-  beforeAll(async () => {
-    app = await createEnvironmentsApp({
-      env: { TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT: '60', TERMINAL_MAX_CONNECTIONS_PER_USER: '80', TERMINAL_REPLAY_BUFFER_BYTES: '65536' },
-    });
-    owner = await app.account('pro');
-    env = await app.createRunning(owner, { name: 'Terminal Test' });
-  }, 120_000);
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+  const t = terminalSuite('Terminal Test', {
+    TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT: '60',
+    TERMINAL_MAX_CONNECTIONS_PER_USER: '80',
+    TERMINAL_REPLAY_BUFFER_BYTES: '65536',
   });
-
-  afterAll(() => app?.close(), 120_000);
+  const connect = t.connect;
 
   it("follows the mobile client's flow: welcome first, input echoed, resize applied, ping answered", async () => {
     const client = await connect();
@@ -40,7 +21,7 @@ describe('terminal', () => {
     expect(client.frames[0]?.type).toBe('welcome');
     expect(welcome).toMatchObject({
       message: 'Connected to Terminal Test',
-      environment: { id: env.id, name: 'Terminal Test', template: 'debian', status: 'running' },
+      environment: { id: t.env.id, name: 'Terminal Test', template: 'debian', status: 'running' },
     });
     client.input('\n');
     client.run('echo hello-$((40 + 2))');
@@ -57,9 +38,9 @@ describe('terminal', () => {
   });
 
   it('accepts the token as Authorization: Bearer and as the subprotocol bearer.<token>', async () => {
-    const byHeader = await connect({ token: undefined, headers: { authorization: `Bearer ${owner.tokens.access_token}` } });
+    const byHeader = await connect({ token: undefined, headers: { authorization: `Bearer ${t.owner.tokens.access_token}` } });
     await byHeader.waitForFrame((f) => f.type === 'welcome');
-    const byProtocol = await connect({ token: undefined, protocols: [`bearer.${owner.tokens.access_token}`] });
+    const byProtocol = await connect({ token: undefined, protocols: [`bearer.${t.owner.tokens.access_token}`] });
     await byProtocol.waitForFrame((f) => f.type === 'welcome');
   });
 
@@ -74,7 +55,7 @@ describe('terminal', () => {
     b.run('echo from-b-$((2+2))');
     await a.waitForScreen(/from-b-4/);
     await b.waitForScreen(/from-b-4/);
-    expect(app.app.get(TerminalHub).session(env.id)?.clients.size).toBe(2);
+    expect(t.app.app.get(TerminalHub).session(t.env.id)?.clients.size).toBe(2);
   });
 
   it('fans out to fifty clients: every byte, in order', async () => {
@@ -188,20 +169,20 @@ describe('terminal', () => {
   });
 
   it('marks the environment active on input, keeps the upstream through the grace period, and exports metrics', async () => {
-    const hub = app.app.get(TerminalHub);
+    const hub = t.app.app.get(TerminalHub);
     const client = await connect();
     await client.waitForFrame((f) => f.type === 'welcome');
     client.run('echo active');
     await client.waitForScreen(/active/);
-    await eventually(async () => expect((await app.get(owner, env.id)).last_accessed).not.toBeNull());
-    const session = hub.session(env.id);
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await eventually(async () => expect((await t.app.get(t.owner, t.env.id)).last_accessed).not.toBeNull());
+    const session = hub.session(t.env.id);
+    await t.closeAll();
     await eventually(() => expect(session?.clients.size).toBe(0));
     // within the grace period a reconnect joins the same upstream
     const again = await connect();
     await again.waitForFrame((f) => f.type === 'welcome');
-    expect(hub.session(env.id)).toBe(session);
-    const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
+    expect(hub.session(t.env.id)).toBe(session);
+    const metrics = await (await fetch(`${t.app.baseUrl}/metrics`)).text();
     for (const name of [
       'terminal_sessions',
       'terminal_clients',

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { NoSharedState, SharedState } from '../shared-state/shared-state.js';
-import { ReadinessPolicy } from './runtime-health.js';
+import { ReadinessPolicy } from './readiness-judge.js';
 import { SharedStateHealthIndicator } from './shared-state-health.js';
 
 /** A Redis whose pings answer what the test queues (one answer per check), with a subscription state the test sets. */
