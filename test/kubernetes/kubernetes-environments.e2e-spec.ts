@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import type { TestAccount } from '../support/accounts.js';
-import { createEnvironmentsApp, EnvironmentsApp } from '../support/environments.js';
+import type { EnvironmentsApp } from '../support/environments.js';
 import { eventually } from '../support/eventually.js';
-import { kubeconfigThrough, startFaultProxy, upstreamFromKubeConfig, type FaultProxy } from '../support/k8s/fault-proxy.js';
+import type { FaultProxy } from '../support/k8s/fault-proxy.js';
+import { startAppBehindProxy, type AppBehindProxy } from '../support/kubernetes-proxied.js';
 import { TerminalTestClient } from '../support/terminal-client.js';
 
 /**
@@ -20,7 +18,7 @@ describe('environments on Kubernetes, through the API', () => {
   const admin = new KubeConfig();
   admin.loadFromFile(kubernetes.adminKubeconfig);
   let proxy: FaultProxy;
-  let scratch: string;
+  let behindProxy: AppBehindProxy | undefined;
   let app: EnvironmentsApp;
   let owner: TestAccount & { id: string };
   let namespace: string;
@@ -29,24 +27,15 @@ describe('environments on Kubernetes, through the API', () => {
     app.json<T>(method, `/api/v1/environments${path}`, { token: owner.tokens.access_token, body });
 
   beforeAll(async () => {
-    proxy = await startFaultProxy(upstreamFromKubeConfig(kubernetes.providerKubeconfig));
-    scratch = mkdtempSync(join(tmpdir(), 'devpocket-k8s-api-'));
-    const kubeconfig = join(scratch, 'through-proxy.kubeconfig');
-    writeFileSync(kubeconfig, kubeconfigThrough(proxy, kubernetes.providerKubeconfig).exportConfig(), { mode: 0o600 });
-    app = await createEnvironmentsApp({
-      env: { KUBECONFIG: kubeconfig, KUBERNETES_REQUEST_TIMEOUT_MS: '2000', KUBERNETES_API_RETRIES: '2' },
-    });
+    behindProxy = await startAppBehindProxy('devpocket-k8s-api');
+    ({ app, proxy } = behindProxy);
     namespace = app.configuration.runtime.kubernetes.namespace;
     owner = await app.account('pro');
   }, 120_000);
 
   afterEach(() => proxy.clear());
 
-  afterAll(async () => {
-    await app?.close();
-    await proxy?.close();
-    rmSync(scratch, { recursive: true, force: true });
-  }, 120_000);
+  afterAll(() => behindProxy?.close(), 120_000);
 
   it('creates, runs, logs, measures, stops, starts and deletes an environment, leaving nothing behind', async () => {
     const env = await app.createRunning(owner, { name: 'On Kubernetes', template: 'debian' });

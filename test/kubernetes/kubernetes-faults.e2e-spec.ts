@@ -5,9 +5,9 @@ import { KubernetesRuntime } from '../../src/runtime/kubernetes/kubernetes-runti
 import type { EnvironmentSpec, RuntimeStatus } from '../../src/runtime/runtime.provider.js';
 import { runToEnd } from '../runtime/runtime-contract.js';
 import { eventually } from '../support/eventually.js';
-import { kubeconfigThrough, startFaultProxy, upstreamFromKubeConfig, type FaultProxy } from '../support/k8s/fault-proxy.js';
-import { createTestNamespace } from '../support/runtime-under-test.js';
+import type { FaultProxy } from '../support/k8s/fault-proxy.js';
 import { kubernetesConfig, kubernetesSpec } from '../support/kubernetes.js';
+import { providerThrough, startProviderProxy, startProxiedRuntimes, type ProxiedRuntimes } from '../support/kubernetes-proxied.js';
 
 /**
  * What the Kubernetes runtime does when the cluster misbehaves: API-server faults injected by a
@@ -19,21 +19,16 @@ import { kubernetesConfig, kubernetesSpec } from '../support/kubernetes.js';
  */
 describe('Kubernetes runtime under faults', () => {
   const kubernetes = inject('kubernetes');
+  let fixture: ProxiedRuntimes;
   let proxy: FaultProxy;
   let namespace: string;
-  let removeNamespace: () => Promise<void>;
   let runtime: KubernetesRuntime;
-  let api: KubernetesApi;
   let direct: KubernetesRuntime;
   const admin = new KubeConfig();
   admin.loadFromFile(kubernetes.adminKubeconfig);
-  const created: EnvironmentSpec[] = [];
 
-  const newSpec = (overrides: Parameters<typeof kubernetesSpec>[0] = {}, resources?: EnvironmentSpec['resources']): EnvironmentSpec => {
-    const spec = { ...kubernetesSpec(overrides), ...(resources ? { resources } : {}) };
-    created.push(spec);
-    return spec;
-  };
+  const newSpec = (overrides: Parameters<typeof kubernetesSpec>[0] = {}, resources?: EnvironmentSpec['resources']): EnvironmentSpec =>
+    fixture.track({ ...kubernetesSpec(overrides), ...(resources ? { resources } : {}) });
   const state = async (spec: EnvironmentSpec): Promise<RuntimeStatus> => direct.status(spec);
   const provisionedAndFailed = async (spec: EnvironmentSpec): Promise<RuntimeStatus> => {
     await direct.provision(spec);
@@ -48,25 +43,19 @@ describe('Kubernetes runtime under faults', () => {
 
   beforeAll(async () => {
     // On kwok's node: its Stages fail pulls and crash containers on demand.
-    ({ namespace, remove: removeNamespace } = await createTestNamespace('dp-faults', 'kwok'));
-    proxy = await startFaultProxy(upstreamFromKubeConfig(kubernetes.providerKubeconfig));
-    const config = { ...kubernetesConfig(namespace, 'kwok'), requestTimeoutMs: 2_000, apiRetries: 3 };
-    api = new KubernetesApi(config, kubeconfigThrough(proxy, kubernetes.providerKubeconfig), { baseDelayMs: 50, maxDelayMs: 400 });
-    runtime = new KubernetesRuntime(config, api, { watchRetryMs: 100, stopTimeoutMs: 60_000 });
-    direct = new KubernetesRuntime(kubernetesConfig(namespace, 'kwok'));
+    fixture = await startProxiedRuntimes({
+      prefix: 'dp-faults',
+      node: 'kwok',
+      config: { requestTimeoutMs: 2_000, apiRetries: 3 },
+      retryPolicy: { baseDelayMs: 50, maxDelayMs: 400 },
+      runtime: { watchRetryMs: 100, stopTimeoutMs: 60_000 },
+    });
+    ({ proxy, namespace, runtime, direct } = fixture);
   });
 
-  afterEach(async () => {
-    proxy.clear();
-    for (const spec of created.splice(0)) await direct.destroy(spec);
-  });
+  afterEach(() => fixture.afterEach());
 
-  afterAll(async () => {
-    await runtime?.onApplicationShutdown();
-    await direct?.onApplicationShutdown();
-    await proxy?.close();
-    await removeNamespace?.();
-  });
+  afterAll(() => fixture?.close());
 
   it('retries 5xx answers during create, start and stop with backoff', async () => {
     const spec = newSpec();
@@ -140,12 +129,10 @@ describe('Kubernetes runtime under faults', () => {
     const spec = newSpec();
     await direct.provision(spec);
     await running(spec);
-    const strict = await startFaultProxy({ ...upstreamFromKubeConfig(kubernetes.providerKubeconfig), idleTimeoutMs: 1_500 });
+    const strict = await startProviderProxy({ idleTimeoutMs: 1_500 });
     const through = (keepaliveMs: number): KubernetesRuntime => {
       const config = kubernetesConfig(namespace, 'kwok');
-      return new KubernetesRuntime(config, new KubernetesApi(config, kubeconfigThrough(strict, kubernetes.providerKubeconfig)), {
-        execKeepaliveMs: keepaliveMs,
-      });
+      return new KubernetesRuntime(config, new KubernetesApi(config, providerThrough(strict)), { execKeepaliveMs: keepaliveMs });
     };
     const withPings = through(300);
     const withoutPings = through(600_000);

@@ -1,13 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
-import { inject } from 'vitest';
 import type { Clock } from '../../src/common/clock/clock.js';
 import type { AppConfig } from '../../src/config/namespaces/app.config.js';
 import type { RuntimeConfig } from '../../src/config/namespaces/runtime.config.js';
-import { KubernetesApi } from '../../src/runtime/kubernetes/kubernetes-api.js';
 import { KubernetesRuntime } from '../../src/runtime/kubernetes/kubernetes-runtime.js';
 import type { RuntimeInstrumentation } from '../../src/runtime/runtime-instrumentation.js';
 import type { Installation } from '../../src/settings/installation.js';
@@ -16,9 +11,9 @@ import { RuntimeProvider, type EnvironmentSpec } from '../../src/runtime/runtime
 import type { TestAccount } from '../support/accounts.js';
 import { createEnvironmentsApp, type EnvironmentsApp } from '../support/environments.js';
 import { eventually } from '../support/eventually.js';
-import { kubeconfigThrough, startFaultProxy, upstreamFromKubeConfig, type FaultProxy } from '../support/k8s/fault-proxy.js';
-import { kubernetesConfig, kubernetesSpec } from '../support/kubernetes.js';
-import { createTestNamespace } from '../support/runtime-under-test.js';
+import type { FaultProxy } from '../support/k8s/fault-proxy.js';
+import { kubernetesSpec } from '../support/kubernetes.js';
+import { providerKubeconfigFileThrough, startProxiedRuntimes, type ProxiedRuntimes } from '../support/kubernetes-proxied.js';
 import { TerminalTestClient } from '../support/terminal-client.js';
 
 /** Short keep-alive figures, so that a dead connection is found in about a second. */
@@ -32,42 +27,30 @@ const KEEPALIVE = { execKeepaliveMs: 300, execPongTimeoutMs: 700 };
  * gets a redraw from a new upstream.
  */
 describe('Kubernetes exec keep-alive: a connection that dies silently', () => {
-  const kubernetes = inject('kubernetes');
+  let fixture: ProxiedRuntimes;
   let proxy: FaultProxy;
   let namespace: string;
-  let removeNamespace: () => Promise<void>;
   let direct: KubernetesRuntime;
   let runtime: KubernetesRuntime;
-  const created: EnvironmentSpec[] = [];
 
   const running = (spec: EnvironmentSpec): Promise<unknown> =>
     eventually(async () => expect((await direct.status(spec)).state).toBe('running'), 60_000, 200);
 
   beforeAll(async () => {
-    ({ namespace, remove: removeNamespace } = await createTestNamespace('dp-keepalive'));
-    proxy = await startFaultProxy(upstreamFromKubeConfig(kubernetes.providerKubeconfig));
-    const config = kubernetesConfig(namespace);
-    direct = new KubernetesRuntime(config);
-    runtime = new KubernetesRuntime(config, new KubernetesApi(config, kubeconfigThrough(proxy, kubernetes.providerKubeconfig)), KEEPALIVE);
+    fixture = await startProxiedRuntimes({ prefix: 'dp-keepalive', runtime: KEEPALIVE });
+    ({ proxy, namespace, direct, runtime } = fixture);
   });
 
   afterEach(async () => {
     vi.restoreAllMocks();
-    proxy.clear();
-    for (const spec of created.splice(0)) await direct.destroy(spec);
+    await fixture.afterEach();
   });
 
-  afterAll(async () => {
-    await runtime?.onApplicationShutdown();
-    await direct?.onApplicationShutdown();
-    await proxy?.close();
-    await removeNamespace?.();
-  });
+  afterAll(() => fixture?.close());
 
   it('keeps an answered connection open, and ends a blackholed one within its pong deadline, saying why', async () => {
     const warnings = vi.spyOn(Logger.prototype, 'warn');
-    const spec = kubernetesSpec();
-    created.push(spec);
+    const spec = fixture.track(kubernetesSpec());
     await direct.provision(spec);
     await running(spec);
     const session = await runtime.exec(spec, ['bash', '--noprofile', '--norc'], { tty: true, cols: 80, rows: 24 });
@@ -98,14 +81,12 @@ describe('Kubernetes exec keep-alive: a connection that dies silently', () => {
   describe('the terminal', () => {
     let app: EnvironmentsApp;
     let owner: TestAccount & { id: string };
-    let scratch: string;
+    let kubeconfig: { file: string; remove(): void };
 
     beforeAll(async () => {
-      scratch = mkdtempSync(join(tmpdir(), 'devpocket-keepalive-'));
-      const kubeconfig = join(scratch, 'through-proxy.kubeconfig');
-      writeFileSync(kubeconfig, kubeconfigThrough(proxy, kubernetes.providerKubeconfig).exportConfig(), { mode: 0o600 });
+      kubeconfig = providerKubeconfigFileThrough(proxy, 'devpocket-keepalive');
       app = await createEnvironmentsApp({
-        env: { KUBECONFIG: kubeconfig },
+        env: { KUBECONFIG: kubeconfig.file },
         override: (builder) =>
           builder.overrideProvider(RuntimeProvider).useFactory({
             inject: RUNTIME_DEPENDENCIES,
@@ -123,7 +104,7 @@ describe('Kubernetes exec keep-alive: a connection that dies silently', () => {
 
     afterAll(async () => {
       await app?.close();
-      rmSync(scratch, { recursive: true, force: true });
+      kubeconfig?.remove();
     }, 120_000);
 
     it('closes its clients with 4500 when the upstream dies silently; a reconnect with resume gets a reset and a redraw', async () => {

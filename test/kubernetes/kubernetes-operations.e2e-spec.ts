@@ -1,13 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { inject } from 'vitest';
 import { WebSocket } from 'ws';
 import { ReadinessPolicy } from '../../src/common/health/runtime-health.js';
 import type { TestAccount } from '../support/accounts.js';
-import { createEnvironmentsApp, type EnvironmentsApp } from '../support/environments.js';
+import type { EnvironmentsApp } from '../support/environments.js';
 import { eventually } from '../support/eventually.js';
-import { kubeconfigThrough, startFaultProxy, upstreamFromKubeConfig, type FaultProxy } from '../support/k8s/fault-proxy.js';
+import type { FaultProxy } from '../support/k8s/fault-proxy.js';
+import { startAppBehindProxy, type AppBehindProxy } from '../support/kubernetes-proxied.js';
 import { sampleValue } from '../support/prometheus.js';
 
 interface ReadyBody {
@@ -23,9 +20,8 @@ interface ReadyBody {
  * API requests.
  */
 describe('the Kubernetes runtime, as operators see it', () => {
-  const kubernetes = inject('kubernetes');
   let proxy: FaultProxy;
-  let scratch: string;
+  let behindProxy: AppBehindProxy | undefined;
   let app: EnvironmentsApp;
   let owner: TestAccount & { id: string };
 
@@ -38,26 +34,18 @@ describe('the Kubernetes runtime, as operators see it', () => {
     sampleValue(text, 'kubernetes_api_requests_total', { verb, resource, code }) ?? 0;
 
   beforeAll(async () => {
-    proxy = await startFaultProxy(upstreamFromKubeConfig(kubernetes.providerKubeconfig));
-    scratch = mkdtempSync(join(tmpdir(), 'devpocket-k8s-ops-'));
-    const kubeconfig = join(scratch, 'through-proxy.kubeconfig');
-    writeFileSync(kubeconfig, kubeconfigThrough(proxy, kubernetes.providerKubeconfig).exportConfig(), { mode: 0o600 });
-    app = await createEnvironmentsApp({
-      env: { KUBECONFIG: kubeconfig, KUBERNETES_REQUEST_TIMEOUT_MS: '2000', KUBERNETES_API_RETRIES: '2' },
+    behindProxy = await startAppBehindProxy('devpocket-k8s-ops', {
       // Every probe checks (no cache), a check fails after 1 s, three failures in a row make it not ready.
       override: (builder) =>
         builder.overrideProvider(ReadinessPolicy).useValue(new ReadinessPolicy({ cacheMs: 0, timeoutMs: 1_000, failureThreshold: 3 })),
     });
+    ({ app, proxy } = behindProxy);
     owner = await app.account('pro');
   }, 120_000);
 
   afterEach(() => proxy.clear());
 
-  afterAll(async () => {
-    await app?.close();
-    await proxy?.close();
-    rmSync(scratch, { recursive: true, force: true });
-  }, 120_000);
+  afterAll(() => behindProxy?.close(), 120_000);
 
   it('readiness rides out one failed and one slow call, turns 503 in a sustained outage, and comes back', async () => {
     const version = /^\/version/;

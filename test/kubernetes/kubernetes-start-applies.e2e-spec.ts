@@ -151,7 +151,7 @@ describe.skipIf(real === null)('a start applies what changed', () => {
   });
 
   describe('the runtime', () => {
-    it('replaces no pod for an unchanged spec, and gives a changed template (version, ports) to the next pod', async () => {
+    it('replaces no pod for an unchanged spec, and gives a changed template (version, ports, image) to the next pod', async () => {
       const runtime = runtimeFor(sized);
       const spec = kubernetesSpec({ environmentVariables: { GREETING: 'hello' } });
       specs.push(spec);
@@ -173,17 +173,25 @@ describe.skipIf(real === null)('a start applies what changed', () => {
       expect(restarted.status?.updateRevision).toBe(workload.status?.updateRevision);
       expect(restarted.metadata?.annotations?.[ANNOTATION_POD_TEMPLATE]).toBe(workload.metadata?.annotations?.[ANNOTATION_POD_TEMPLATE]);
 
-      // A new template version with a port: the pod template and the Service follow.
+      // A new template version with a port and another image (the python one, built for the real
+      // node): the pod template, the Service and the running container follow.
       await runtime.stop(spec);
       const changed: EnvironmentSpec = {
         ...spec,
-        template: { ...spec.template, version: '1.1.0', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] },
+        template: {
+          ...spec.template,
+          version: '1.1.0',
+          image: real!.images.python,
+          ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+        },
       };
       await runtime.start(changed);
       await running(runtime, changed);
       const updated = await readWorkload(spec.id);
       expect(updated.status?.updateRevision).not.toBe(workload.status?.updateRevision);
       expect(updated.spec?.template.spec?.containers[0]?.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+      expect((await readPod(spec.id))?.spec?.containers[0]?.image).toBe(real!.images.python);
+      expect(await output(runtime, changed, ['python3', '-c', 'print(6 * 7)'])).toBe('42');
       const service = await admin.makeApiClient(CoreV1Api).readNamespacedService({ name: `dp-${spec.id}`, namespace });
       expect(service.spec?.ports?.map((port) => port.port)).toEqual([8080]);
       // And without it again, the Service goes.

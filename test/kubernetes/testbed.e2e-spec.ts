@@ -26,7 +26,8 @@ import { inject } from 'vitest';
 import { eventually } from '../support/eventually.js';
 import { createRuntimeNamespace } from '../support/kubernetes-fixtures.js';
 import { execInPod, exitCodeOf, FakeTerminal } from '../support/k8s/exec.js';
-import { pidsWithEnvironmentEntry, podHostDir, volumeHostDir } from '../support/k8s/pod-runner.js';
+import { podHostDir, volumeHostDir } from '../support/k8s/pod-inputs.js';
+import { pidsWithEnvironmentEntry } from '../support/k8s/pod-processes.js';
 import {
   CRASH_LOOP_IMAGE_PREFIX,
   loadKubeConfig,

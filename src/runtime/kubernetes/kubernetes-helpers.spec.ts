@@ -1,5 +1,5 @@
 import { ApiException, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js';
+import { unitEnvironmentSpec, unitKubernetesConfig } from '../../../test/support/kubernetes-unit.js';
 import type { Template } from '../../templates/template.js';
 import type { EnvironmentSpec } from '../runtime.provider.js';
 import { describeCall, isRetryable, KubernetesApi, KubernetesApiError, reasonOf, requestLabels } from './kubernetes-api.js';
@@ -7,55 +7,21 @@ import { parseExitStatus } from './kubernetes-exec.js';
 import { configMapFor, environmentFor, labelsFor, namesFor, serviceFor, statefulSetFor, volumeClaimFor } from './manifests.js';
 import { viewPod } from './pod-status.js';
 
-const config: KubernetesConfig = {
-  kubeconfig: null,
-  namespace: 'envs',
-  namespaceMode: 'shared',
-  storageClass: 'fast',
-  imagePullPolicy: 'IfNotPresent',
-  imageRegistry: null,
-  podSecurityLevel: 'restricted',
-  requestTimeoutMs: 1000,
-  apiRetries: 3,
-};
+const config = unitKubernetesConfig({ storageClass: 'fast' });
 
+/** A Python template on its upstream image, with root system steps. */
 function spec(template: Partial<Template> = {}, variables: Record<string, string> = {}): EnvironmentSpec {
-  const now = new Date();
-  return {
-    id: '0123456789abcdef01234567',
-    slug: 'my-project',
-    userId: 'fedcba9876543210fedcba98',
-    resources: { cpu: '1', memory: '2Gi', storage: '5Gi' },
-    environmentVariables: variables,
-    template: {
-      id: 't',
-      name: 'python',
-      displayName: 'Python',
-      description: '',
-      category: 'programming_language',
-      tags: [],
-      status: 'active',
+  return unitEnvironmentSpec(
+    {
       version: '1.0.0',
-      defaultPort: 8000,
-      documentationUrl: null,
-      iconUrl: null,
-      usageCount: 0,
-      createdAt: now,
-      updatedAt: now,
-      deletedAt: null,
       image: 'python:3.12-bookworm',
-      user: { name: 'devpocket', uid: 1000, gid: 1000, home: '/home/devpocket' },
-      shell: '/bin/bash',
-      workingDirectory: 'workspace',
-      ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
-      environmentVariables: {},
       startup: { system: ['apt-get install -y git'], user: ['echo one', 'echo two'] },
       requiredCommands: ['bash', 'git'],
-      defaultResources: { cpu: '500m', memory: '1Gi', storage: '5Gi' },
       runAsNonRoot: false,
       ...template,
     },
-  };
+    { resources: { cpu: '1', memory: '2Gi', storage: '5Gi' }, environmentVariables: variables },
+  );
 }
 
 describe('Kubernetes manifests', () => {

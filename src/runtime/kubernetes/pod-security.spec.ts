@@ -1,5 +1,5 @@
 import type { V1Pod, V1PodSpec } from '@kubernetes/client-node';
-import type { KubernetesConfig } from '../../config/namespaces/runtime.config.js';
+import { unitEnvironmentSpec, unitKubernetesConfig } from '../../../test/support/kubernetes-unit.js';
 import type { Template } from '../../templates/template.js';
 import type { EnvironmentSpec } from '../runtime.provider.js';
 import { environmentImage } from './environment-image.js';
@@ -8,56 +8,8 @@ import { memoryLimitOf, oomKillsInside, outOfMemoryNote } from './out-of-memory.
 import { podSecurityLabels, podSecurityRefusal, POD_SECURITY_VERSION } from './pod-security.js';
 import { parseKeyValues } from './pod-scripts.js';
 
-const config: KubernetesConfig = {
-  kubeconfig: null,
-  namespace: 'envs',
-  namespaceMode: 'shared',
-  storageClass: null,
-  imagePullPolicy: 'IfNotPresent',
-  imageRegistry: null,
-  podSecurityLevel: 'restricted',
-  requestTimeoutMs: 1000,
-  apiRetries: 3,
-};
-
-function spec(template: Partial<Template> = {}): EnvironmentSpec {
-  const now = new Date();
-  return {
-    id: '0123456789abcdef01234567',
-    slug: 'my-project',
-    userId: 'fedcba9876543210fedcba98',
-    resources: { cpu: '1', memory: '256Mi', storage: '5Gi' },
-    environmentVariables: {},
-    template: {
-      id: 't',
-      name: 'python',
-      displayName: 'Python',
-      description: '',
-      category: 'programming_language',
-      tags: [],
-      status: 'active',
-      version: '1.1.0',
-      defaultPort: 8000,
-      documentationUrl: null,
-      iconUrl: null,
-      usageCount: 0,
-      createdAt: now,
-      updatedAt: now,
-      deletedAt: null,
-      image: 'devpocket/env-python:1',
-      user: { name: 'devpocket', uid: 1000, gid: 1000, home: '/home/devpocket' },
-      shell: '/bin/bash',
-      workingDirectory: 'workspace',
-      ports: [{ name: 'http', port: 8000, protocol: 'TCP' }],
-      environmentVariables: {},
-      startup: { system: [], user: ['echo one'] },
-      requiredCommands: ['bash'],
-      defaultResources: { cpu: '500m', memory: '1Gi', storage: '5Gi' },
-      runAsNonRoot: true,
-      ...template,
-    },
-  };
-}
+const config = unitKubernetesConfig();
+const spec = (template: Partial<Template> = {}): EnvironmentSpec => unitEnvironmentSpec(template);
 
 const ROOT_TEMPLATE: Partial<Template> = {
   image: 'example.com/tools/python:3.12',

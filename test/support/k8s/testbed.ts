@@ -17,6 +17,9 @@
  * it produces cheaply. The server's own namespace of deploy/kubernetes (`devpocket`) is annotated so:
  * its image is not built here.
  *
+ * The control plane's flags are in ./control-plane-flags.ts, the objects it creates through the API in
+ * ./cluster-objects.ts, its waits in ./waiting.ts.
+ *
  * startTestCluster() then applies every manifest of deploy/kubernetes/ (validated strictly by the
  * API server) and writes two kubeconfigs: `adminKubeconfig` (system:masters) and
  * `providerKubeconfig`, a token of ServiceAccount devpocket/devpocket-server, so the provider runs
@@ -33,37 +36,30 @@
  * - PVCs of storage class `kwok-volume` bind at once (a kwok namespace's volumes); those of
  *   `testbed-local` wait for their pod to be scheduled to the real node (the default node's volumes).
  */
-import { appendFileSync, existsSync, promises as fs } from 'node:fs';
-import * as net from 'node:net';
+import { appendFileSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
 import { KubeConfig } from '@kubernetes/client-node';
-import { parseAllDocuments, stringify } from 'yaml';
 
-import { ensureTestbedBinaries, repoRoot, type TestbedBinaries, type TestbedLog } from './build.js';
-import { generateClusterPki, type CertificatePair, type ClusterPki } from './certs.js';
+import { ensureTestbedBinaries, repoRoot, type TestbedLog } from './build.js';
+import { generateClusterPki, type CertificatePair } from './certs.js';
+import { applyDirectory, applyManifests, applyStages, createNode, nodesReady, servesResources } from './cluster-objects.js';
+import { apiserverArgs, baseEnv, componentArgs, kwokArgs, SERVICE_CLUSTER_FIRST_IP } from './control-plane-flags.js';
 import { type BuiltTemplate, ensureTestImages, type TestImages } from './images.js';
-import { KubeRest, type KubeObject } from './kube-rest.js';
+import { KubeRest } from './kube-rest.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { LOCAL_STORAGE_CLASS, LocalVolumeProvisioner, localStorageClass } from './local-volumes.js';
 import { POD_MARKER_ENV, PodRunner } from './pod-runner.js';
-import { logTail, type ManagedProcess, spawnManaged, startWatchdog, stopManaged } from './processes.js';
-import {
-  NODE_KIND_LABEL,
-  nodeKindAnnotations,
-  type NodeKind,
-  REAL_NODE_NAME,
-  RealNode,
-  RealNodeUnavailableError,
-  realNodeProblems,
-} from './real-node.js';
+import { type ManagedProcess, spawnManaged, startWatchdog, stopManaged } from './processes.js';
+import { nodeKindAnnotations, type NodeKind, REAL_NODE_NAME, RealNode, RealNodeUnavailableError, realNodeProblems } from './real-node.js';
+import { canConnect, freePorts, seconds, waitFor } from './waiting.js';
 
 export { CRASH_LOOP_IMAGE_PREFIX, POD_MARKER_ENV, PULL_ERROR_IMAGE_PREFIX, STARTED_ANNOTATION } from './pod-runner.js';
 export { LOCAL_STORAGE_CLASS } from './local-volumes.js';
 export { NODE_KIND_LABEL, nodeKindAnnotations, REAL_NODE_NAME, RealNodeUnavailableError, type NodeKind } from './real-node.js';
+export { KWOK_NODE_ANNOTATION } from './control-plane-flags.js';
+export { NODE_ALLOCATABLE } from './cluster-objects.js';
 
 export const ENVIRONMENTS_NAMESPACE = 'devpocket-environments';
 /** The StorageClass of kwok's node (its volumes bind at once; the kubelet emulator makes them host directories). */
@@ -72,9 +68,6 @@ export const STORAGE_CLASS = 'kwok-volume';
 const SERVER_NAMESPACE = 'devpocket';
 /** The ServiceAccount (namespace devpocket) whose token is in `providerKubeconfig`. */
 export const PROVIDER_SERVICE_ACCOUNT = { namespace: 'devpocket', name: 'devpocket-server' } as const;
-/** Nodes carrying this annotation are kwok's. */
-export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
-export const NODE_ALLOCATABLE = { cpu: '32', memory: '64Gi', pods: '110' } as const;
 
 export interface TestCluster {
   /** kubeconfig file: system:masters client certificate. */
@@ -136,15 +129,7 @@ export interface StartTestClusterOptions {
   realNode?: boolean;
 }
 
-const SERVICE_CLUSTER_IP_RANGE = '10.96.0.0/16';
-const SERVICE_CLUSTER_FIRST_IP = '10.96.0.1';
-const POD_CIDR = '10.244.0.0/16';
 const NODE_NAMES = ['kwok-node-0'] as const;
-const STARTUP_TIMEOUT_MS = 90_000;
-/** The Stages of kwok's pod/general that ./stages/ replaces. */
-const REPLACED_KWOK_STAGES = new Set(['pod-ready', 'pod-delete']);
-/** Delay of kwok's pod stages here (upstream: 1 s + up to 5 s jitter); their per-pod annotations still apply. */
-const POD_STAGE_DELAY_MS = 100;
 
 /** Loads a kubeconfig file. */
 export function loadKubeConfig(file: string): KubeConfig {
@@ -395,296 +380,4 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(`Starting the test cluster failed (logs in ${dir}): ${message}`, { cause: error });
   }
-}
-
-// ---- processes and their flags -------------------------------------------------------------
-
-function baseEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.homedir() };
-}
-
-/**
- * The API server's admission configuration: PodNodeSelector with the cluster's default node selector
- * (the real node's, or kwok's without one), which a namespace overrides with its annotation (see
- * {@link nodeKindAnnotations}).
- */
-async function admissionConfiguration(dir: string, defaultNodeKind: NodeKind): Promise<string> {
-  const podNodeSelector = path.join(dir, 'admission-podnodeselector.yaml');
-  await fs.writeFile(
-    podNodeSelector,
-    stringify({ podNodeSelectorPluginConfig: { clusterDefaultNodeSelector: `${NODE_KIND_LABEL}=${defaultNodeKind}` } }),
-  );
-  const file = path.join(dir, 'admission.yaml');
-  await fs.writeFile(
-    file,
-    stringify({
-      apiVersion: 'apiserver.config.k8s.io/v1',
-      kind: 'AdmissionConfiguration',
-      plugins: [{ name: 'PodNodeSelector', path: podNodeSelector }],
-    }),
-  );
-  return file;
-}
-
-async function apiserverArgs(pki: ClusterPki, dir: string, port: number, kinePort: number, defaultNodeKind: NodeKind): Promise<string[]> {
-  return [
-    `--etcd-servers=http://127.0.0.1:${String(kinePort)}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
-    `--secure-port=${String(port)}`,
-    `--cert-dir=${path.join(dir, 'apiserver')}`,
-    `--tls-cert-file=${pki.apiserver.cert}`,
-    `--tls-private-key-file=${pki.apiserver.key}`,
-    `--client-ca-file=${pki.ca.cert}`,
-    // As kubeadm: lets the controller-manager and scheduler delegate authentication without errors.
-    `--requestheader-client-ca-file=${pki.ca.cert}`,
-    '--requestheader-allowed-names=front-proxy-client',
-    '--requestheader-username-headers=X-Remote-User',
-    '--requestheader-group-headers=X-Remote-Group',
-    '--requestheader-extra-headers-prefix=X-Remote-Extra-',
-    '--authorization-mode=Node,RBAC',
-    '--enable-admission-plugins=NodeRestriction,PodNodeSelector',
-    `--admission-control-config-file=${await admissionConfiguration(dir, defaultNodeKind)}`,
-    '--allow-privileged=true',
-    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-    `--service-account-key-file=${pki.serviceAccountPublicKey}`,
-    `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-    `--kubelet-client-certificate=${pki.apiserverKubeletClient.cert}`,
-    `--kubelet-client-key=${pki.apiserverKubeletClient.key}`,
-    `--kubelet-certificate-authority=${pki.ca.cert}`,
-    '--kubelet-preferred-address-types=InternalIP',
-    // The kubernetes Service's endpoint would be 127.0.0.1, which Endpoints validation refuses.
-    '--endpoint-reconciler-type=none',
-    '--profiling=false',
-  ];
-}
-
-function componentArgs(kubeconfig: string, port: number): string[] {
-  return [
-    `--kubeconfig=${kubeconfig}`,
-    `--authentication-kubeconfig=${kubeconfig}`,
-    `--authorization-kubeconfig=${kubeconfig}`,
-    '--bind-address=127.0.0.1',
-    `--secure-port=${String(port)}`,
-    '--leader-elect=false',
-    '--profiling=false',
-  ];
-}
-
-async function kwokArgs(dir: string, pki: ClusterPki, kubeconfig: string, port: number): Promise<string[]> {
-  const config = path.join(dir, 'kwok.yaml');
-  await fs.writeFile(
-    config,
-    stringify({
-      apiVersion: 'config.kwok.x-k8s.io/v1alpha1',
-      kind: 'KwokConfiguration',
-      options: {
-        enableCRDs: ['Stage', 'Exec', 'ClusterExec'],
-        manageAllNodes: false,
-        manageNodesWithAnnotationSelector: `${KWOK_NODE_ANNOTATION}=fake`,
-        nodeIP: '127.0.0.1',
-        nodePort: port,
-        serverAddress: `127.0.0.1:${String(port)}`,
-        tlsCertFile: pki.kwokServing.cert,
-        tlsPrivateKeyFile: pki.kwokServing.key,
-        nodeLeaseDurationSeconds: 40,
-        cidr: POD_CIDR,
-        // kwok applies no defaults to a configuration file: these are its defaults.
-        enableDebuggingHandlers: true,
-        enableContentionProfiling: false,
-        enableProfilingHandler: false,
-        podPlayStageParallelism: 4,
-        nodePlayStageParallelism: 4,
-        nodeLeaseParallelism: 4,
-        podsOnNodeSyncParallelism: 1,
-        enablePodsOnNodeSyncListPager: true,
-        enablePodsOnNodeSyncStreamWatch: false,
-      },
-    }),
-  );
-  return [`--config=${config}`, `--kubeconfig=${kubeconfig}`];
-}
-
-// ---- objects -------------------------------------------------------------------------------
-
-async function readManifests(file: string): Promise<KubeObject[]> {
-  const text = await fs.readFile(file, 'utf8');
-  const objects: KubeObject[] = [];
-  for (const document of parseAllDocuments(text)) {
-    if (document.errors.length > 0) throw new Error(`${file}: ${document.errors.map((error) => error.message).join('; ')}`);
-    const value: unknown = document.toJS();
-    if (value !== null && typeof value === 'object') objects.push(value as KubeObject);
-  }
-  return objects;
-}
-
-async function yamlFiles(dir: string): Promise<string[]> {
-  const names = (await fs.readdir(dir)).filter((name) => /\.ya?ml$/.test(name) && name !== 'kustomization.yaml').sort();
-  return names.map((name) => path.join(dir, name));
-}
-
-async function applyDirectory(admin: KubeRest, dir: string): Promise<void> {
-  for (const file of await yamlFiles(dir)) {
-    for (const object of await readManifests(file)) await admin.apply(object);
-  }
-}
-
-/**
- * kwok's node/fast, node/heartbeat-with-lease, volume/fast (with StorageClass kwok-volume) and
- * pod/general Stages, the last with shorter delays and with pod-ready and pod-delete replaced by
- * ./stages/ (Running only once the emulator started the pod; pods it started are deleted by it), plus
- * the failure Stages of ./stages/.
- */
-async function applyStages(admin: KubeRest, binaries: TestbedBinaries): Promise<void> {
-  const kwokSets = ['node/fast', 'node/heartbeat-with-lease', 'volume/fast', 'pod/general'] as const;
-  for (const set of kwokSets) {
-    for (const file of await yamlFiles(binaries.kwokStageDirs[set])) {
-      for (const object of await readManifests(file)) {
-        if (object.kind === 'Stage' && REPLACED_KWOK_STAGES.has(object.metadata?.name ?? '')) continue;
-        if (object.kind === 'Stage' && set === 'pod/general') shortenDelay(object);
-        await admin.apply(object);
-      }
-    }
-  }
-  const ours = path.join(path.dirname(fileURLToPath(import.meta.url)), 'stages');
-  await applyDirectory(admin, ours);
-}
-
-function shortenDelay(stage: KubeObject): void {
-  const spec = stage.spec as { delay?: Record<string, unknown> } | undefined;
-  if (spec?.delay === undefined) return;
-  spec.delay.durationMilliseconds = POD_STAGE_DELAY_MS;
-  delete spec.delay.jitterDurationMilliseconds;
-}
-
-/**
- * Applies every manifest of `dir` in file-name order; returns the namespaces it created. The
- * namespaces of `nodeKinds` get the annotation of their node kind (the test cluster's choice, not
- * the manifests').
- */
-async function applyManifests(admin: KubeRest, dir: string, log: TestbedLog, nodeKinds: Record<string, NodeKind>): Promise<string[]> {
-  if (!existsSync(dir)) return [];
-  const namespaces: string[] = [];
-  for (const file of await yamlFiles(dir)) {
-    for (const object of await readManifests(file)) {
-      const kind = object.kind === 'Namespace' ? nodeKinds[object.metadata?.name ?? ''] : undefined;
-      if (kind !== undefined) {
-        const annotations = object.metadata?.annotations as Record<string, string> | undefined;
-        object.metadata = { ...object.metadata, annotations: { ...annotations, ...nodeKindAnnotations(kind) } };
-      }
-      const what = `${object.kind ?? '?'} ${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? '?'}`;
-      try {
-        await admin.apply(object, {
-          onWarning: (warning) => log(`API server warning for ${what} of ${path.relative(repoRoot(), file)}: ${warning}`),
-        });
-      } catch (error) {
-        throw new Error(
-          `The API server refused ${what} of ${path.relative(repoRoot(), file)}: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            cause: error,
-          },
-        );
-      }
-      if (object.kind === 'Namespace' && object.metadata?.name !== undefined) namespaces.push(object.metadata.name);
-    }
-  }
-  return namespaces;
-}
-
-async function createNode(admin: KubeRest, name: string): Promise<void> {
-  const response = await admin.request('POST', '/api/v1/nodes', {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: {
-      name,
-      annotations: { [KWOK_NODE_ANNOTATION]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
-      labels: {
-        'kubernetes.io/hostname': name,
-        'kubernetes.io/os': 'linux',
-        'kubernetes.io/arch': 'amd64',
-        'node-role.kubernetes.io/agent': '',
-        type: 'kwok',
-        [NODE_KIND_LABEL]: 'kwok',
-      },
-    },
-    status: { allocatable: { ...NODE_ALLOCATABLE }, capacity: { ...NODE_ALLOCATABLE } },
-  });
-  if (response.status !== 201 && response.status !== 409)
-    throw new Error(`Creating node ${name}: HTTP ${String(response.status)}: ${response.text}`);
-}
-
-async function nodesReady(admin: KubeRest, names: readonly string[]): Promise<boolean> {
-  for (const name of names) {
-    const node = await admin.getOrNull<{
-      spec?: { taints?: { key: string }[] };
-      status?: { conditions?: { type: string; status: string }[] };
-    }>(`/api/v1/nodes/${name}`);
-    if (node === null) return false;
-    const ready = node.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') === true;
-    const tainted = (node.spec?.taints ?? []).some((taint) => taint.key.startsWith('node.kubernetes.io/'));
-    if (!ready || tainted) return false;
-  }
-  return true;
-}
-
-async function servesResources(admin: KubeRest, path: string, resources: readonly string[]): Promise<boolean> {
-  const list = await admin.getOrNull<{ resources?: { name: string }[] }>(path).catch(() => null);
-  const served = new Set((list?.resources ?? []).map((resource) => resource.name));
-  return resources.every((resource) => served.has(resource));
-}
-
-// ---- waiting -------------------------------------------------------------------------------
-
-/** Polls `condition` until true; fails early, with the log's tail, if one of `processes` exits. */
-async function waitFor(
-  what: string,
-  condition: () => Promise<boolean>,
-  processes: readonly ManagedProcess[],
-  timeoutMs = STARTUP_TIMEOUT_MS,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const dead = processes.find((managed) => managed.exitCode !== undefined);
-    if (dead !== undefined) {
-      throw new Error(
-        `${dead.name} exited (code ${String(dead.exitCode)}, signal ${String(dead.signal)}) while waiting for ${what}:\n${await logTail(dead.logFile)}`,
-      );
-    }
-    if (await condition().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${String(timeoutMs / 1000)} s waiting for ${what}`);
-    await delay(100);
-  }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
-function seconds(since: number): string {
-  return `${((Date.now() - since) / 1000).toFixed(1)} s`;
 }

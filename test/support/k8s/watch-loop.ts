@@ -1,6 +1,7 @@
 /**
  * A list-then-watch loop over one collection of the API server, for the test cluster's own
- * controllers (./local-volumes.ts): list, hand every item over, watch from the list's
+ * controllers (./local-volumes.ts, ./pod-runner.ts): list, hand every item over (and then the whole
+ * list, for what was deleted while not watching), watch from the list's
  * resourceVersion with bookmarks; when the watch ends (timeout, error, 410 Gone) list again.
  */
 import { setTimeout as delay } from 'node:timers/promises';
@@ -20,6 +21,7 @@ export function watchCollection<T>(
   collection: string,
   onObject: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void,
   log: (line: string) => void,
+  onList?: (items: T[]) => void,
 ): WatchLoop {
   const rest = new KubeRest(kubeConfig);
   let stopped = false;
@@ -31,6 +33,7 @@ export function watchCollection<T>(
       try {
         const list = await rest.call<{ metadata: { resourceVersion: string }; items: T[] }>('GET', collection);
         for (const item of list.items) onObject('ADDED', item);
+        onList?.(list.items);
         firstList();
         await new Promise<void>((resolve) => {
           new Watch(kubeConfig)
