@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares this machine for the test suite: the Debian packages the tests drive for real, the npm
 # dependencies, the embedded database binary, the Kubernetes test cluster (its binaries, and the
-# images of its real node, built here from Debian's packages) and the schema fuzzer (schemathesis,
-# in a virtualenv). Safe to run again: it installs and builds only what is missing.
+# images of its real node, built here from Debian's packages: the environments', the server's and
+# Redis's) and the schema fuzzer (schemathesis, in a virtualenv). Safe to run again: it installs
+# and builds only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +59,13 @@ command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || {
 npm ci --no-audit --no-fund
 npm run --silent db -- --build-only
 npm run --silent k8s:testbed -- --build-only
+# The images the server itself runs from on the real node (test/kubernetes/in-cluster.e2e-spec.ts):
+# Redis from Debian's package, and the server from dist/ (built here; `npm test` builds it again
+# the same, so the suite finds the image cached). Root only, like the real node's images.
+if [ "$(id -u)" -eq 0 ]; then
+  npm run --silent build
+  npx --no-install tsx test/support/k8s/server-image-cli.ts >/dev/null
+fi
 
 # The OpenAPI fuzzer of test/foundation/openapi-fuzz.e2e-spec.ts, pinned, in a virtualenv of its own.
 SCHEMATHESIS_VERSION=4.32.5

@@ -13,8 +13,8 @@ import { kubernetesSpec, providerConfig } from '../support/kubernetes-fixtures.j
 /**
  * deploy/kubernetes/ on the test cluster: the test cluster applied every file at start (with the
  * API server's strict validation); here, every object is there as written, the server's Deployment
- * is scheduled (on kwok's node, which runs no containers: the server's image is not built here, and
- * the server itself is proven by the other suites), and the environments' namespace admits the
+ * is scheduled (on kwok's node, which runs no containers: in-cluster.e2e-spec.ts runs the server's
+ * image for real), and the environments' namespace admits the
  * runtime's pods under its Pod Security level, as real containers on the real node, while refusing a
  * root one.
  */

@@ -86,7 +86,7 @@ export function imagesCacheRoot(): string {
 /** Returns the cached images for the current inputs, building them first when missing. */
 export async function ensureTestImages(log: TestbedLog = (line) => process.stderr.write(`${line}\n`)): Promise<TestImages> {
   const cacheRoot = imagesCacheRoot();
-  const baseHash = await hashInputs([FORMAT], ['images/debian-base.sh']);
+  const baseHash = await debianBaseHash();
   const containerdVersion = await commandOutput('containerd', ['--version']);
   const hash = await hashInputs(
     [FORMAT, baseHash, containerdVersion ?? 'containerd missing', ...BUILT_TEMPLATES],
@@ -114,6 +114,11 @@ export async function ensureTestImages(log: TestbedLog = (line) => process.stder
   return imagesIn(target);
 }
 
+/** The hash of the Debian base's inputs: its rootfs.tar is `<cache>/k8s-images/debian-base-<hash>/` once {@link ensureTestImages} ran. */
+export function debianBaseHash(): Promise<string> {
+  return hashInputs([FORMAT], ['images/debian-base.sh']);
+}
+
 /**
  * Gives a test cluster's containerd a root of its own with the images in it: hard links to the
  * cached root (the content and the unpacked layers are never written to in place), and real copies of
@@ -139,16 +144,7 @@ export async function copyContainerdRoot(images: TestImages, target: string): Pr
 
 async function buildImages(out: string, rootfs: string, baseHash: string, buildLog: string): Promise<void> {
   await fs.mkdir(out, { recursive: true });
-  // Podman's storage and run state, containerd's state and socket: short paths, removed at the end.
-  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'dpk-images-'));
-  // containers/image keeps a blob cache under /var/lib/containers for root whatever the storage, and
-  // buildah runs RUN steps with runc's default state directory /run/runc: removed when they are new.
-  const hostDirs = ['/var/lib/containers', '/run/runc'].filter((dir) => !existsSync(dir));
-  const env = await podmanEnvironment(work);
-  try {
-    const base = `localhost/devpocket/debian-base:${baseHash}`;
-    await run('podman', ['import', '--change', 'CMD ["/bin/bash"]', rootfs, base], buildLog, env);
-
+  await withPodman(rootfs, baseHash, buildLog, async (env, base, work) => {
     // The pod sandbox image: catatonit (static) in pause mode, like podman's own pause image.
     const pauseContext = path.join(work, 'pause');
     await fs.mkdir(pauseContext);
@@ -182,6 +178,29 @@ async function buildImages(out: string, rootfs: string, baseHash: string, buildL
     const names = [PAUSE_IMAGE, ...BUILT_TEMPLATES.map((template) => `${IMAGE_REGISTRY}/env-${template}:${IMAGE_TAG}`)];
     await run('podman', ['save', '--multi-image-archive', '--format', 'docker-archive', '--output', archive, ...names], buildLog, env);
     await importIntoContainerd(archive, path.join(out, 'containerd-root'), work, buildLog);
+  });
+}
+
+/**
+ * Runs `build` with a podman of its own ({@link podmanEnvironment}: `env`) in a new directory `work`,
+ * with the Debian base `rootfs` imported as the image `base`; then removes everything podman made.
+ */
+export async function withPodman<T>(
+  rootfs: string,
+  baseHash: string,
+  buildLog: string,
+  build: (env: NodeJS.ProcessEnv, base: string, work: string) => Promise<T>,
+): Promise<T> {
+  // Podman's storage and run state, containerd's state and socket: short paths, removed at the end.
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'dpk-images-'));
+  // containers/image keeps a blob cache under /var/lib/containers for root whatever the storage, and
+  // buildah runs RUN steps with runc's default state directory /run/runc: removed when they are new.
+  const hostDirs = ['/var/lib/containers', '/run/runc'].filter((dir) => !existsSync(dir));
+  const env = await podmanEnvironment(work);
+  try {
+    const base = `localhost/devpocket/debian-base:${baseHash}`;
+    await run('podman', ['import', '--change', 'CMD ["/bin/bash"]', rootfs, base], buildLog, env);
+    return await build(env, base, work);
   } finally {
     await removeTree(work);
     for (const dir of hostDirs) await fs.rm(dir, { recursive: true, force: true });
@@ -285,7 +304,7 @@ async function pruneOthers(cacheRoot: string, keep: readonly string[]): Promise<
   }
 }
 
-async function hashInputs(values: readonly string[], files: readonly string[]): Promise<string> {
+export async function hashInputs(values: readonly string[], files: readonly string[]): Promise<string> {
   const hash = createHash('sha256');
   for (const value of values) hash.update(`${value}\0`);
   for (const file of files) {
@@ -298,7 +317,8 @@ async function hashInputs(values: readonly string[], files: readonly string[]): 
 
 // ---- helpers -------------------------------------------------------------------------------
 
-async function run(command: string, args: readonly string[], logFile: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
+/** Runs a command with its output appended to `logFile`; throws with the log's tail when it fails. */
+export async function run(command: string, args: readonly string[], logFile: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
   await fs.appendFile(logFile, `$ ${command} ${args.join(' ')}\n`);
   const code = await runLogged(command, args, repoRoot(), logFile, env);
   if (code !== 0) {

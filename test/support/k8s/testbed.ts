@@ -15,7 +15,7 @@
  * per user) run real containers; `scheduler.alpha.kubernetes.io/node-selector:
  * testbed.devpocket.io/node-kind=kwok` sends a namespace's pods to kwok's node, for the faults only
  * it produces cheaply. The server's own namespace of deploy/kubernetes (`devpocket`) is annotated so:
- * its image is not built here.
+ * that copy's server need not run (test/kubernetes/in-cluster.e2e-spec.ts runs one for real).
  *
  * The control plane's flags are in ./control-plane-flags.ts, the objects it creates through the API in
  * ./cluster-objects.ts, its waits in ./waiting.ts.
@@ -64,7 +64,7 @@ export { NODE_ALLOCATABLE } from './cluster-objects.js';
 export const ENVIRONMENTS_NAMESPACE = 'devpocket-environments';
 /** The StorageClass of kwok's node (its volumes bind at once; the kubelet emulator makes them host directories). */
 export const STORAGE_CLASS = 'kwok-volume';
-/** deploy/kubernetes' namespace of the server itself: its pods go to kwok's node (the server's image is not built here). */
+/** deploy/kubernetes' namespace of the server itself: its pods go to kwok's node (the in-cluster suite runs the server for real, in namespaces of its own). */
 const SERVER_NAMESPACE = 'devpocket';
 /** The ServiceAccount (namespace devpocket) whose token is in `providerKubeconfig`. */
 export const PROVIDER_SERVICE_ACCOUNT = { namespace: 'devpocket', name: 'devpocket-server' } as const;
@@ -117,6 +117,8 @@ export interface RealNodeInfo {
   volumesRoot: string;
   /** The kubelet's cgroupRoot (pods' cgroups are under it in every hierarchy). */
   cgroupRoot: string;
+  /** The real node's containerd socket (`ctr --address`), for importing an image built after the cluster started. */
+  containerdSocket: string;
 }
 
 export interface StartTestClusterOptions {
@@ -312,6 +314,7 @@ export async function startTestCluster(options: StartTestClusterOptions = {}): P
         images: images.environments,
         volumesRoot,
         cgroupRoot: node.cgroupRoot,
+        containerdSocket: node.containerdSocket,
       };
     }
 
