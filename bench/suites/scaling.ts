@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRedis } from '../../test/support/redis-server.js';
+import { freePort, startRedis, type TestRedis } from '../../test/support/redis-server.js';
 import autocannon from 'autocannon';
 import { median, type LoadResult } from '../support/load.js';
-import { setTeamPlan, startServer } from '../support/server.js';
+import { setTeamPlan, startServer, type BenchServer } from '../support/server.js';
+import { measureEcho, quiet, startCat, stopCat, WsTerminal, type EchoResult } from '../support/terminals.js';
 import type { BenchContext } from '../context.js';
 
 const ENVIRONMENTS = 5;
@@ -147,9 +148,73 @@ export async function scaling(ctx: BenchContext): Promise<Record<string, unknown
         await server.stop();
       }
     }
+    results.terminal_echo_two_replicas = await echoAcrossReplicas(ctx, redis, dataDir);
     return { ...results, client_addresses: CLIENTS, rounds: ROUNDS, target: 'list_environments at >= 70 % of health_ready, p99 < 50 ms' };
   } finally {
     await redis.close();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const ECHO_SAMPLES = Number(process.env.BENCH_SCALING_ECHO_SAMPLES ?? 200);
+const ECHO_ROUNDS = Number(process.env.BENCH_SCALING_ECHO_ROUNDS ?? 4);
+
+/**
+ * Keystroke echo through the replica that owns an environment's terminal (its tmux client runs
+ * there) and through one that does not (input goes to the owner through Redis, output comes back
+ * through the environment's output stream), two replicas on one Redis, in the same run: rounds
+ * alternate between the two, each a `cat` echoing one key at a time (bench/support/terminals.ts).
+ */
+async function echoAcrossReplicas(ctx: BenchContext, redis: TestRedis, dataDir: string): Promise<Record<string, unknown>> {
+  const env = { TRUSTED_PROXIES: 'loopback', DATA_DIR: dataDir, REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'bench-echo:' };
+  const servers: BenchServer[] = [];
+  const terminals: WsTerminal[] = [];
+  try {
+    servers.push(await startServer(ctx.mongodbUri, DB_NAME, ctx.port, env));
+    servers.push(await startServer(ctx.mongodbUri, DB_NAME, await freePort(), env));
+    const [owner, other] = servers;
+    const registered = await call<{ access_token: string }>(owner.baseUrl, 'POST', '/api/v1/auth/register', null, {
+      username: 'bench_echo',
+      email: 'bench_echo@bench.example',
+      password: 'Bench1Password',
+    });
+    if (registered.status !== 201) throw new Error(`register: ${registered.status}`);
+    const token = registered.body.access_token;
+    const created = await call<Environment>(owner.baseUrl, 'POST', '/api/v1/environments', token, { name: 'Echo', template: 'debian' });
+    if (created.status !== 201) throw new Error(`create: ${created.status} ${JSON.stringify(created.body)}`);
+    const id = created.body.id;
+    await waitForPhase(owner.baseUrl, token, id, 'running');
+    // The first client's replica takes the environment's lease: `owner` runs the tmux client.
+    const throughOwner = await WsTerminal.connect(owner.baseUrl, id, token);
+    terminals.push(throughOwner);
+    await quiet(throughOwner, 500);
+    const throughOther = await WsTerminal.connect(other.baseUrl, id, token);
+    terminals.push(throughOther);
+    await quiet(throughOther, 500);
+    await startCat(throughOwner);
+    const ownerRounds: EchoResult[] = [];
+    const otherRounds: EchoResult[] = [];
+    for (let round = 0; round < ECHO_ROUNDS; round += 1) {
+      ownerRounds.push(await measureEcho(throughOwner, ECHO_SAMPLES));
+      otherRounds.push(await measureEcho(throughOther, ECHO_SAMPLES));
+    }
+    await stopCat(throughOwner);
+    await call(owner.baseUrl, 'DELETE', `/api/v1/environments/${id}`, token);
+    await waitForPhase(owner.baseUrl, token, id, 'terminated');
+    const combine = (rounds: EchoResult[]) => ({
+      p50_ms: median(rounds.map((r) => r.p50_ms)),
+      p99_ms: median(rounds.map((r) => r.p99_ms)),
+      samples: rounds.reduce((sum, r) => sum + r.samples, 0),
+      timeouts: rounds.reduce((sum, r) => sum + r.timeouts, 0),
+      rounds,
+    });
+    return {
+      method: `one key at a time at \`cat\`, ${ECHO_SAMPLES} keys per round, ${ECHO_ROUNDS} rounds alternating; median of the rounds`,
+      through_owner: combine(ownerRounds),
+      through_other_replica: combine(otherRounds),
+    };
+  } finally {
+    await Promise.all(terminals.map((terminal) => terminal.close()));
+    for (const server of servers) await server.stop();
   }
 }

@@ -14,6 +14,17 @@ describe('ReplayBuffer', () => {
     expect(join(buffer.since(11))).toBe('');
   });
 
+  it("starts again at a shared stream's offsets with the bytes it still holds", () => {
+    const buffer = new ReplayBuffer(1024, 5);
+    buffer.append(b('local'));
+    buffer.restart(1000, [b('abc'), b('def')]);
+    expect(buffer.start).toBe(1000);
+    expect(buffer.end).toBe(1006);
+    expect(join(buffer.since(1002))).toBe('cdef');
+    expect(buffer.since(5)).toBeNull();
+    expect(buffer.append(b('g'))).toBe(1007);
+  });
+
   it('refuses offsets it no longer holds, or never held', () => {
     const buffer = new ReplayBuffer(10);
     buffer.append(b('0123456789'));

@@ -32,6 +32,16 @@ export class ReplayBuffer {
     return this.bytes;
   }
 
+  /** Forgets everything and starts again at `base` with `chunks` (the history of a stream shared by several replicas). */
+  restart(base: number, chunks: Buffer[]): void {
+    this.chunks.length = 0;
+    this.starts.length = 0;
+    this.head = 0;
+    this.bytes = 0;
+    this.endOffset = base;
+    for (const chunk of chunks) this.append(chunk);
+  }
+
   /** Appends and returns the offset after the chunk. */
   append(chunk: Buffer): number {
     this.chunks.push(chunk);

@@ -14,6 +14,8 @@ export class TerminalMetrics {
   readonly cutovers: Counter;
   readonly upstreamErrors: Counter;
   readonly rejections: Counter<'reason'>;
+  readonly owned: Gauge;
+  readonly takeovers: Counter;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -40,6 +42,16 @@ export class TerminalMetrics {
     this.upstreamErrors = new Counter({
       name: 'terminal_upstream_errors_total',
       help: 'Upstreams that failed to start or ended unexpectedly',
+      registers,
+    });
+    this.owned = new Gauge({
+      name: 'terminal_owned_sessions',
+      help: 'Environments whose terminal this replica owns (runs the one tmux client of), with REDIS_URL',
+      registers,
+    });
+    this.takeovers = new Counter({
+      name: 'terminal_takeovers_total',
+      help: 'Terminals this replica took over from an owner that died or left, with REDIS_URL',
       registers,
     });
     this.rejections = new Counter({

@@ -14,8 +14,22 @@ export type { TerminalClient } from './terminal-clients.js';
 /** How long a fresh client may take to send `{"type":"resume"}` as its first message. */
 const FIRST_MESSAGE_WAIT_MS = 150;
 
+/** Output already in the session's stream before this upstream joined it (several replicas: docs/terminal.md). */
+export interface UpstreamHistory {
+  /** Offset of the first byte of `chunks` (their end is the stream's current offset). */
+  base: number;
+  chunks: Buffer[];
+}
+
+/** An upstream of the session: the runtime's terminal attachment, or one shared through Redis with its stream's history. */
+export interface SessionUpstream extends TerminalAttachment {
+  readonly history?: UpstreamHistory;
+}
+
 export interface SessionDependencies {
   runtime: RuntimeProvider;
+  /** How the upstream is opened; by default the runtime's `attachTerminal`. */
+  attach?: (spec: EnvironmentSpec, size: TerminalSize) => Promise<SessionUpstream>;
   metrics: TerminalMetrics;
   replayBufferBytes: number;
   graceMs: number;
@@ -41,7 +55,7 @@ export class TerminalSession {
   readonly clients: TerminalClients;
   private readonly buffer: ReplayBuffer;
   private readonly output: OutputFanOut;
-  private upstream: TerminalAttachment | null = null;
+  private upstream: SessionUpstream | null = null;
   private starting: Promise<void> | null = null;
   /** The persistent session's name, as the runtime reported it when the upstream started. */
   private name = '';
@@ -95,8 +109,13 @@ export class TerminalSession {
 
   private async startUpstream(size: TerminalSize): Promise<void> {
     this.size = { ...size };
-    const upstream = await this.deps.runtime.attachTerminal(this.spec, size);
+    const attach =
+      this.deps.attach ??
+      ((spec: EnvironmentSpec, at: TerminalSize): Promise<SessionUpstream> => this.deps.runtime.attachTerminal(spec, at));
+    const upstream = await attach(this.spec, size);
     this.upstream = upstream;
+    // A shared stream's offsets and the bytes it still holds (an exact resume from another replica).
+    if (upstream.history) this.buffer.restart(upstream.history.base, upstream.history.chunks);
     this.name = upstream.sessionName;
     this.deps.metrics.sessions.inc();
     upstream.stream.on('data', (chunk: Buffer) => this.output.write(chunk));
@@ -111,7 +130,7 @@ export class TerminalSession {
    * with 4500 so they reconnect (with `resume`: a new session, so a `reset` and a redraw); the
    * session is forgotten at once, so a client that reconnects meanwhile starts a new upstream.
    */
-  private onUpstreamExit(upstream: TerminalAttachment, status: ExitStatus): void {
+  private onUpstreamExit(upstream: SessionUpstream, status: ExitStatus): void {
     if (this.upstream !== upstream) return;
     this.output.flush();
     this.upstream = null;

@@ -9,6 +9,7 @@ import { terminalConfig } from '../config/namespaces/terminal.config.js';
 import { Environment, statusOf } from '../environments/environment.js';
 import { EnvironmentsService } from '../environments/environments.service.js';
 import { RuntimeProvider } from '../runtime/runtime.provider.js';
+import { ClusterTerminals } from './cluster/cluster-terminals.js';
 import { parseClientMessage } from './protocol.js';
 import { TerminalMetrics } from './terminal-metrics.js';
 import { TerminalClient, TerminalSession } from './terminal-session.js';
@@ -39,6 +40,7 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
     private readonly environments: EnvironmentsService,
     private readonly events: DomainEvents,
     private readonly metrics: TerminalMetrics,
+    private readonly cluster: ClusterTerminals,
   ) {}
 
   onModuleInit(): void {
@@ -70,8 +72,10 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     for (const session of [...this.sessions.values()]) session.close();
+    // Several replicas: the leases are given up before Redis is disconnected, for a quick hand-over.
+    await this.cluster.settle();
   }
 
   /** Sessions with an upstream in this process (for tests and metrics). */
@@ -96,7 +100,8 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
     if (!request || ws.readyState !== WebSocket.OPEN) return;
     const { principal, environment } = request;
     const existing = this.sessions.get(environment.id);
-    if ((existing?.clients.size ?? 0) >= this.config.maxClientsPerEnvironment) {
+    const refused = await this.admit(environment.id, principal.user.id, existing);
+    if (refused === 'environment') {
       this.metrics.rejections.inc({ reason: 'too_many_clients' });
       return rejectSocket(
         ws,
@@ -104,8 +109,7 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
         `This environment already has ${this.config.maxClientsPerEnvironment} terminal connections`,
       );
     }
-    const userCount = this.perUser.get(principal.user.id) ?? 0;
-    if (userCount >= this.config.maxConnectionsPerUser) {
+    if (refused === 'user') {
       this.metrics.rejections.inc({ reason: 'too_many_connections' });
       return rejectSocket(
         ws,
@@ -113,7 +117,6 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
         `You already have ${this.config.maxConnectionsPerUser} terminal connections open`,
       );
     }
-    this.perUser.set(principal.user.id, userCount + 1);
 
     const client: TerminalClient = {
       id: this.nextClientId++,
@@ -132,20 +135,25 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
     // Registered before any await: a socket that closes while we prepare still gives its slot back.
     let joined: TerminalSession | null = null;
     let closed = false;
-    ws.once('close', () => {
+    const release = (): void => {
       closed = true;
       joined?.detach(client);
-      const count = (this.perUser.get(principal.user.id) ?? 1) - 1;
-      if (count > 0) this.perUser.set(principal.user.id, count);
-      else this.perUser.delete(principal.user.id);
-    });
-    let session = existing && !existing.isClosed ? existing : undefined;
-    if (!session) {
+      this.release(environment.id, principal.user.id);
+    };
+    if (ws.readyState !== WebSocket.OPEN) return release();
+    ws.once('close', release);
+    let session = this.sessions.get(environment.id);
+    if (!session || session.isClosed) {
       const spec = await this.environments.specFor(environment);
       session = this.sessions.get(environment.id);
       if (!session || session.isClosed) {
-        session = new TerminalSession(spec, {
+        let created: TerminalSession | null = null;
+        session = created = new TerminalSession(spec, {
           runtime: this.runtime,
+          // Several replicas: one upstream per environment across them (docs/terminal.md#several-replicas).
+          attach: this.cluster.enabled
+            ? (attachSpec, size) => this.cluster.open(attachSpec, size, () => (created?.clients.size ?? 0) > 0)
+            : undefined,
           metrics: this.metrics,
           replayBufferBytes: this.config.replayBufferBytes,
           graceMs: this.config.graceMs,
@@ -181,6 +189,33 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
       this.logger.error(`Attaching a client to ${environment.id} failed: ${error instanceof Error ? error.message : String(error)}`);
       rejectSocket(ws, WsCloseCode.UpstreamError, 'The terminal could not be attached; try again');
     }
+  }
+
+  /**
+   * Takes a connection slot (per environment and per user), or says which limit refuses it: in
+   * this process's memory, or with Redis over every replica (ClusterTerminals).
+   */
+  private async admit(
+    environmentId: string,
+    userId: string,
+    existing: TerminalSession | undefined,
+  ): Promise<'environment' | 'user' | null> {
+    if (this.cluster.enabled) {
+      const verdict = await this.cluster.admit(environmentId, userId);
+      return verdict === 'ok' ? null : verdict;
+    }
+    if ((existing?.clients.size ?? 0) >= this.config.maxClientsPerEnvironment) return 'environment';
+    const userCount = this.perUser.get(userId) ?? 0;
+    if (userCount >= this.config.maxConnectionsPerUser) return 'user';
+    this.perUser.set(userId, userCount + 1);
+    return null;
+  }
+
+  private release(environmentId: string, userId: string): void {
+    if (this.cluster.enabled) return this.cluster.release(environmentId, userId);
+    const count = (this.perUser.get(userId) ?? 1) - 1;
+    if (count > 0) this.perUser.set(userId, count);
+    else this.perUser.delete(userId);
   }
 }
 

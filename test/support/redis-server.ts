@@ -17,7 +17,8 @@ export interface TestRedis {
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
 
-async function freePort(): Promise<number> {
+/** A TCP port free on loopback right now (for a server started next). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

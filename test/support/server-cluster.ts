@@ -70,6 +70,20 @@ export class ServerCluster {
     return result.code === 0;
   }
 
+  /**
+   * The tmux clients attached to the environment's session (one line each: pid and size), asked
+   * through the socket the local runtime uses: the terminal's upstreams, whichever process runs them.
+   */
+  async tmuxClients(id: string): Promise<string[]> {
+    const result = await run(
+      'tmux',
+      ['-N', '-S', this.tmuxSocket(id), 'list-clients', '-t', `=devpocket_${id}`, '-F', '#{client_pid} #{client_width}x#{client_height}'],
+      { PATH: process.env.PATH },
+    );
+    if (result.code !== 0) throw new Error(`tmux list-clients: ${result.stderr}`);
+    return result.stdout.split('\n').filter((line) => line.length > 0);
+  }
+
   env(extra: Record<string, string> = {}): Record<string, string> {
     return {
       NODE_ENV: 'production',

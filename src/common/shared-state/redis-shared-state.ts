@@ -42,6 +42,7 @@ export class RedisSharedState extends SharedState implements OnModuleInit, OnApp
   private outage: string | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private closing = false;
+  private readonly common: RedisOptions;
 
   constructor(
     private readonly config: SharedStateConfig,
@@ -49,7 +50,7 @@ export class RedisSharedState extends SharedState implements OnModuleInit, OnApp
   ) {
     super();
     if (!config.redisUrl) throw new Error('RedisSharedState needs REDIS_URL');
-    const common: RedisOptions = {
+    this.common = {
       lazyConnect: true,
       connectTimeout: 2_000,
       enableOfflineQueue: false,
@@ -57,13 +58,13 @@ export class RedisSharedState extends SharedState implements OnModuleInit, OnApp
       retryStrategy: (attempt: number) => Math.min(100 * attempt, 1_000),
     };
     this.commands = new Redis(config.redisUrl, {
-      ...common,
+      ...this.common,
       keyPrefix: config.keyPrefix,
       commandTimeout: 1_000,
       connectionName: 'devpocket',
     });
     this.subscriber = new Redis(config.redisUrl, {
-      ...common,
+      ...this.common,
       autoResubscribe: false,
       commandTimeout: 2_000,
       connectionName: 'devpocket-events',
@@ -88,6 +89,14 @@ export class RedisSharedState extends SharedState implements OnModuleInit, OnApp
 
   get client(): Redis {
     return this.commands;
+  }
+
+  override get keyPrefix(): string {
+    return this.config.keyPrefix;
+  }
+
+  override dedicatedConnection(name: string): Redis {
+    return new Redis(this.config.redisUrl ?? '', { ...this.common, connectionName: `devpocket-${name}` });
   }
 
   channel(name: string): string {

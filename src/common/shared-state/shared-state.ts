@@ -24,6 +24,21 @@ export abstract class SharedState {
    */
   abstract get client(): Redis | null;
 
+  /** REDIS_KEY_PREFIX ('' without Redis): for keys a Lua script builds itself, and for connections without a prefix. */
+  get keyPrefix(): string {
+    return '';
+  }
+
+  /**
+   * A connection of its own, for blocking commands (XREAD BLOCK) that would hold up every other
+   * command on the shared one: no key prefix (callers pass whole keys), no command timeout, never
+   * queued while down. The caller connects it (`connect()`) and ends it (`disconnect()`).
+   * Throws without Redis.
+   */
+  dedicatedConnection(name: string): Redis {
+    throw new Error(`No Redis is configured (REDIS_URL) for the connection ${name}`);
+  }
+
   /** A channel name of this installation (REDIS_KEY_PREFIX + name; channels are not keys, so not prefixed by the client). */
   abstract channel(name: string): string;
 
