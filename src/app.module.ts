@@ -18,6 +18,7 @@ import { EnvironmentsModule } from './environments/environments.module.js';
 import { RuntimeModule } from './runtime/runtime.module.js';
 import { TemplatesModule } from './templates/templates.module.js';
 import { TerminalModule } from './terminal/terminal.module.js';
+import { PreviewsModule } from './previews/previews.module.js';
 
 /** The application root: cross-cutting modules first, then one module per capability. */
 @Module({})
@@ -45,6 +46,7 @@ export class AppModule {
         RuntimeModule,
         EnvironmentsModule,
         TerminalModule,
+        PreviewsModule,
       ],
     };
   }

@@ -12,6 +12,7 @@ import { requestIdMiddleware } from './common/logging/request-id.js';
 import { UpgradeRateLimit } from './common/rate-limit/upgrade-rate-limit.js';
 import { RoutingWsAdapter } from './common/websocket/routing-ws-adapter.js';
 import type { Configuration } from './config/configuration.js';
+import { PreviewProxy } from './previews/preview-proxy.js';
 import { mountWebConsole } from './web-console/web-console.js';
 
 export const API_PREFIX = 'api/v1';
@@ -101,6 +102,9 @@ export async function configureApp(app: NestExpressApplication, configuration: C
   app.set('trust proxy', http.trustedProxies.length > 0 ? http.trustedProxies : false);
   app.set('strict routing', false);
   app.use(requestIdMiddleware);
+  // Web previews (docs/previews.md) are the environments' own pages: none of the API's headers or body parsing.
+  const previews = app.get(PreviewProxy, { strict: false });
+  app.use(previews.handle);
   app.use(
     helmet({
       contentSecurityPolicy: {
@@ -130,7 +134,7 @@ export async function configureApp(app: NestExpressApplication, configuration: C
   // The gateways (terminal, logs) on the HTTP server, routed by path pattern, each upgrade counted
   // against the client's rate limit like an HTTP request; set before init().
   const upgrades = app.get(UpgradeRateLimit, { strict: false });
-  app.useWebSocketAdapter(new RoutingWsAdapter(app, { admitUpgrade: (request) => upgrades.admit(request) }));
+  app.useWebSocketAdapter(new RoutingWsAdapter(app, { admitUpgrade: (request) => upgrades.admit(request), passThrough: previews }));
   if (appConfig.swaggerEnabled) setupSwagger(app);
   await app.init();
   // The browser console at `/` (docs/console.md): its pages are routes too, so mount it before the table is read.

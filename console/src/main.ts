@@ -2,7 +2,7 @@ import { installStyleNonce } from './csp-nonce.js';
 import { ApiClient } from './api/client.js';
 import { Session } from './auth/session.js';
 import { h } from './dom.js';
-import { PollingEnvironmentsSource } from './environments/source.js';
+import { LiveEnvironmentsSource } from './environments/live-source.js';
 import { Route, Router, routePath } from './router.js';
 import { registerView, signInView } from './views/auth-views.js';
 import type { AppContext, Dispose } from './views/context.js';
@@ -40,7 +40,7 @@ function start(): void {
   const session = new Session();
   const api = new ApiClient(session);
   const router = new Router();
-  const context: AppContext = { session, api, environments: new PollingEnvironmentsSource(api), router, flash: null };
+  const context: AppContext = { session, api, environments: new LiveEnvironmentsSource(api, session), router, flash: null };
 
   const userLabel = h('span', { class: 'user', 'data-role': 'user' });
   const signOut = h('button', { type: 'button', class: 'link', 'data-action': 'sign-out' }, 'Sign out');

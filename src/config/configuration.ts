@@ -11,6 +11,7 @@ import { type RuntimeConfig, runtimeConfig } from './namespaces/runtime.config.j
 import { type TerminalConfig, terminalConfig } from './namespaces/terminal.config.js';
 import { type SharedStateConfig, sharedStateConfig } from './namespaces/shared-state.config.js';
 import { type AuthCacheConfig, authCacheConfig } from './namespaces/auth-cache.config.js';
+import { type PreviewsConfig, previewsConfig } from './namespaces/previews.config.js';
 import { validateEnvironment } from './validate-environment.js';
 
 /** The whole configuration of one application: each namespace's values under its name. */
@@ -26,6 +27,7 @@ export interface Configuration {
   logging: LoggingConfig;
   sharedState: SharedStateConfig;
   authCache: AuthCacheConfig;
+  previews: PreviewsConfig;
 }
 
 /** Every namespace, each loaded into the application by `configModule()`. */
@@ -41,6 +43,7 @@ export const CONFIG_NAMESPACES = [
   loggingConfig,
   sharedStateConfig,
   authCacheConfig,
+  previewsConfig,
 ] as const;
 
 /**
@@ -63,6 +66,7 @@ export function loadConfiguration(env: NodeJS.ProcessEnv = process.env, cwd = pr
     logging: loggingConfig.build(validated, cwd),
     sharedState: sharedStateConfig.build(validated, cwd),
     authCache: authCacheConfig.build(validated, cwd),
+    previews: previewsConfig.build(validated, cwd),
   };
 }
 

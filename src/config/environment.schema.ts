@@ -230,6 +230,28 @@ export class EnvironmentSchema {
   @Matches(/^https?:\/\/\S+$/, { message: 'must be an http:// or https:// URL' })
   PUBLIC_URL?: string;
 
+  /** The wildcard domain of web previews (`<port>-<id>.<domain>`), docs/previews.md. */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^(?=.{1,200}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$/, {
+    message: 'must be a domain name such as preview.example.com (its wildcard *.preview.example.com points at this server)',
+  })
+  PREVIEW_DOMAIN?: string;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(30)
+  @Max(3600)
+  PREVIEW_GRANT_SECONDS?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(60)
+  @Max(7 * 86_400)
+  PREVIEW_COOKIE_SECONDS?: number;
+
   @IsOptional()
   @Transform(trimmed)
   @IsIn(['local', 'kubernetes'])

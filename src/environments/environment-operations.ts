@@ -164,12 +164,25 @@ export class EnvironmentOperations implements OnApplicationShutdown {
     try {
       await this.events.emit('environment.phase_changed', {
         environmentId: environment.id,
+        userId: environment.userId,
         phase: environment.phase,
         status: statusOf(environment.phase),
         statusMessage: environment.statusMessage,
       });
     } catch (error) {
       this.logger.warn(`A phase-change listener failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /**
+   * Tells other modules (status sockets) that an environment was created, or that something other
+   * than its phase changed (settings, status message, installation progress). Never fails the caller.
+   */
+  async announceChange(environment: Pick<Environment, 'id' | 'userId'>, what: 'created' | 'changed' = 'changed'): Promise<void> {
+    try {
+      await this.events.emit(`environment.${what}`, { environmentId: environment.id, userId: environment.userId });
+    } catch (error) {
+      this.logger.warn(`An environment ${what} listener failed: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 

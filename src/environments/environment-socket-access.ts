@@ -34,7 +34,8 @@ export interface SocketAccess {
 
 /**
  * The sign-in and ownership check of the WebSockets on an environment (`/api/v1/ws/terminal/{id}`,
- * `/api/v1/ws/logs/{id}`), shared by their gateways. In order, the first failure rejects:
+ * `/api/v1/ws/logs/{id}`), shared by their gateways; the status socket (`/api/v1/ws/environments`)
+ * uses its sign-in alone (`signIn`, `track`). In order, the first failure rejects:
  *
  * 1. an access token: `?token=`, `Authorization: Bearer`, or subprotocol `bearer.<token>` (4001);
  * 2. `AuthService.authenticate` accepts it (4001, with its 401 detail);
@@ -59,25 +60,50 @@ export class EnvironmentSocketAccess {
    * socket may have left meanwhile: the endpoint checks that before it starts anything for it.
    */
   async check(socket: WebSocket, request: IncomingMessage, policy: SocketAccessPolicy): Promise<SocketAccess | null> {
-    const { params, url } = wsRoute(request);
+    const { params } = wsRoute(request);
+    const signedIn = await this.signIn(socket, request, (reason) => policy.onReject?.(reason));
+    if (!signedIn) return null;
+    const { principal, url } = signedIn;
     const reject = (reason: SocketRejection, code: WsCloseCode, message: string): null => {
       policy.onReject?.(reason);
       rejectSocket(socket, code, message);
       return null;
     };
-    const token = webSocketToken(request, url);
-    if (!token) return reject('unauthorized', WsCloseCode.Unauthorized, 'Authentication required: pass ?token=<access token>');
-    let principal: Principal;
-    try {
-      principal = await this.auth.authenticate(token);
-    } catch (error) {
-      return reject('unauthorized', WsCloseCode.Unauthorized, error instanceof AuthError ? error.detail : 'Invalid token');
-    }
     const environment = await this.environments.getOwned(principal, params.id ?? '').catch(() => null);
     if (!environment) return reject('not_found', WsCloseCode.NotFound, 'Environment not found');
     const refused = policy.refusePhase(environment);
     if (refused !== null) return reject('not_running', WsCloseCode.NotRunning, refused);
     this.sockets.track(socket, principal, { closeOnRevocation: policy.closeOnRevocation });
     return { principal, environment, url };
+  }
+
+  /**
+   * Steps 1 and 2 only, for a socket about the caller rather than one environment (the status
+   * socket): the caller, or null when the socket was rejected with 4001. The socket is not tracked
+   * yet: `track` it once admitted.
+   */
+  async signIn(
+    socket: WebSocket,
+    request: IncomingMessage,
+    onReject?: (reason: SocketRejection) => void,
+  ): Promise<{ principal: Principal; url: URL } | null> {
+    const { url } = wsRoute(request);
+    const reject = (message: string): null => {
+      onReject?.('unauthorized');
+      rejectSocket(socket, WsCloseCode.Unauthorized, message);
+      return null;
+    };
+    const token = webSocketToken(request, url);
+    if (!token) return reject('Authentication required: pass ?token=<access token>');
+    try {
+      return { principal: await this.auth.authenticate(token), url };
+    } catch (error) {
+      return reject(error instanceof AuthError ? error.detail : 'Invalid token');
+    }
+  }
+
+  /** Closes the socket (4001) when the principal's sign-in session ends, on any replica. */
+  track(socket: WebSocket, principal: Principal): void {
+    this.sockets.track(socket, principal, { closeOnRevocation: true });
   }
 }

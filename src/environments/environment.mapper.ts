@@ -1,8 +1,12 @@
+import type { EnvironmentPreviewLinks } from '../previews/preview-links.js';
 import { EnvironmentResponseDto } from './dto/environment.dto.js';
 import { Environment, statusOf } from './environment.js';
 
-/** The Environment of the mobile client contract, both generations of field names included. */
-export function toEnvironmentResponse(environment: Environment): EnvironmentResponseDto {
+/**
+ * The Environment of the mobile client contract, both generations of field names included, with
+ * its preview addresses when given (EnvironmentResponses computes them for the caller).
+ */
+export function toEnvironmentResponse(environment: Environment, links?: EnvironmentPreviewLinks): EnvironmentResponseDto {
   const installation = environment.installation;
   const progress =
     installation && installation.stepsTotal > 0
@@ -28,8 +32,9 @@ export function toEnvironmentResponse(environment: Environment): EnvironmentResp
     created_at: environment.createdAt.toISOString(),
     updated_at: environment.updatedAt.toISOString(),
     last_accessed: environment.lastAccessed ? environment.lastAccessed.toISOString() : null,
-    external_url: null,
-    web_port: null,
+    external_url: links?.externalUrl ?? null,
+    web_port: links?.webPort ?? null,
     ssh_port: null,
+    previews: (links?.previews ?? []).map(({ port, name, url, openUrl }) => ({ port, name, url, open_url: openUrl })),
   };
 }

@@ -70,6 +70,8 @@ export interface Environment {
   templateName: string;
   resources: TemplateResources;
   environmentVariables: Record<string, string>;
+  /** Ports its owner added for web previews (PUT `ports`), besides its template's (docs/previews.md). */
+  ports: number[];
   phase: Phase;
   statusMessage: string | null;
   installation: Installation | null;

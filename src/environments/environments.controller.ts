@@ -10,7 +10,7 @@ import {
   MetricsResponseDto,
   UpdateEnvironmentDto,
 } from './dto/environment.dto.js';
-import { toEnvironmentResponse } from './environment.mapper.js';
+import { CurrentViewer, EnvironmentResponses, Viewer } from './environment-responses.js';
 import { EnvironmentsService } from './environments.service.js';
 
 const ERRORS = { type: ErrorBodyDto };
@@ -21,13 +21,16 @@ const ERRORS = { type: ErrorBodyDto };
 @ApiResponse({ status: 404, ...ERRORS, description: 'No such environment for this user' })
 @Controller('environments')
 export class EnvironmentsController {
-  constructor(private readonly environments: EnvironmentsService) {}
+  constructor(
+    private readonly environments: EnvironmentsService,
+    private readonly responses: EnvironmentResponses,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: "The caller's environments, newest first (a bare array; terminated ones stay until purged)" })
   @ApiOkResponse({ type: [EnvironmentResponseDto] })
-  async list(@CurrentPrincipal() principal: Principal): Promise<EnvironmentResponseDto[]> {
-    return (await this.environments.list(principal)).map(toEnvironmentResponse);
+  async list(@CurrentPrincipal() principal: Principal, @CurrentViewer() viewer: Viewer): Promise<EnvironmentResponseDto[]> {
+    return this.responses.many(viewer, await this.environments.list(principal));
   }
 
   @Post()
@@ -35,14 +38,22 @@ export class EnvironmentsController {
   @ApiResponse({ status: 201, type: EnvironmentResponseDto })
   @ApiResponse({ status: 403, ...ERRORS, description: "The plan's environment limit is reached (detail names it)" })
   @ApiResponse({ status: 422, ...ERRORS, description: 'Invalid input, unknown template, or resources above the plan (field named)' })
-  async create(@CurrentPrincipal() principal: Principal, @Body() body: CreateEnvironmentDto): Promise<EnvironmentResponseDto> {
-    return toEnvironmentResponse(await this.environments.create(principal, body));
+  async create(
+    @CurrentPrincipal() principal: Principal,
+    @CurrentViewer() viewer: Viewer,
+    @Body() body: CreateEnvironmentDto,
+  ): Promise<EnvironmentResponseDto> {
+    return this.responses.one(viewer, await this.environments.create(principal, body));
   }
 
   @Get(':id')
   @ApiOkResponse({ type: EnvironmentResponseDto })
-  async get(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<EnvironmentResponseDto> {
-    return toEnvironmentResponse(await this.environments.get(principal, id));
+  async get(
+    @CurrentPrincipal() principal: Principal,
+    @CurrentViewer() viewer: Viewer,
+    @Param('id') id: string,
+  ): Promise<EnvironmentResponseDto> {
+    return this.responses.one(viewer, await this.environments.get(principal, id));
   }
 
   @Put(':id')
@@ -50,18 +61,23 @@ export class EnvironmentsController {
   @ApiOkResponse({ type: EnvironmentResponseDto })
   async update(
     @CurrentPrincipal() principal: Principal,
+    @CurrentViewer() viewer: Viewer,
     @Param('id') id: string,
     @Body() body: UpdateEnvironmentDto,
   ): Promise<EnvironmentResponseDto> {
-    return toEnvironmentResponse(await this.environments.update(principal, id, body));
+    return this.responses.one(viewer, await this.environments.update(principal, id, body));
   }
 
   @Delete(':id')
   @ApiOperation({ summary: 'Delete: every runtime resource, storage included, is removed; the record stays as terminated until purged' })
   @ApiOkResponse({ type: EnvironmentResponseDto })
   @ApiResponse({ status: 409, ...ERRORS, description: 'Already terminating or terminated' })
-  async delete(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<EnvironmentResponseDto> {
-    return toEnvironmentResponse(await this.environments.delete(principal, id));
+  async delete(
+    @CurrentPrincipal() principal: Principal,
+    @CurrentViewer() viewer: Viewer,
+    @Param('id') id: string,
+  ): Promise<EnvironmentResponseDto> {
+    return this.responses.one(viewer, await this.environments.delete(principal, id));
   }
 
   @Post(':id/start')
@@ -69,8 +85,12 @@ export class EnvironmentsController {
   @ApiOperation({ summary: 'Start a stopped (or failed) environment' })
   @ApiResponse({ status: 202, type: EnvironmentResponseDto })
   @ApiResponse({ status: 409, ...ERRORS, description: 'Invalid transition; the body carries status and phase' })
-  async start(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<EnvironmentResponseDto> {
-    return toEnvironmentResponse(await this.environments.start(principal, id));
+  async start(
+    @CurrentPrincipal() principal: Principal,
+    @CurrentViewer() viewer: Viewer,
+    @Param('id') id: string,
+  ): Promise<EnvironmentResponseDto> {
+    return this.responses.one(viewer, await this.environments.start(principal, id));
   }
 
   @Post(':id/stop')
@@ -78,8 +98,12 @@ export class EnvironmentsController {
   @ApiOperation({ summary: 'Stop a running environment (files are kept)' })
   @ApiResponse({ status: 202, type: EnvironmentResponseDto })
   @ApiResponse({ status: 409, ...ERRORS })
-  async stop(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<EnvironmentResponseDto> {
-    return toEnvironmentResponse(await this.environments.stop(principal, id));
+  async stop(
+    @CurrentPrincipal() principal: Principal,
+    @CurrentViewer() viewer: Viewer,
+    @Param('id') id: string,
+  ): Promise<EnvironmentResponseDto> {
+    return this.responses.one(viewer, await this.environments.stop(principal, id));
   }
 
   @Post(':id/restart')
@@ -87,8 +111,12 @@ export class EnvironmentsController {
   @ApiOperation({ summary: 'Stop then start' })
   @ApiResponse({ status: 202, type: EnvironmentResponseDto })
   @ApiResponse({ status: 409, ...ERRORS })
-  async restart(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<EnvironmentResponseDto> {
-    return toEnvironmentResponse(await this.environments.restart(principal, id));
+  async restart(
+    @CurrentPrincipal() principal: Principal,
+    @CurrentViewer() viewer: Viewer,
+    @Param('id') id: string,
+  ): Promise<EnvironmentResponseDto> {
+    return this.responses.one(viewer, await this.environments.restart(principal, id));
   }
 
   @Get(':id/logs')

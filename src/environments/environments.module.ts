@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { AuthModule } from '../auth/auth.module.js';
+import { PreviewLinksModule } from '../previews/preview-links.module.js';
 import { TemplatesModule } from '../templates/templates.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { EnvironmentMetrics } from './environment-metrics.js';
@@ -12,6 +13,9 @@ import { EnvironmentsReconciler } from './environments.reconciler.js';
 import { EnvironmentsRepository } from './environments.repository.js';
 import { EnvironmentsService } from './environments.service.js';
 import { LogsGateway } from './logs.gateway.js';
+import { EnvironmentStatusHub } from './environment-status-hub.js';
+import { EnvironmentResponses } from './environment-responses.js';
+import { StatusGateway } from './status.gateway.js';
 import { EnvironmentSocketAccess } from './environment-socket-access.js';
 import { EnvironmentQuotaRecord, EnvironmentQuotaSchema, EnvironmentRecord, EnvironmentSchema } from './schemas/environment.schema.js';
 
@@ -20,6 +24,7 @@ import { EnvironmentQuotaRecord, EnvironmentQuotaSchema, EnvironmentRecord, Envi
     AuthModule,
     UsersModule,
     TemplatesModule,
+    PreviewLinksModule,
     MongooseModule.forFeature([
       { name: EnvironmentRecord.name, schema: EnvironmentSchema },
       { name: EnvironmentQuotaRecord.name, schema: EnvironmentQuotaSchema },
@@ -35,8 +40,11 @@ import { EnvironmentQuotaRecord, EnvironmentQuotaSchema, EnvironmentRecord, Envi
     EnvironmentsReconciler,
     EnvironmentSocketAccess,
     LogsGateway,
+    EnvironmentStatusHub,
+    EnvironmentResponses,
+    StatusGateway,
     EnvironmentMetrics,
   ],
-  exports: [EnvironmentsService, EnvironmentSocketAccess],
+  exports: [EnvironmentsService, EnvironmentSocketAccess, EnvironmentResponses],
 })
 export class EnvironmentsModule {}

@@ -187,6 +187,7 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
       if (!environment || environment.operation) return;
       if (environment.phase === 'running' && status.state === 'running') {
         await this.environments.updateInstallation(id, status.installation, status.message);
+        await this.operations.announceChange(environment);
         return;
       }
       await this.repair(environment, status);
@@ -219,6 +220,7 @@ export class EnvironmentsReconciler implements OnApplicationBootstrap, OnModuleD
     if (phase === 'running' && status.state === 'running' && status.message !== environment.statusMessage) {
       // What a runtime notices inside a running environment without an event (e.g. a process killed for memory).
       await this.environments.updateInstallation(environment.id, status.installation ?? environment.installation, status.message);
+      await this.operations.announceChange(environment);
     }
     return false;
   }

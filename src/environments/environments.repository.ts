@@ -21,6 +21,7 @@ function toEnvironment(r: LeanEnvironment): Environment {
     templateName: r.template_name,
     resources: { cpu: r.resources.cpu, memory: r.resources.memory, storage: r.resources.storage },
     environmentVariables: Object.fromEntries((r.environment_variables ?? []).map((v) => [v.name, v.value])),
+    ports: [...(r.preview_ports ?? [])],
     phase: r.phase,
     statusMessage: r.status_message ?? null,
     installation: r.installation
@@ -249,13 +250,14 @@ export class EnvironmentsRepository {
   async updateSettings(
     id: string,
     userId: string,
-    set: { name?: string; slug?: string; environmentVariables?: Record<string, string>; resources?: TemplateResources },
+    set: { name?: string; slug?: string; environmentVariables?: Record<string, string>; resources?: TemplateResources; ports?: number[] },
   ): Promise<Environment | null> {
     const $set: Record<string, unknown> = {};
     if (set.name !== undefined) $set.name = set.name;
     if (set.slug !== undefined) $set.slug = set.slug;
     if (set.environmentVariables !== undefined) $set.environment_variables = pairs(set.environmentVariables);
     if (set.resources !== undefined) $set.resources = set.resources;
+    if (set.ports !== undefined) $set.preview_ports = set.ports;
     return asEnvironment.byId(id, (_id) =>
       this.environments.findOneAndUpdate(
         { _id, user_id: userId, phase: { $nin: ['terminating', 'terminated'] } },

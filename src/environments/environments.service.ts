@@ -73,6 +73,7 @@ export class EnvironmentsService implements OnModuleInit {
       const message = status.message ?? environment.statusMessage;
       if (status.installation && JSON.stringify(status.installation) !== JSON.stringify(environment.installation)) {
         await this.environments.updateInstallation(environment.id, status.installation, message);
+        await this.operations.announceChange(environment);
         return { ...environment, installation: status.installation, statusMessage: message };
       }
     } catch (error) {
@@ -167,6 +168,7 @@ export class EnvironmentsService implements OnModuleInit {
       throw error;
     }
     await this.templates.incrementUsage(template.id);
+    await this.operations.announceChange(environment, 'created');
     this.operations.execute(environment);
     return environment;
   }
@@ -190,8 +192,10 @@ export class EnvironmentsService implements OnModuleInit {
       slug: dto.name ? slugify(dto.name) : undefined,
       environmentVariables: dto.environment_variables ?? undefined,
       resources,
+      ports: dto.ports ?? undefined,
     });
     if (!updated) throw invalidTransition(environment, 'update');
+    await this.operations.announceChange(updated);
     return updated;
   }
 

@@ -8,6 +8,7 @@ import {
   type LogQuery,
   type RuntimeMetrics,
   type RuntimeReadiness,
+  type PreviewTarget,
   type RuntimeStatus,
   type StorageRefusal,
   type TerminalAttachment,
@@ -88,6 +89,10 @@ export class InstrumentedRuntime extends RuntimeProvider implements OnApplicatio
 
   templateRefusal(template: Template): string | null {
     return this.inner.templateRefusal(template);
+  }
+
+  previewTarget(spec: EnvironmentSpec, port: number): Promise<PreviewTarget | null> {
+    return this.inner.previewTarget(spec, port);
   }
 
   override checkStorage(spec: EnvironmentSpec, storage: string): Promise<StorageRefusal | null> {

@@ -36,6 +36,12 @@ export interface EnvironmentSpec {
   environmentVariables: Record<string, string>;
 }
 
+/** Where a browser preview of one of an environment's ports is proxied to (src/previews/). */
+export interface PreviewTarget {
+  host: string;
+  port: number;
+}
+
 /** The runtime's view of an environment's workload. */
 export type RuntimeState =
   /** Nothing exists (never provisioned, or destroyed). */
@@ -191,6 +197,12 @@ export abstract class RuntimeProvider {
    * such a template too (`template_not_allowed`).
    */
   abstract templateRefusal(template: Template): string | null;
+
+  /**
+   * Where this server reaches `port` of the running environment for a web preview, or null when
+   * it cannot now (not running, no address yet). The caller has checked that the port is declared.
+   */
+  abstract previewTarget(spec: EnvironmentSpec, port: number): Promise<PreviewTarget | null>;
 
   /**
    * Why the environment cannot have `storage` at its next start, when the runtime can tell now

@@ -1,11 +1,10 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Browser, BrowserContext, BrowserContextOptions, chromium, Page } from 'playwright-core';
+import { BrowserContextOptions, Page } from 'playwright-core';
 import { TerminalHub } from '../../src/terminal/terminal.hub.js';
 import { randomIp, type TestAccount } from '../support/accounts.js';
-import { launchChromium } from '../support/browser.js';
-import { createEnvironmentsApp, EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
+import type { EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
 import { eventually } from '../support/eventually.js';
+import { ARTIFACTS, ConsoleBrowser, consoleTestBed, PHONE, signIn, signInAttempt, unexpected, Watched } from './console-page.js';
 
 /**
  * The browser console (docs/console.md) in Debian's Chromium, against the real application on the
@@ -13,68 +12,17 @@ import { eventually } from '../support/eventually.js';
  * Nothing here measures time: every wait is for something the page shows, with a timeout.
  */
 
-const ARTIFACTS = join('test', 'artifacts', 'console');
-const PHONE: BrowserContextOptions = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
-
-interface Watched {
-  page: Page;
-  /** Console errors and uncaught exceptions (CSP violations are console errors). */
-  problems: string[];
-}
-
 describe('the browser console', () => {
+  const bed = consoleTestBed();
   let app: EnvironmentsApp;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-
-  beforeAll(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    app = await createEnvironmentsApp();
-    browser = await launchChromium(chromium);
-  }, 120_000);
-
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((context) => context.close()));
+  let browser: ConsoleBrowser;
+  beforeAll(() => {
+    ({ app, browser } = bed);
   });
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-  }, 120_000);
 
   // ---- helpers --------------------------------------------------------------------------------
 
-  const open = async (path: string, options: BrowserContextOptions = { viewport: { width: 1280, height: 720 } }): Promise<Watched> => {
-    const context = await browser.newContext(options);
-    contexts.push(context);
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(message.text());
-    });
-    page.on('pageerror', (error) => problems.push(error.message));
-    await page.goto(`${app.baseUrl}${path}`);
-    return { page, problems };
-  };
-
-  const signInAttempt = async (page: Page, username: string, password: string): Promise<void> => {
-    await page.getByLabel('Username or email').fill(username);
-    await page.getByLabel('Password').fill(password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-  };
-
-  const signIn = async (page: Page, account: TestAccount): Promise<void> => {
-    await signInAttempt(page, account.username, account.password);
-    await page.locator('form.auth').waitFor({ state: 'detached', timeout: 15_000 });
-  };
-
-  /** Chromium reports every 4xx answer as a console error; the ones a test provokes on purpose are not problems. */
-  const unexpected = (problems: string[], ...statuses: number[]): string[] =>
-    problems.filter(
-      (problem) =>
-        !/WebSocket connection to .* failed/.test(problem) &&
-        !statuses.some((status) => problem.includes(`Failed to load resource: the server responded with a status of ${status}`)),
-    );
+  const open = (path: string, options?: BrowserContextOptions): Promise<Watched> => browser.open(`${app.baseUrl}${path}`, options);
 
   /** The visible rows of the terminal (xterm.js's DOM renderer). */
   const screen = async (page: Page): Promise<string> => (await page.locator('.xterm-rows').innerText()).replace(/\u00a0/g, ' ');

@@ -53,8 +53,12 @@ describe('environments on the local runtime', () => {
         template: 'python',
         status: 'running',
         environment_variables: {},
-        external_url: null,
+        // The template's port 8000, previewed on the path form (no PREVIEW_DOMAIN here), with a grant (docs/previews.md).
+        web_port: 8000,
       });
+      expect(env.external_url).toBe(
+        `${app.baseUrl}/preview/${env.id}/8000/?devpocket_grant=${new URL(env.external_url!).searchParams.get('devpocket_grant')}`,
+      );
       expect(typeof env.template_id).toBe('string');
       expect(env.resource_limits).toEqual(env.resources);
       expect(env.resource_limits).toEqual({ cpu: '1', memory: '2Gi', storage: '10Gi' });

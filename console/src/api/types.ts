@@ -35,6 +35,16 @@ export interface Environment {
   created_at: string;
   updated_at: string;
   last_accessed: string | null;
+  /** Web previews of the declared ports (docs/previews.md); absent from older servers. */
+  previews?: Preview[];
+}
+
+export interface Preview {
+  port: number;
+  name: string | null;
+  url: string;
+  /** `url` with a short-lived grant (minutes): opens the preview in a new tab without any token. */
+  open_url: string;
 }
 
 export interface Template {

@@ -4,8 +4,8 @@ import type { Environment } from '../api/types.js';
 
 /**
  * Where the console learns the caller's environments and their status. Every view reads them
- * through this one interface: today it polls `GET /environments`; a live status WebSocket will
- * replace `PollingEnvironmentsSource` without the views changing (docs/console.md).
+ * through this one interface; `LiveEnvironmentsSource` (live-source.ts) fills it from the status
+ * WebSocket (docs/console.md).
  */
 export interface EnvironmentsSnapshot {
   /** null until the first answer. */
@@ -14,6 +14,8 @@ export interface EnvironmentsSnapshot {
   error: string | null;
   /** When the data was asked for. */
   updatedAt: Date | null;
+  /** True while changes arrive as they happen (the status socket is open); false while it reconnects. */
+  live: boolean;
 }
 
 export interface EnvironmentsSource {
@@ -30,38 +32,35 @@ export interface EnvironmentsSource {
   untilRunning(id: string, signal: AbortSignal): Promise<Environment>;
 }
 
-/** Polls every `intervalMs` while someone listens and the page is visible. */
-export class PollingEnvironmentsSource implements EnvironmentsSource {
-  private snapshot: EnvironmentsSnapshot = { environments: null, error: null, updatedAt: null };
+/**
+ * The list and its listeners, shared by every source: `publish` a new snapshot, `upsert` one
+ * environment, `untilRunning`. A source says how it gets its data, and when its data is current
+ * (`isCurrent`).
+ */
+export abstract class EnvironmentsStore implements EnvironmentsSource {
+  protected snapshot: EnvironmentsSnapshot = { environments: null, error: null, updatedAt: null, live: false };
   private readonly listeners = new Set<(snapshot: EnvironmentsSnapshot) => void>();
-  private timer: number | null = null;
-  private inFlight: Promise<void> | null = null;
 
-  constructor(
-    private readonly api: ApiClient,
-    private readonly intervalMs = 3000,
-  ) {
-    document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible' && this.listeners.size > 0) void this.refresh();
-    });
+  abstract refresh(): Promise<void>;
+  /** The first listener arrived. */
+  protected abstract activate(): void;
+  /** The last listener left. */
+  protected abstract deactivate(): void;
+  /** Whether the snapshot shows the state as of `since` (ms) or later. */
+  protected abstract isCurrent(since: number): boolean;
+
+  protected get listening(): boolean {
+    return this.listeners.size > 0;
   }
 
   subscribe(listener: (snapshot: EnvironmentsSnapshot) => void): () => void {
     this.listeners.add(listener);
     listener(this.snapshot);
-    if (this.listeners.size === 1) void this.refresh();
+    if (this.listeners.size === 1) this.activate();
     return () => {
       this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stopTimer();
+      if (this.listeners.size === 0) this.deactivate();
     };
-  }
-
-  refresh(): Promise<void> {
-    this.inFlight ??= this.poll().finally(() => {
-      this.inFlight = null;
-      this.schedule();
-    });
-    return this.inFlight;
   }
 
   upsert(environment: Environment): void {
@@ -89,7 +88,7 @@ export class PollingEnvironmentsSource implements EnvironmentsSource {
       signal.addEventListener('abort', onAbort);
       const since = Date.now();
       unsubscribe = this.subscribe((snapshot) => {
-        if (done || !snapshot.updatedAt || snapshot.updatedAt.getTime() < since) return;
+        if (done || !this.isCurrent(since)) return;
         const environment = snapshot.environments?.find((candidate) => candidate.id === id);
         if (environment?.status === 'running') {
           finish();
@@ -102,34 +101,20 @@ export class PollingEnvironmentsSource implements EnvironmentsSource {
     });
   }
 
-  private async poll(): Promise<void> {
+  protected publish(snapshot: EnvironmentsSnapshot): void {
+    this.snapshot = snapshot;
+    for (const listener of [...this.listeners]) listener(snapshot);
+  }
+
+  /** One `GET /environments`, published; a failure is published as the snapshot's error. */
+  protected async fetchOnce(api: ApiClient): Promise<void> {
     // Stamped with when it was asked for, so that a waiter can tell answers older than its question.
     const askedAt = new Date();
     try {
-      const environments = await this.api.environments();
-      this.publish({ environments, error: null, updatedAt: askedAt });
+      const environments = await api.environments();
+      this.publish({ ...this.snapshot, environments, error: null, updatedAt: askedAt });
     } catch (error) {
       this.publish({ ...this.snapshot, error: describeError(error) });
     }
-  }
-
-  private schedule(): void {
-    this.stopTimer();
-    if (this.listeners.size === 0) return;
-    this.timer = window.setTimeout(() => {
-      this.timer = null;
-      if (document.visibilityState === 'hidden') this.schedule();
-      else void this.refresh();
-    }, this.intervalMs);
-  }
-
-  private stopTimer(): void {
-    if (this.timer !== null) window.clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  private publish(snapshot: EnvironmentsSnapshot): void {
-    this.snapshot = snapshot;
-    for (const listener of [...this.listeners]) listener(snapshot);
   }
 }

@@ -1,5 +1,5 @@
 import type { RefreshOutcome } from '../auth/session.js';
-import { PROTOCOL } from '../terminal/connection.js';
+import { closeQuietly, openApiSocket, reconnectDelay } from '../api/socket.js';
 
 /**
  * Follows an environment's log over `/api/v1/ws/logs/{id}?lines=N` (docs/environments.md#websocket-apiv1wslogsid),
@@ -45,12 +45,8 @@ export class LogsFollower {
   stop(): void {
     this.stopped = true;
     if (this.timer !== null) window.clearTimeout(this.timer);
-    const socket = this.socket;
+    closeQuietly(this.socket);
     this.socket = null;
-    if (socket) {
-      socket.onclose = null;
-      socket.close(1000);
-    }
   }
 
   private async connect(): Promise<void> {
@@ -68,9 +64,7 @@ export class LogsFollower {
       this.options.onState({ kind: 'closed', reason: 'Signed out' });
       return;
     }
-    const origin = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}`;
-    const url = `${origin}/api/v1/ws/logs/${encodeURIComponent(this.options.environmentId)}?lines=${this.options.lines}`;
-    const socket = new WebSocket(url, [PROTOCOL, `bearer.${token}`]);
+    const socket = openApiSocket(`/api/v1/ws/logs/${encodeURIComponent(this.options.environmentId)}?lines=${this.options.lines}`, token);
     this.socket = socket;
     this.lastError = null;
     this.skipping = this.lastLine !== null;
@@ -138,7 +132,7 @@ export class LogsFollower {
 
   private retry(reason: string): void {
     if (this.stopped) return;
-    const delay = Math.min(30_000, 1000 * 2 ** Math.min(this.attempt, 10)) * (0.8 + 0.4 * Math.random());
+    const delay = reconnectDelay(this.attempt);
     this.attempt += 1;
     this.options.onState({ kind: 'reconnecting', reason });
     this.timer = window.setTimeout(() => {

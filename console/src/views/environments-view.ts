@@ -65,6 +65,46 @@ function confirmDelete(host: HTMLElement, environment: Environment): Promise<boo
   });
 }
 
+/** A preview's grant lasts minutes: a link older than this is refreshed before it opens. */
+const PREVIEW_LINK_FRESH_MS = 60_000;
+
+/**
+ * "Preview :port" links of a running environment, opened in a new tab without access to this one
+ * (`noopener`, `noreferrer`). The address carries a short-lived grant; the server swaps it for a
+ * cookie of that preview and redirects to the clean address (docs/previews.md).
+ */
+function previewLinks(environment: Environment, context: AppContext): HTMLElement[] {
+  const renderedAt = Date.now();
+  return (environment.previews ?? []).map((preview) => {
+    const label = `Preview :${preview.port}`;
+    const link = h(
+      'a',
+      {
+        class: 'button',
+        href: preview.open_url,
+        target: '_blank',
+        rel: 'noopener noreferrer',
+        'data-role': 'preview',
+        'data-port': String(preview.port),
+      },
+      label,
+    );
+    link.addEventListener('click', (event) => {
+      if (Date.now() - renderedAt < PREVIEW_LINK_FRESH_MS) return;
+      // The grant may have expired: ask for a fresh one, then open it.
+      event.preventDefault();
+      void context.api.environment(environment.id).then(
+        (fresh) => {
+          const current = fresh.previews?.find((candidate) => candidate.port === preview.port);
+          if (current) window.open(current.open_url, '_blank', 'noopener,noreferrer');
+        },
+        () => window.open(preview.url, '_blank', 'noopener,noreferrer'),
+      );
+    });
+    return link;
+  });
+}
+
 export function environmentsView(root: HTMLElement, context: AppContext): Dispose {
   const { api, environments: source } = context;
   let disposed = false;
@@ -136,7 +176,7 @@ export function environmentsView(root: HTMLElement, context: AppContext): Dispos
   });
 
   // ---- list -----------------------------------------------------------------------------------
-  const updated = h('p', { class: 'muted updated', 'aria-live': 'polite' });
+  const updated = h('p', { class: 'muted updated', 'data-role': 'status-connection', 'data-state': 'loading' });
   const listAlert = h('p', { class: 'alert', role: 'alert', hidden: true });
   const list = h('ul', { class: 'environments' });
   const deletedToggle = h('button', { type: 'button', class: 'link', hidden: true });
@@ -188,6 +228,7 @@ export function environmentsView(root: HTMLElement, context: AppContext): Dispos
               'Terminal',
             ),
         h('a', { class: 'button', href: routePath({ name: 'logs', id: environment.id }), 'data-route': true }, 'Logs'),
+        ...(running ? previewLinks(environment, context) : []),
       );
       for (const action of ['start', 'stop', 'restart', 'delete'] as const) {
         if (!allowed(environment, action)) continue;
@@ -211,7 +252,12 @@ export function environmentsView(root: HTMLElement, context: AppContext): Dispos
     const elements: HTMLLIElement[] = [];
     for (const environment of shown) {
       // Redraw a card only when it changed, so that a poll does not steal the focus from its buttons.
-      const signature = JSON.stringify([environment.name, statusLabel(environment), detailLine(environment)]);
+      const signature = JSON.stringify([
+        environment.name,
+        statusLabel(environment),
+        detailLine(environment),
+        (environment.previews ?? []).map((preview) => preview.port),
+      ]);
       let entry = cards.get(environment.id);
       if (!entry || entry.signature !== signature) {
         entry = { element: renderCard(environment), signature };
@@ -231,7 +277,13 @@ export function environmentsView(root: HTMLElement, context: AppContext): Dispos
   const unsubscribe = source.subscribe((snapshot) => {
     if (snapshot.environments) renderList(snapshot.environments);
     setAlert(listAlert, snapshot.error);
-    updated.textContent = snapshot.updatedAt ? `Updated ${snapshot.updatedAt.toLocaleTimeString()}` : 'Loading…';
+    // Live while the status socket is open; otherwise when the list was last fetched (it reconnects meanwhile).
+    updated.dataset.state = snapshot.live ? 'live' : snapshot.updatedAt ? 'reconnecting' : 'loading';
+    updated.textContent = snapshot.live
+      ? '● Live'
+      : snapshot.updatedAt
+        ? `Updated ${snapshot.updatedAt.toLocaleTimeString()} · reconnecting…`
+        : 'Loading…';
   });
 
   root.replaceChildren(

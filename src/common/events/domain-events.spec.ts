@@ -131,7 +131,7 @@ describe('DomainEvents', () => {
       { everyReplica: true },
     );
     for (const phase of ['stopping', 'stopped']) {
-      await a.events.emit('environment.phase_changed', { environmentId: 'e1', phase, status: phase, statusMessage: null });
+      await a.events.emit('environment.phase_changed', { environmentId: 'e1', userId: 'u1', phase, status: phase, statusMessage: null });
     }
     await eventually(() => expect(order).toEqual(['start stopping', 'end stopping', 'start stopped', 'end stopped']), 2_000, 5);
   });

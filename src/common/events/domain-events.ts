@@ -18,8 +18,15 @@ export interface DomainEventMap {
    * (`sessionId`), or all of the user's but `exceptSessionId`, or all.
    */
   'auth.sessions_revoked': { userId: string; sessionId?: string; exceptSessionId?: string; reason: string };
-  /** An environment moved to another lifecycle phase (terminals tell their clients). */
-  'environment.phase_changed': { environmentId: string; phase: string; status: string; statusMessage: string | null };
+  /** An environment moved to another lifecycle phase (terminals and status sockets tell their clients). */
+  'environment.phase_changed': { environmentId: string; userId: string; phase: string; status: string; statusMessage: string | null };
+  /** An environment was created (its record exists, in `provisioning`). */
+  'environment.created': { environmentId: string; userId: string };
+  /**
+   * Something of an environment other than its phase changed: its settings, its status message or
+   * its installation progress (status sockets send it again).
+   */
+  'environment.changed': { environmentId: string; userId: string };
 }
 
 type Handler<K extends keyof DomainEventMap> = (payload: DomainEventMap[K]) => Promise<void> | void;

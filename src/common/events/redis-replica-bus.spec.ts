@@ -107,7 +107,13 @@ describe('RedisReplicaBus, on a real Redis', () => {
       );
       // Emitting does not fail: the handlers here run, the event waits for Redis.
       await a.events.emit('user.changed', { userId: 'during-outage' });
-      await a.events.emit('environment.phase_changed', { environmentId: 'e1', phase: 'stopped', status: 'stopped', statusMessage: null });
+      await a.events.emit('environment.phase_changed', {
+        environmentId: 'e1',
+        userId: 'u1',
+        phase: 'stopped',
+        status: 'stopped',
+        statusMessage: null,
+      });
       expect(a.heard).toEqual(['during-outage']);
       expect(a.bus.pending).toBe(2);
 

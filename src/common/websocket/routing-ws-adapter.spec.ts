@@ -6,7 +6,7 @@ import { OnGatewayConnection, OnGatewayDisconnect, WebSocketGateway } from '@nes
 import { WebSocket, WebSocketServer } from 'ws';
 import { RawWebSocket } from '../../../test/support/raw-websocket.js';
 import { WsCloseCode } from './close-codes.js';
-import { compilePathPattern, RoutingWsAdapter } from './routing-ws-adapter.js';
+import { compilePathPattern, RoutingWsAdapter, RoutingWsAdapterOptions } from './routing-ws-adapter.js';
 import { wsRoute, WsRoute } from './ws-connection.js';
 
 const NOT_FOUND =
@@ -59,7 +59,7 @@ class Harness {
   readonly connections: { ws: WebSocket; route: WsRoute; server: 'terminal' | 'logs' }[] = [];
   private readonly sockets = new Set<WebSocket>();
 
-  constructor(options: { pingIntervalMs?: number; closeGraceMs?: number } = {}) {
+  constructor(options: Pick<RoutingWsAdapterOptions, 'pingIntervalMs' | 'closeGraceMs' | 'admitUpgrade' | 'passThrough'> = {}) {
     this.adapter = new RoutingWsAdapter(this.http, { pingIntervalMs: 60_000, closeGraceMs: 200, ...options });
     this.terminal = this.adapter.create(0, { path: '/api/v1/ws/terminal/:id' });
     this.logs = this.adapter.create(0, { path: '/api/v1/ws/logs/:id' });
@@ -217,6 +217,41 @@ describe('RoutingWsAdapter', () => {
       const echoed = nextMessage(client);
       client.send('x'.repeat(1024 * 1024));
       expect((await echoed).length).toBe(1024 * 1024);
+    });
+  });
+
+  describe('admission and pass-through', () => {
+    it('hands the upgrades a pass-through claims over after admission, and refuses them over the limit like any other', async () => {
+      let admitted = 0;
+      const handed: string[] = [];
+      const h = await new Harness({
+        admitUpgrade: () => {
+          admitted += 1;
+          return Promise.resolve(
+            admitted > 2
+              ? { status: 429, headers: { 'Retry-After': '7' }, body: { detail: 'Too many requests', code: 'rate_limited' } }
+              : null,
+          );
+        },
+        passThrough: {
+          claims: (request) => request.url?.startsWith('/preview/') === true,
+          upgrade: (request, socket) => {
+            handed.push(request.url ?? '');
+            socket.end('HTTP/1.1 418 Handed Over\r\nConnection: close\r\n\r\n');
+          },
+        },
+      }).listen();
+      try {
+        expect(await rawUpgrade(h.http, '/preview/a/1/ws')).toMatch(/^HTTP\/1\.1 418 Handed Over/);
+        expect(handed).toEqual(['/preview/a/1/ws']);
+        // A gateway's path is not claimed: routed as before (and counted).
+        await h.open('/api/v1/ws/logs/x');
+        expect(await rawUpgrade(h.http, '/preview/a/1/ws')).toMatch(/^HTTP\/1\.1 429 Too Many Requests[\s\S]*Retry-After: 7/);
+        expect(handed).toHaveLength(1);
+        expect(admitted).toBe(3);
+      } finally {
+        await h.close();
+      }
     });
   });
 

@@ -35,6 +35,14 @@ export interface RoutingWsAdapterOptions {
    * `UpgradeRateLimit`): null lets it through, a refusal is sent as the HTTP answer. Default: none.
    */
   admitUpgrade?: (request: IncomingMessage) => Promise<UpgradeRefusal | null>;
+  /**
+   * Upgrades served by something other than a gateway (the web previews' proxy): asked first about
+   * every upgrade; one it `claims` is admitted like any other, then handed to its `upgrade`.
+   */
+  passThrough?: {
+    claims(request: IncomingMessage): boolean;
+    upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  };
 }
 
 /** What a gateway's `@WebSocketGateway({ path })` passes to `create()`. */
@@ -99,6 +107,8 @@ function trimSlashes(path: string): string {
  *   socket is cut if the client does not answer.
  * - **Admission** (`admitUpgrade`, optional): each upgrade to a served path is counted against the
  *   client's rate limit first, and refused with a plain HTTP answer (429 and `Retry-After`).
+ * - **Pass-through** (`passThrough`, optional): upgrades it claims (web previews) are admitted the
+ *   same way, then handed over as they are (no WebSocket server of ours takes them).
  * - **Keep-alive**: a ping every 25 s; a socket with neither pong nor message since the previous
  *   ping is closed with 4010.
  * - **Graceful shutdown**: when Nest closes the gateways' servers (after the
@@ -115,6 +125,7 @@ export class RoutingWsAdapter extends WsAdapter {
   private readonly pingIntervalMs: number;
   private readonly closeGraceMs: number;
   private readonly admitUpgrade: RoutingWsAdapterOptions['admitUpgrade'];
+  private readonly passThrough: RoutingWsAdapterOptions['passThrough'];
   private readonly pingTimer: NodeJS.Timeout;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.upgrade(req, socket, head);
 
@@ -123,6 +134,7 @@ export class RoutingWsAdapter extends WsAdapter {
     this.pingIntervalMs = options.pingIntervalMs ?? PING_INTERVAL_MS;
     this.closeGraceMs = options.closeGraceMs ?? CLOSE_GRACE_MS;
     this.admitUpgrade = options.admitUpgrade;
+    this.passThrough = options.passThrough;
     // From the start, not from the first gateway: an upgrade to a path no gateway serves is a 404
     // even in an application without gateways.
     (this.httpServer as HttpServer).on('upgrade', this.onUpgrade);
@@ -182,6 +194,8 @@ export class RoutingWsAdapter extends WsAdapter {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const passThrough = this.passThrough;
+    if (passThrough?.claims(req)) return this.admitThen(req, socket, 'a pass-through path', () => passThrough.upgrade(req, socket, head));
     const found = this.route(req.url);
     if (!found) {
       // Node has taken its own 'error' listener off an upgraded socket: a reset must not end the process.
@@ -190,7 +204,13 @@ export class RoutingWsAdapter extends WsAdapter {
       return;
     }
     const [route, where] = found;
-    const upgrade = (): void => route.server.handleUpgrade(req, socket, head, (ws) => this.accept(route, ws, req, where));
+    this.admitThen(req, socket, route.pattern, () =>
+      route.server.handleUpgrade(req, socket, head, (ws) => this.accept(route, ws, req, where)),
+    );
+  }
+
+  /** Counts the upgrade against the client's rate limit (`admitUpgrade`), then goes on with it, or refuses it. */
+  private admitThen(req: IncomingMessage, socket: Duplex, what: string, upgrade: () => void): void {
     if (!this.admitUpgrade) return upgrade();
     // While the admission is decided, a reset of the client must not end the process either.
     const onError = (): void => void socket.destroy();
@@ -206,9 +226,7 @@ export class RoutingWsAdapter extends WsAdapter {
         upgrade();
       });
     this.admitUpgrade(req).then(decide, (error: unknown) => {
-      this.logger.warn(
-        `Could not decide on an upgrade to ${route.pattern}, let through: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      this.logger.warn(`Could not decide on an upgrade to ${what}, let through: ${error instanceof Error ? error.message : String(error)}`);
       decide(null);
     });
   }

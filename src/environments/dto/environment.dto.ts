@@ -171,6 +171,42 @@ export class CreateEnvironmentDto {
   environment_variables?: Record<string, string> | null;
 }
 
+/** Most ports an owner may add for previews. */
+export const MAX_PREVIEW_PORTS = 10;
+
+function previewPortsProblem(value: unknown): string | null {
+  if (!Array.isArray(value)) return 'must be a list of port numbers';
+  const list = value as unknown[];
+  if (list.length > MAX_PREVIEW_PORTS) return `may hold at most ${MAX_PREVIEW_PORTS} ports`;
+  const bad = list.find((port) => typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535);
+  if (bad !== undefined) return `has ${JSON.stringify(bad)}: each must be a whole number 1-65535`;
+  const repeated = list.find((port, index) => list.indexOf(port) !== index);
+  if (repeated !== undefined) return `repeats ${JSON.stringify(repeated)}`;
+  return null;
+}
+
+/** `ports`: the TCP ports a browser may preview besides the template's (docs/previews.md). */
+function PreviewPorts(): PropertyDecorator {
+  return applyDecorators(
+    ApiPropertyOptional({
+      type: 'array',
+      nullable: true,
+      items: { type: 'integer', minimum: 1, maximum: 65_535 },
+      maxItems: MAX_PREVIEW_PORTS,
+      uniqueItems: true,
+      example: [5173],
+      description:
+        "Replaces the ports added for web previews (besides the template's own): TCP ports the environment serves, at most 10, each once; [] removes them all",
+    }),
+    IsOptional(),
+    Rule(
+      'isPreviewPorts',
+      (value) => previewPortsProblem(value) === null,
+      (value) => previewPortsProblem(value) ?? 'is invalid',
+    ),
+  );
+}
+
 export class UpdateEnvironmentDto {
   @DisplayName('nullable', 'Renamed project')
   name?: string | null;
@@ -183,6 +219,9 @@ export class UpdateEnvironmentDto {
 
   @EnvironmentVariables('Replaces the variables; applied at the next start')
   environment_variables?: Record<string, string> | null;
+
+  @PreviewPorts()
+  ports?: number[] | null;
 }
 
 const DATE =
@@ -214,6 +253,26 @@ export class ResourceLimitsResponseDto {
   @ApiProperty({ example: '5Gi' }) storage!: string;
 }
 
+export class PreviewResponseDto {
+  @ApiProperty({ example: 8000 }) port!: number;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'http',
+    description: "The template's name for the port; null for one added with PUT",
+  })
+  name!: string | null;
+  @ApiProperty({
+    example: 'https://8000-6650a1b2c3d4e5f6a7b8c9d0.preview.example.com/',
+    description: 'The clean address; the first request needs ?devpocket_token=<access token> (or the preview cookie)',
+  })
+  url!: string;
+  @ApiProperty({
+    description: "url with a short-lived signed grant (minutes) of the caller's: opens it in a browser without its cookie yet",
+  })
+  open_url!: string;
+}
+
 export class EnvironmentResponseDto {
   @ApiProperty() id!: string;
   @ApiProperty({ example: 'My Awesome Project' }) name!: string;
@@ -240,8 +299,19 @@ export class EnvironmentResponseDto {
   @ApiProperty() created_at!: string;
   @ApiProperty() updated_at!: string;
   @ApiProperty({ nullable: true, type: String }) last_accessed!: string | null;
-  @ApiProperty({ nullable: true, type: String }) external_url!: string | null;
-  @ApiProperty({ nullable: true, type: Number }) web_port!: number | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description:
+      "The first declared port's web preview with a short-lived signed grant (minutes): opened without any token, it sets the preview's cookie and redirects to the clean address (docs/previews.md); null without ports",
+  })
+  external_url!: string | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'The port external_url previews' }) web_port!: number | null;
+  @ApiPropertyOptional({
+    type: [PreviewResponseDto],
+    description: "Every declared port's preview (the template's, then those added with PUT)",
+  })
+  previews?: PreviewResponseDto[];
   @ApiProperty({ nullable: true, type: Number }) ssh_port!: number | null;
 }
 

@@ -37,6 +37,10 @@ export class EnvironmentRecord {
   @Prop({ type: [{ _id: false, name: { type: String, required: true }, value: { type: String, required: true } }], default: [] })
   environment_variables!: { name: string; value: string }[];
 
+  /** Ports its owner added for web previews (besides the template's), in the order given. */
+  @Prop({ type: [Number], default: [] })
+  preview_ports!: number[];
+
   @Prop({ type: String, enum: PHASES, required: true, index: true })
   phase!: Phase;
 

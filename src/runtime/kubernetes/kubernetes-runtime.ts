@@ -13,6 +13,7 @@ import {
   type LogQuery,
   type RuntimeMetrics,
   type RuntimeReadiness,
+  type PreviewTarget,
   type RuntimeStatus,
   type StorageRefusal,
   type TerminalAttachment,
@@ -155,6 +156,15 @@ export class KubernetesRuntime extends RuntimeProvider implements OnApplicationS
     assertEnvironmentId(spec.id);
     const at = await this.placement.locate(spec);
     return at ? this.statuses.of(at, specHash(spec)) : ABSENT;
+  }
+
+  /** The pod's own address (the Service's ClusterIP needs kube-proxy, which not every cluster has); null while it has none. */
+  async previewTarget(spec: EnvironmentSpec, port: number): Promise<PreviewTarget | null> {
+    assertEnvironmentId(spec.id);
+    const at = await this.placement.locate(spec);
+    const pod = at ? await this.objects.readPod(at) : null;
+    const ip = pod?.status?.podIP;
+    return pod?.status?.phase === 'Running' && ip ? { host: ip, port } : null;
   }
 
   watch(listener: StatusListener): Unsubscribe {

@@ -13,6 +13,7 @@ import {
   RuntimeMetrics,
   RuntimeProvider,
   RuntimeReadiness,
+  PreviewTarget,
   RuntimeStatus,
   TerminalAttachment,
   TerminalSize,
@@ -168,6 +169,14 @@ export class LocalRuntime extends RuntimeProvider implements OnApplicationShutdo
   /** Every template runs here: on this host nothing runs as root (system steps never run) and images are not used. */
   templateRefusal(): string | null {
     return null;
+  }
+
+  /**
+   * Environments share this host's network (docs/runtime.md): a port an environment listens on is
+   * this host's port, reached on loopback.
+   */
+  previewTarget(_spec: EnvironmentSpec, port: number): Promise<PreviewTarget | null> {
+    return Promise.resolve({ host: '127.0.0.1', port });
   }
 
   /** Stops watching, ends the exec sessions it started and interrupts startup scripts; tmux servers keep running. */
