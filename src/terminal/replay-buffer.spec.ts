@@ -51,4 +51,23 @@ describe('ReplayBuffer', () => {
     expect(buffer.end).toBe(6_400_000);
     expect(join(buffer.since(buffer.end - 128))).toBe('x'.repeat(128));
   });
+
+  it("holds copies in blocks of its own, never the callers' Buffers or the pool slabs they are slices of", () => {
+    const buffer = new ReplayBuffer(64 * 1024);
+    const appended: Buffer[] = [];
+    for (let i = 0; i < 5_000; i += 1) {
+      // Small Buffer.from() results are slices of Node's shared pool slabs.
+      const chunk = Buffer.from(`line ${i} ${'y'.repeat(40)}\r\n`);
+      appended.push(chunk);
+      buffer.append(chunk);
+    }
+    const held = buffer.since(buffer.start)!;
+    expect(Buffer.concat(held).toString()).toBe(Buffer.concat(appended).subarray(-buffer.size).toString());
+    const callers = new Set(appended.map((chunk) => chunk.buffer));
+    const blocks = new Set(held.map((chunk) => chunk.buffer));
+    for (const block of blocks) expect(callers.has(block)).toBe(false);
+    // At most the capacity plus the block being filled and the one the oldest view is in.
+    const blockBytes = [...blocks].reduce((sum, block) => sum + block.byteLength, 0);
+    expect(blockBytes).toBeLessThanOrEqual(64 * 1024 + 2 * 16 * 1024);
+  });
 });
