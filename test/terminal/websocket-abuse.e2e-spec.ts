@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { AuthService } from '../../src/auth/auth.service.js';
 import { EnvironmentsService } from '../../src/environments/environments.service.js';
 import type { TestAccount } from '../support/accounts.js';
@@ -130,21 +131,31 @@ describe('WebSocket frames the protocol refuses', () => {
 
   it('a logs socket that leaves while it is being checked starts no follow', async () => {
     const environments = app.app.get(EnvironmentsService);
-    const preparing: Promise<unknown>[] = [];
+    const server: Server = app.app.getHttpServer();
+    const connections = (): Promise<number> =>
+      new Promise((resolve, reject) => server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+    // The check is held until the server has seen the clients leave: a client that leaves later is
+    // indistinguishable from one that stays, and gets its log.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
     const specFor = environments.specFor.bind(environments);
-    const specSpy = vi.spyOn(environments, 'specFor').mockImplementation((environment) => {
-      const spec = specFor(environment);
-      preparing.push(spec.catch(() => undefined));
+    const specSpy = vi.spyOn(environments, 'specFor').mockImplementation(async (environment) => {
+      const spec = await specFor(environment);
+      await released;
       return spec;
     });
     const followSpy = vi.spyOn(environments, 'followLogs');
     try {
+      const before = await connections();
       for (let i = 0; i < 3; i += 1) (await RawWebSocket.open(url('logs', attacker.tokens.access_token))).destroy();
-      await waitFor(() => preparing.length === 3);
-      await Promise.all(preparing);
+      await waitFor(() => specSpy.mock.calls.length === 3);
+      await eventually(async () => expect(await connections()).toBeLessThanOrEqual(before));
+      release();
+      await Promise.all(specSpy.mock.results.map((result) => (result.value as Promise<unknown>).catch(() => undefined)));
       await new Promise((resolve) => setImmediate(resolve));
       expect(followSpy).not.toHaveBeenCalled();
     } finally {
+      release();
       specSpy.mockRestore();
       followSpy.mockRestore();
     }
