@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { call as apiCall } from '../support/api-client.js';
 import { load, median, percentile } from '../support/load.js';
 import { setTeamPlan, startServer } from '../support/server.js';
 import type { BenchContext } from '../context.js';
@@ -12,18 +13,14 @@ interface Environment {
   phase: string;
 }
 
-async function call<T>(
+/** The API as one client address (the server trusts loopback's X-Forwarded-For). */
+const call = <T>(
   baseUrl: string,
   method: string,
   path: string,
   token: string | null,
   body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-forwarded-for': '10.88.0.1' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`${baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as T };
-}
+): Promise<{ status: number; body: T }> => apiCall<T>(baseUrl, '10.88.0.1', method, path, token, body);
 
 /**
  * Environment create → running on the local runtime (provision: directories, tmux server and

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startRedis, type TestRedis } from '../../test/support/redis-server.js';
 import autocannon from 'autocannon';
+import { call as apiCall } from '../support/api-client.js';
 import { median, type LoadResult } from '../support/load.js';
 import { setTeamPlan, startServer, type BenchServer } from '../support/server.js';
 import { measureEcho, quiet, startCat, stopCat, WsTerminal, type EchoResult } from '../support/terminals.js';
@@ -16,18 +17,14 @@ interface Environment {
   phase: string;
 }
 
-async function call<T>(
+/** The API as one client address (the server trusts loopback's X-Forwarded-For). */
+const call = <T>(
   baseUrl: string,
   method: string,
   path: string,
   token: string | null,
   body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-forwarded-for': '10.99.0.1' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`${baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as T };
-}
+): Promise<{ status: number; body: T }> => apiCall<T>(baseUrl, '10.99.0.1', method, path, token, body);
 
 async function waitForPhase(baseUrl: string, token: string, id: string, phase: string): Promise<void> {
   for (;;) {

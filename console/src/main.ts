@@ -1,6 +1,7 @@
 import { installStyleNonce } from './csp-nonce.js';
 import { ApiClient } from './api/client.js';
-import { Session } from './auth/session.js';
+import { describeError } from './api/http.js';
+import { Session, takeGoogleCode } from './auth/session.js';
 import { h } from './dom.js';
 import { LiveEnvironmentsSource } from './environments/live-source.js';
 import { Route, Router, routePath } from './router.js';
@@ -114,7 +115,17 @@ function start(): void {
   signOut.addEventListener('click', () => void session.signOut());
 
   outlet.replaceChildren(h('p', { class: 'page muted' }, 'Loading…'));
-  void session.restore().then((outcome) => {
+  const googleCode = takeGoogleCode();
+  const ready = googleCode
+    ? session.signInWithGoogleCode(googleCode).then(
+        () => 'refreshed' as const,
+        (error: unknown) => {
+          context.flash = describeError(error);
+          return 'none' as const;
+        },
+      )
+    : session.restore();
+  void ready.then((outcome) => {
     if (outcome === 'unreachable') context.flash = 'Cannot reach the server; sign in again when it is back';
     show(router.current);
   });

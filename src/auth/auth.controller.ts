@@ -23,7 +23,7 @@ import {
 import { LoginLockoutGuard } from './lockout/login-lockout.guard.js';
 
 /** The Token of the mobile client contract, plus the signed-in user (an earlier app build requires it). */
-const toSignInResponse = ({ tokens, user }: SignedIn): SignInResponseDto => ({
+export const toSignInResponse = ({ tokens, user }: SignedIn): SignInResponseDto => ({
   access_token: tokens.accessToken,
   refresh_token: tokens.refreshToken,
   token_type: 'bearer',

@@ -8,6 +8,11 @@ import { AccountsMaintenance } from './accounts-maintenance.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { GoogleModule } from './google/google.module.js';
+import { GoogleWebHandoffs } from './google-web/google-web-handoffs.js';
+import { GoogleWebController } from './google-web/google-web.controller.js';
+import { GoogleWebGuard } from './google-web/google-web.guard.js';
+import { GoogleWebStrategy } from './google-web/google-web.strategy.js';
+import { GoogleWebHandoffRecord, GoogleWebHandoffSchema } from './google-web/schemas/google-web-handoff.schema.js';
 import { IdentitiesRepository } from './identities.repository.js';
 import { JwtAuthGuard } from './jwt/jwt-auth.guard.js';
 import { JwtStrategy } from './jwt/jwt.strategy.js';
@@ -33,9 +38,10 @@ import { jwtModuleOptions, TokenService } from './tokens/token.service.js';
       { name: SessionRecord.name, schema: SessionSchema },
       { name: OneTimeCodeRecord.name, schema: OneTimeCodeSchema },
       { name: IdentityRecord.name, schema: IdentitySchema },
+      { name: GoogleWebHandoffRecord.name, schema: GoogleWebHandoffSchema },
     ]),
   ],
-  controllers: [AuthController],
+  controllers: [AuthController, GoogleWebController],
   providers: [
     AuthService,
     TokenService,
@@ -49,6 +55,9 @@ import { jwtModuleOptions, TokenService } from './tokens/token.service.js';
     LoginLockout,
     LoginLockoutGuard,
     JwtStrategy,
+    GoogleWebStrategy,
+    GoogleWebGuard,
+    GoogleWebHandoffs,
     { provide: PasswordHasher, useClass: Argon2PasswordHasher },
     // The second global guard, after RateLimitModule's: access token unless @Public(), @AdminOnly().
     { provide: APP_GUARD, useClass: JwtAuthGuard },

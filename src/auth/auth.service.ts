@@ -255,8 +255,12 @@ export class AuthService {
     return this.startSession(signedIn, ctx);
   }
 
-  async signInWithGoogle(idToken: string, ctx: RequestContext): Promise<SignedIn> {
-    const identity = await this.google.verify(idToken);
+  /**
+   * Signs in (or up) with a Google ID token: the mobile app's, or the one the console's browser
+   * flow received from Google's token endpoint (`audiences`: its web client id).
+   */
+  async signInWithGoogle(idToken: string, ctx: RequestContext, audiences?: readonly string[]): Promise<SignedIn> {
+    const identity = await this.google.verify(idToken, audiences);
     if (!identity.email || !identity.emailVerified) {
       throw new AppError(AccountsError.GoogleEmailUnverified, 'The Google account has no verified email address');
     }

@@ -214,6 +214,40 @@ export class EnvironmentSchema {
   @IsString()
   GOOGLE_CLIENT_IDS?: string;
 
+  /** The OAuth client of the console's "Sign in with Google" (a Google "Web application" client). */
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  @MaxLength(256)
+  GOOGLE_WEB_CLIENT_ID?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  @MaxLength(256)
+  GOOGLE_WEB_CLIENT_SECRET?: string;
+
+  /** Google's endpoints, replaceable (a local OAuth server in the tests, or a proxy). */
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^https?:\/\/\S+$/, { message: 'must be an http:// or https:// URL' })
+  GOOGLE_AUTHORIZATION_URL?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^https?:\/\/\S+$/, { message: 'must be an http:// or https:// URL' })
+  GOOGLE_TOKEN_URL?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^https?:\/\/\S+$/, { message: 'must be an http:// or https:// URL' })
+  GOOGLE_USERINFO_URL?: string;
+
+  @IsOptional()
+  @Transform(trimmed)
+  @Matches(/^https?:\/\/\S+$/, { message: 'must be an http:// or https:// URL' })
+  GOOGLE_CERTIFICATES_URL?: string;
+
   @IsOptional()
   @Transform(trimmed)
   @Matches(/^smtps?:\/\/\S+$/, { message: 'must be an smtp:// or smtps:// URL' })

@@ -62,6 +62,9 @@ export function validateEnvironment(env: Record<string, unknown>, cwd = process.
   if (isProduction && parsed.LOG_FORMAT === 'pretty') {
     problems.push('LOG_FORMAT: pretty is for development (pino-pretty is a development dependency); production logs are JSON');
   }
+  if (Boolean(parsed.GOOGLE_WEB_CLIENT_ID) !== Boolean(parsed.GOOGLE_WEB_CLIENT_SECRET)) {
+    problems.push("GOOGLE_WEB_CLIENT_ID, GOOGLE_WEB_CLIENT_SECRET: set both (the console's Google sign-in) or neither");
+  }
   const runtimeKind = parsed.RUNTIME ?? 'local';
   const localSandbox = parsed.LOCAL_SANDBOX ?? 'none';
   if (isProduction && runtimeKind === 'local' && localSandbox === 'none' && parsed.ALLOW_UNSANDBOXED_LOCAL_RUNTIME !== true) {

@@ -1,23 +1,13 @@
-import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
+import { FakeSocket } from '../../test/support/fake-socket.js';
 import type { MetricsService } from '../common/metrics/metrics.service.js';
 import { eventually } from '../../test/support/eventually.js';
 import { HIGH_WATER_BYTES, OutputFanOut } from './fan-out.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { TerminalClient, TerminalClients } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
-
-class FakeSocket extends EventEmitter {
-  readyState: number = WebSocket.OPEN;
-  bufferedAmount = 0;
-  readonly sent: { type: string; data?: string; offset?: number }[] = [];
-
-  send(data: Buffer): void {
-    this.sent.push(JSON.parse(data.toString()) as { type: string; data?: string; offset?: number });
-  }
-}
 
 function setup(): {
   fanOut: OutputFanOut;

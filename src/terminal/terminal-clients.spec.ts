@@ -1,25 +1,9 @@
-import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
+import { FakeSocket } from '../../test/support/fake-socket.js';
 import type { MetricsService } from '../common/metrics/metrics.service.js';
 import { INPUT_BURST_BYTES, INPUT_BYTES_PER_SECOND, MAX_VIOLATIONS, TerminalClient, TerminalClients } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
-
-class FakeSocket extends EventEmitter {
-  readyState: number = WebSocket.OPEN;
-  bufferedAmount = 0;
-  readonly sent: Record<string, unknown>[] = [];
-  closedWith: number | null = null;
-
-  send(data: Buffer): void {
-    this.sent.push(JSON.parse(data.toString()) as Record<string, unknown>);
-  }
-
-  close(code: number): void {
-    this.closedWith = code;
-    this.readyState = WebSocket.CLOSED;
-  }
-}
 
 let nextId = 1;
 function client(mode: TerminalClient['mode'] = 'live'): [TerminalClient, FakeSocket] {

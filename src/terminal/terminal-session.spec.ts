@@ -1,7 +1,7 @@
-import { EventEmitter } from 'node:events';
 import { Duplex, PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
+import { FakeSocket } from '../../test/support/fake-socket.js';
 import type { MetricsService } from '../common/metrics/metrics.service.js';
 import type { EnvironmentSpec, ExecSession, ExitStatus, RuntimeProvider, TerminalSize } from '../runtime/runtime.provider.js';
 import { TMUX_REPAINT_KEYS } from '../runtime/tmux-conf.js';
@@ -46,23 +46,6 @@ class FakeUpstream implements ExecSession {
   /** Ends as a process does: with an exit code, or without one (a connection lost). */
   end(status: ExitStatus): void {
     this.finish(status);
-  }
-}
-
-/** A socket whose buffered amount the test sets, recording what is sent. */
-class FakeSocket extends EventEmitter {
-  readyState: number = WebSocket.OPEN;
-  bufferedAmount = 0;
-  readonly sent: Record<string, unknown>[] = [];
-  closedWith: number | null = null;
-
-  send(data: Buffer): void {
-    this.sent.push(JSON.parse(data.toString()) as Record<string, unknown>);
-  }
-
-  close(code: number): void {
-    this.closedWith = code;
-    this.readyState = WebSocket.CLOSED;
   }
 }
 

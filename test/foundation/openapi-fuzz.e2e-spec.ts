@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase } from '../support/database.js';
 import { eventually } from '../support/eventually.js';
-import { REPO_ROOT, ServerProcess } from '../support/server-process.js';
+import { REPO_ROOT, ServerProcess, testServerEnv } from '../support/server-process.js';
 import { TEST_JWT_SECRET } from '../support/test-app.js';
 
 /**
@@ -84,20 +84,19 @@ describe('the OpenAPI description agrees with the server (schemathesis)', () => 
   beforeAll(async () => {
     if (missing) return;
     server = new ServerProcess({
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'info',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      MONGODB_URI: database.serverUri,
-      MONGODB_DB_NAME: database.name,
-      JWT_SECRET: TEST_JWT_SECRET,
-      DATA_DIR: join(scratch, 'data'),
+      ...testServerEnv(database, join(scratch, 'data')),
       // The global budget must not end the run; each request comes from its own address
       // (openapi-fuzz/hooks.py sets X-Forwarded-For), so the per-address route limits do not either.
       RATE_LIMIT_MAX: '1000000',
       TRUSTED_PROXIES: 'loopback',
       // Configured, so that Google sign-in answers 401 to the fuzzer's tokens rather than 503.
       GOOGLE_CLIENT_IDS: 'openapi-fuzz.apps.googleusercontent.com',
+      // The console's Google sign-in on, with Google's endpoints somewhere nothing answers.
+      GOOGLE_WEB_CLIENT_ID: 'openapi-fuzz-web.apps.googleusercontent.com',
+      GOOGLE_WEB_CLIENT_SECRET: 'openapi-fuzz-web-secret',
+      GOOGLE_AUTHORIZATION_URL: 'http://127.0.0.1:9/authorize',
+      GOOGLE_TOKEN_URL: 'http://127.0.0.1:9/token',
+      GOOGLE_USERINFO_URL: 'http://127.0.0.1:9/userinfo',
     });
     baseUrl = await server.listening();
   }, 120_000);

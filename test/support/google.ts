@@ -1,4 +1,6 @@
-import { generateKeyPairSync, KeyObject, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, KeyObject, randomBytes, sign } from 'node:crypto';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Certificates } from 'google-auth-library';
 import { GoogleCertificateSource } from '../../src/auth/google/google-id-token.verifier.js';
 
@@ -64,8 +66,19 @@ export interface SignGoogleIdTokenOptions {
  * Pass a claim as `undefined` to leave it out (e.g. `{ sub: undefined }`).
  */
 export function signGoogleIdToken(claims: Partial<GoogleIdTokenClaims> = {}, options: SignGoogleIdTokenOptions = {}): string {
+  const payload = googleIdTokenClaims(claims);
+  const alg = options.alg ?? 'RS256';
+  const header = { alg, kid: options.kid ?? TEST_GOOGLE_KEY_ID, typ: 'JWT' };
+  const signingInput = `${encode(header)}.${encode(payload)}`;
+  if (alg === 'none') return `${signingInput}.`;
+  const key = options.key === 'untrusted' ? untrustedKey : trustedKey;
+  return `${signingInput}.${sign('sha256', Buffer.from(signingInput), key.privateKey).toString('base64url')}`;
+}
+
+/** The claims signGoogleIdToken() signs: its defaults, overridden by `claims`. */
+export function googleIdTokenClaims(claims: Partial<GoogleIdTokenClaims> = {}): Partial<GoogleIdTokenClaims> {
   const now = Math.floor(Date.now() / 1000);
-  const payload = {
+  return {
     iss: 'https://accounts.google.com',
     aud: TEST_GOOGLE_DEFAULT_AUDIENCE,
     sub: '110248495921238986420',
@@ -77,12 +90,6 @@ export function signGoogleIdToken(claims: Partial<GoogleIdTokenClaims> = {}, opt
     exp: now + 3600,
     ...claims,
   };
-  const alg = options.alg ?? 'RS256';
-  const header = { alg, kid: options.kid ?? TEST_GOOGLE_KEY_ID, typ: 'JWT' };
-  const signingInput = `${encode(header)}.${encode(payload)}`;
-  if (alg === 'none') return `${signingInput}.`;
-  const key = options.key === 'untrusted' ? untrustedKey : trustedKey;
-  return `${signingInput}.${sign('sha256', Buffer.from(signingInput), key.privateKey).toString('base64url')}`;
 }
 
 function encode(value: object): string {
@@ -103,4 +110,142 @@ export class LocalGoogleCertificates extends GoogleCertificateSource {
     if (this.unavailable) throw new Error('Failed to retrieve verification certificates: LocalGoogleCertificates is set unavailable');
     return { [TEST_GOOGLE_KEY_ID]: trustedKey.publicKey.export({ type: 'spki', format: 'pem' }).toString() };
   }
+}
+
+/**
+ * Google's OAuth 2.0 endpoints for the console's browser sign-in, on a local port: an authorization
+ * endpoint that approves at once (as `identity`) and redirects back with a code, a token endpoint
+ * that checks the client secret, the redirect URI and the PKCE verifier and answers with an ID token
+ * signed by the trusted test key, a userinfo endpoint, and the certificates. `env` points a server
+ * at it (GOOGLE_WEB_CLIENT_ID/_SECRET and the GOOGLE_*_URL). `tokenRequests` counts code exchanges.
+ *
+ *   const google = await LocalGoogleOAuthServer.start();
+ *   google.identity = { sub: 'g-1', email: 'someone@example.com' };
+ *   new ServerProcess({ ...serverEnv, ...google.env });
+ */
+export class LocalGoogleOAuthServer {
+  static readonly CLIENT_ID = TEST_GOOGLE_DEFAULT_AUDIENCE;
+  static readonly CLIENT_SECRET = 'test-web-client-secret';
+
+  /** Who "signs in at Google" on the next authorization. */
+  identity: Partial<GoogleIdTokenClaims> = {};
+  tokenRequests = 0;
+  /** Every authorization code handed out, to look for in logs. */
+  readonly issuedCodes: string[] = [];
+  private readonly codes = new Map<string, { redirectUri: string; challenge: string; claims: Partial<GoogleIdTokenClaims> }>();
+  private readonly accessTokens = new Map<string, Partial<GoogleIdTokenClaims>>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly baseUrl: string,
+  ) {}
+
+  static async start(): Promise<LocalGoogleOAuthServer> {
+    let instance: LocalGoogleOAuthServer | null = null;
+    const server = createServer((req, res) => {
+      instance?.handle(req, res).catch((error: unknown) => reply(res, 500, { error: String(error) }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address() as AddressInfo;
+    instance = new LocalGoogleOAuthServer(server, `http://127.0.0.1:${address.port}`);
+    return instance;
+  }
+
+  get env(): Record<string, string> {
+    return {
+      GOOGLE_WEB_CLIENT_ID: LocalGoogleOAuthServer.CLIENT_ID,
+      GOOGLE_WEB_CLIENT_SECRET: LocalGoogleOAuthServer.CLIENT_SECRET,
+      GOOGLE_AUTHORIZATION_URL: `${this.baseUrl}/o/oauth2/v2/auth`,
+      GOOGLE_TOKEN_URL: `${this.baseUrl}/token`,
+      GOOGLE_USERINFO_URL: `${this.baseUrl}/v1/userinfo`,
+      GOOGLE_CERTIFICATES_URL: `${this.baseUrl}/oauth2/v1/certs`,
+    };
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.baseUrl);
+    if (req.method === 'GET' && url.pathname === '/o/oauth2/v2/auth') return this.authorize(url, res);
+    if (req.method === 'POST' && url.pathname === '/token') return this.token(new URLSearchParams(await readBody(req)), res);
+    if (req.method === 'GET' && url.pathname === '/v1/userinfo') return this.userinfo(req, res);
+    if (req.method === 'GET' && url.pathname === '/oauth2/v1/certs')
+      return reply(res, 200, await new LocalGoogleCertificates().certificates());
+    reply(res, 404, { error: 'not_found' });
+  }
+
+  private authorize(url: URL, res: ServerResponse): void {
+    const query = url.searchParams;
+    const redirectUri = query.get('redirect_uri');
+    const problem =
+      query.get('client_id') !== LocalGoogleOAuthServer.CLIENT_ID
+        ? 'unknown client_id'
+        : query.get('response_type') !== 'code'
+          ? 'response_type must be code'
+          : !redirectUri
+            ? 'no redirect_uri'
+            : !query.get('state')
+              ? 'no state'
+              : query.get('code_challenge_method') !== 'S256' || !query.get('code_challenge')
+                ? 'no S256 code_challenge'
+                : !(query.get('scope') ?? '').split(' ').includes('openid')
+                  ? 'no openid scope'
+                  : null;
+    if (problem || !redirectUri) return reply(res, 400, { error: 'invalid_request', error_description: problem });
+    const code = randomBytes(16).toString('hex');
+    this.issuedCodes.push(code);
+    this.codes.set(code, { redirectUri, challenge: query.get('code_challenge') ?? '', claims: { ...this.identity } });
+    const back = new URL(redirectUri);
+    back.searchParams.set('code', code);
+    back.searchParams.set('state', query.get('state') ?? '');
+    res.writeHead(302, { location: back.href }).end();
+  }
+
+  private token(form: URLSearchParams, res: ServerResponse): void {
+    this.tokenRequests += 1;
+    const code = form.get('code') ?? '';
+    const grant = this.codes.get(code);
+    this.codes.delete(code);
+    const verifier = form.get('code_verifier') ?? '';
+    if (
+      !grant ||
+      form.get('grant_type') !== 'authorization_code' ||
+      form.get('client_id') !== LocalGoogleOAuthServer.CLIENT_ID ||
+      form.get('client_secret') !== LocalGoogleOAuthServer.CLIENT_SECRET ||
+      form.get('redirect_uri') !== grant.redirectUri ||
+      createHash('sha256').update(verifier).digest('base64url') !== grant.challenge
+    ) {
+      return reply(res, 400, { error: 'invalid_grant' });
+    }
+    const accessToken = randomBytes(16).toString('hex');
+    this.accessTokens.set(accessToken, grant.claims);
+    reply(res, 200, {
+      access_token: accessToken,
+      expires_in: 3599,
+      token_type: 'Bearer',
+      scope: 'openid email profile',
+      id_token: signGoogleIdToken({ aud: LocalGoogleOAuthServer.CLIENT_ID, ...grant.claims }),
+    });
+  }
+
+  /** Only with the access token in an Authorization header: one in the URL would end up in access logs. */
+  private userinfo(req: IncomingMessage, res: ServerResponse): void {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const claims = this.accessTokens.get(token);
+    if (!claims) return reply(res, 401, { error: 'invalid_token' });
+    const { sub, email, email_verified, name, picture } = googleIdTokenClaims(claims);
+    reply(res, 200, { sub, email, email_verified, name, picture });
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -2,9 +2,28 @@ import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { findRepoRoot } from '../../src/database/launcher/devdb-binary.js';
+import type { TestDatabase } from './database.js';
+import { TEST_JWT_SECRET } from './test-app.js';
 
 export const REPO_ROOT = findRepoRoot();
 const MAIN = join(REPO_ROOT, 'dist', 'main.js');
+
+/**
+ * The environment of a built server under test: NODE_ENV=test, JSON log lines at info (to read in
+ * `stdout`), a free port on loopback, `database`, the test JWT secret and `dataDir`.
+ */
+export function testServerEnv(database: TestDatabase, dataDir: string): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MONGODB_URI: database.serverUri,
+    MONGODB_DB_NAME: database.name,
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATA_DIR: dataDir,
+  };
+}
 
 /** The compiled server (`npm test` builds it first), started as its own process like `npm run start:prod`. */
 export class ServerProcess {

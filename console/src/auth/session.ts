@@ -75,6 +75,11 @@ export class Session {
     this.accept(answer);
   }
 
+  /** Collects the tokens of a finished "Sign in with Google" with the one-time code from the fragment. */
+  async signInWithGoogleCode(code: string): Promise<void> {
+    this.accept(await requestJson<SignInAnswer>('POST', '/auth/google/web/exchange', { body: { code } }));
+  }
+
   async register(fields: { username: string; email: string; password: string; full_name: string | null }): Promise<void> {
     const answer = await requestJson<SignInAnswer>('POST', '/auth/register', { body: fields });
     this.accept(answer);
@@ -140,4 +145,15 @@ export class Session {
   private emit(change: SessionChange): void {
     for (const listener of [...this.listeners]) listener(change);
   }
+}
+
+/**
+ * The one-time code the server's Google callback put in the fragment (`#google_code=…`), removed
+ * from the address (and so from the history entry) before anything else runs; null when absent.
+ */
+export function takeGoogleCode(): string | null {
+  const match = /^#google_code=([A-Za-z0-9_-]+)$/.exec(window.location.hash);
+  if (!match?.[1]) return null;
+  window.history.replaceState(window.history.state, '', `${window.location.pathname}${window.location.search}`);
+  return match[1];
 }

@@ -1,4 +1,4 @@
-import { ApiError, describeError } from '../api/http.js';
+import { API, ApiError, describeError, requestJson } from '../api/http.js';
 import { h, setAlert } from '../dom.js';
 import type { AppContext, Dispose } from './context.js';
 
@@ -26,12 +26,18 @@ function field(label: string, input: HTMLInputElement): HTMLLabelElement {
 }
 
 /**
- * Where "Sign in with Google" goes. It is added once the server has a web client id (see
- * docs/google-sign-in.md and docs/console.md#google-sign-in): the Google Identity Services button
- * would render here and post its ID token to `POST /api/v1/auth/google`. Not implemented yet.
+ * "Sign in with Google", shown when the server has a web client (GET /auth/google/web/status): a
+ * plain link to the server's browser flow (docs/auth.md#google-sign-in-in-the-browser), which comes
+ * back to /sign-in with a one-time code in the fragment that main.ts collects.
  */
-function googleSignInSlot(): HTMLElement {
-  return h('div', { class: 'google-sign-in', 'data-slot': 'google-sign-in', hidden: true });
+function googleSignIn(): HTMLElement {
+  const link = h('a', { class: 'button google', href: `${API}/auth/google/web`, 'data-action': 'google-sign-in' }, 'Sign in with Google');
+  const slot = h('div', { class: 'google-sign-in', 'data-slot': 'google-sign-in', hidden: true }, link);
+  requestJson<{ enabled: boolean }>('GET', '/auth/google/web/status').then(
+    (status) => (slot.hidden = !status.enabled),
+    () => undefined,
+  );
+  return slot;
 }
 
 export function signInView(root: HTMLElement, context: AppContext, onSignedIn: () => void): Dispose {
@@ -54,7 +60,7 @@ export function signInView(root: HTMLElement, context: AppContext, onSignedIn: (
     field('Username or email', login),
     field('Password', password),
     submit,
-    googleSignInSlot(),
+    googleSignIn(),
     h('p', { class: 'muted' }, 'No account yet? ', h('a', { href: '/register', 'data-route': true }, 'Create one')),
   );
   if (context.flash) setAlert(alert, context.flash, 'info');

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { ConfigType } from '@nestjs/config';
 import { type Certificates, OAuth2Client, type TokenPayload } from 'google-auth-library';
 import { AppError } from '../../common/errors/app-error.js';
@@ -16,9 +16,13 @@ export interface GoogleIdentity {
   picture: string | null;
 }
 
-/** Turns a Google ID token from the mobile client into a verified identity, or throws an AppError. */
+/** Turns a Google ID token into a verified identity, or throws an AppError. */
 export abstract class GoogleIdTokenVerifier {
-  abstract verify(idToken: string): Promise<GoogleIdentity>;
+  /**
+   * `audiences`: the OAuth client ids the token may be issued for; the mobile clients'
+   * (GOOGLE_CLIENT_IDS) unless the caller says otherwise (the console's browser flow: its web client).
+   */
+  abstract verify(idToken: string, audiences?: readonly string[]): Promise<GoogleIdentity>;
 }
 
 /**
@@ -34,14 +38,23 @@ export abstract class GoogleCertificateSource {
 const CERTIFICATE_FETCH_TIMEOUT_MS = 5_000;
 
 /**
- * Google's published certificates (https://www.googleapis.com/oauth2/v1/certs) through
+ * Google's published certificates (GOOGLE_CERTIFICATES_URL, by default https://www.googleapis.com/oauth2/v1/certs) through
  * google-auth-library, which caches them for as long as the response's Cache-Control allows.
  * Concurrent callers share one request while the cache is being refilled.
  */
 @Injectable()
 export class GoogleFederatedCertificates extends GoogleCertificateSource {
-  private readonly client = new OAuth2Client({ transporterOptions: { timeout: CERTIFICATE_FETCH_TIMEOUT_MS } });
+  private readonly client: OAuth2Client;
   private pending: Promise<Certificates> | null = null;
+
+  constructor(@Optional() @Inject(authConfig.KEY) config?: ConfigType<typeof authConfig>) {
+    super();
+    const certificatesUrl = config?.googleEndpoints.certificatesUrl;
+    this.client = new OAuth2Client({
+      transporterOptions: { timeout: CERTIFICATE_FETCH_TIMEOUT_MS },
+      ...(certificatesUrl ? { endpoints: { oauth2FederatedSignonPemCertsUrl: certificatesUrl } } : {}),
+    });
+  }
 
   certificates(): Promise<Certificates> {
     this.pending ??= this.client
@@ -156,8 +169,7 @@ export class GoogleAuthLibraryVerifier extends GoogleIdTokenVerifier {
     super();
   }
 
-  async verify(idToken: string): Promise<GoogleIdentity> {
-    const audiences = this.config.googleClientIds;
+  async verify(idToken: string, audiences: readonly string[] = this.config.googleClientIds): Promise<GoogleIdentity> {
     if (audiences.length === 0) throw new AppError(AccountsError.GoogleNotConfigured, 'Google sign-in is not configured on this server');
 
     const problem = typeof idToken === 'string' ? structuralProblem(idToken) : 'not a string';

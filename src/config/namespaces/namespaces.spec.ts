@@ -6,7 +6,7 @@ import { Test } from '@nestjs/testing';
 import { configModule, loadConfiguration } from '../configuration.js';
 import { ConfigurationError } from '../validate-environment.js';
 import { appConfig } from './app.config.js';
-import { authConfig } from './auth.config.js';
+import { authConfig, GOOGLE_ENDPOINTS } from './auth.config.js';
 import { databaseConfig } from './database.config.js';
 import { httpConfig } from './http.config.js';
 import { loggingConfig } from './logging.config.js';
@@ -110,6 +110,9 @@ describe('auth namespace', () => {
       LOGIN_LOCKOUT_THRESHOLD: '3',
       LOGIN_LOCKOUT_SECONDS: '60',
       GOOGLE_CLIENT_IDS: ' ios.apps.googleusercontent.com , web.apps.googleusercontent.com,',
+      GOOGLE_WEB_CLIENT_ID: 'web.apps.googleusercontent.com',
+      GOOGLE_WEB_CLIENT_SECRET: 'web-secret',
+      GOOGLE_TOKEN_URL: 'http://127.0.0.1:9/token',
     };
     await expect(injected(authConfig, env)).resolves.toEqual({
       jwtSecret: SECRET,
@@ -119,6 +122,8 @@ describe('auth namespace', () => {
       lockoutThreshold: 3,
       lockoutSeconds: 60,
       googleClientIds: ['ios.apps.googleusercontent.com', 'web.apps.googleusercontent.com'],
+      googleWeb: { clientId: 'web.apps.googleusercontent.com', clientSecret: 'web-secret' },
+      googleEndpoints: { ...GOOGLE_ENDPOINTS, tokenUrl: 'http://127.0.0.1:9/token' },
     });
   });
 
@@ -132,6 +137,8 @@ describe('auth namespace', () => {
       lockoutThreshold: 5,
       lockoutSeconds: 900,
       googleClientIds: [],
+      googleWeb: null,
+      googleEndpoints: GOOGLE_ENDPOINTS,
     });
   });
 
@@ -140,6 +147,15 @@ describe('auth namespace', () => {
     expect(problemsOf({ JWT_ACCESS_TTL_SECONDS: '30', JWT_SECRET: secret })).toEqual([
       'JWT_SECRET: JWT_SECRET must be shorter than or equal to 4096 characters',
       'JWT_ACCESS_TTL_SECONDS: JWT_ACCESS_TTL_SECONDS must not be less than 60 (got "30")',
+    ]);
+  });
+
+  it('wants the Google web client id and secret together, and URLs for the Google endpoints', () => {
+    const pair = "GOOGLE_WEB_CLIENT_ID, GOOGLE_WEB_CLIENT_SECRET: set both (the console's Google sign-in) or neither";
+    expect(problemsOf({ GOOGLE_WEB_CLIENT_ID: 'web.apps.googleusercontent.com' })).toEqual([pair]);
+    expect(problemsOf({ GOOGLE_WEB_CLIENT_SECRET: 'secret-value' })).toEqual([pair]);
+    expect(problemsOf({ GOOGLE_TOKEN_URL: 'oauth2.googleapis.com/token' })).toEqual([
+      'GOOGLE_TOKEN_URL: must be an http:// or https:// URL',
     ]);
   });
 });
