@@ -394,6 +394,20 @@ export class EnvironmentSchema {
   @IsOptional()
   @Transform(toInt)
   @IsInt()
+  @Min(1_048_576)
+  @Max(17_179_869_184)
+  TERMINAL_REPLAY_MEMORY_BYTES?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1_048_576)
+  @Max(17_179_869_184)
+  TERMINAL_SEND_QUEUE_MEMORY_BYTES?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
   @Min(1)
   @Max(10_000)
   TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT?: number;

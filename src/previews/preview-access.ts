@@ -89,6 +89,12 @@ export class PreviewAccess {
     return { kind: 'proxy', target };
   }
 
+  /** Drops the reused decisions for this environment's port (its upstream just failed). */
+  forget(environmentId: string, port: number): void {
+    const suffix = `:${environmentId}:${port}`;
+    for (const key of [...this.recent.keys()]) if (key.endsWith(suffix)) this.recent.delete(key);
+  }
+
   private remember(key: string, decision: PreviewDecision): void {
     this.recent.delete(key);
     this.recent.set(key, { decision, until: performance.now() + DECISION_CACHE_MS });

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { ProxyServer } from 'http-proxy-3';
+import { UpgradeRateLimit } from '../common/rate-limit/upgrade-rate-limit.js';
 import { previewsConfig } from '../config/namespaces/previews.config.js';
 import { PreviewAccess, PreviewDecision } from './preview-access.js';
 import { cleanLocation, parsePreviewRequest, PreviewRequest, withoutPreviewCookie } from './preview-address.js';
@@ -30,6 +31,7 @@ export class PreviewProxy implements OnApplicationShutdown {
   constructor(
     @Inject(previewsConfig.KEY) private readonly config: ConfigType<typeof previewsConfig>,
     private readonly access: PreviewAccess,
+    private readonly limits: UpgradeRateLimit,
   ) {
     this.proxy.on('proxyRes', (upstream, request) => {
       // The path form's pages get their sandbox whatever the environment's server says (a second
@@ -39,8 +41,11 @@ export class PreviewProxy implements OnApplicationShutdown {
       upstream.headers['content-security-policy'] = [...(existing ? [existing].flat() : []), PATH_FORM_CSP];
       upstream.headers['referrer-policy'] = 'no-referrer';
     });
-    this.proxy.on('error', (error, _request, response) => {
+    this.proxy.on('error', (error, request, response) => {
       this.logger.debug(`A preview's upstream failed: ${error.message}`);
+      // The environment may have stopped or moved (a new pod IP): its next request is decided afresh.
+      const preview = forwarded.get(request);
+      if (preview) this.access.forget(preview.environmentId, preview.port);
       if ('writeHead' in response) {
         const res = response;
         if (!res.headersSent) sendJson(res, 502, { detail: 'Nothing answers on this port in the environment', code: 'bad_gateway' });
@@ -59,16 +64,21 @@ export class PreviewProxy implements OnApplicationShutdown {
   readonly handle = (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void): void => {
     const preview = parsePreviewRequest(request, this.config.domain);
     if (preview === null) return next();
-    if (preview === 'invalid') return sendJson(response, 404, NOT_FOUND);
-    if (preview.form === 'path' && preview.url.pathname === preview.prefix) {
-      // `…/<port>` → `…/<port>/` (and `…/~<key>` → `…/~<key>/`), so that the page's relative addresses stay under it.
-      response.writeHead(308, { location: `${preview.prefix}/${preview.url.search}` }).end();
-      return;
-    }
-    this.access.decide(preview, request).then(
-      (decision) => this.answer(preview, decision, request, response),
-      (error: unknown) => next(error),
-    );
+    // Every preview request counts against the client's global budget, like the API's requests
+    // (RateLimitGuard) and WebSocket upgrades, which never reach the guards from here.
+    this.limits
+      .admit(request)
+      .then((refusal) => {
+        if (refusal !== null) return sendJson(response, refusal.status, refusal.body, refusal.headers);
+        if (preview === 'invalid') return sendJson(response, 404, NOT_FOUND);
+        if (preview.form === 'path' && preview.url.pathname === preview.prefix) {
+          // `…/<port>` → `…/<port>/` (and `…/~<key>` → `…/~<key>/`), so that the page's relative addresses stay under it.
+          response.writeHead(308, { location: `${preview.prefix}/${preview.url.search}` }).end();
+          return;
+        }
+        return this.access.decide(preview, request).then((decision) => this.answer(preview, decision, request, response));
+      })
+      .catch((error: unknown) => next(error));
   };
 
   /** Whether the WebSocket adapter should hand this upgrade to `upgrade` (a preview's address). */
@@ -134,7 +144,7 @@ export class PreviewProxy implements OnApplicationShutdown {
 
   /** What the environment's server sees: its own path, and none of DevPocket's credentials. */
   private forward(preview: PreviewRequest, request: IncomingMessage): void {
-    pathForm.set(request, preview.form === 'path');
+    forwarded.set(request, preview);
     const url = new URL(preview.upstreamPath, 'http://upstream.invalid');
     url.searchParams.delete('devpocket_token');
     url.searchParams.delete('devpocket_grant');
@@ -146,9 +156,10 @@ export class PreviewProxy implements OnApplicationShutdown {
   }
 }
 
-const pathForm = new WeakMap<IncomingMessage, boolean>();
+/** The preview each forwarded request is for. */
+const forwarded = new WeakMap<IncomingMessage, PreviewRequest>();
 function isPathForm(request: IncomingMessage): boolean {
-  return pathForm.get(request) === true;
+  return forwarded.get(request)?.form === 'path';
 }
 
 function targetUrl(decision: { target: { host: string; port: number } }): string {
@@ -166,9 +177,15 @@ function isSecure(request: IncomingMessage, publicUrl: URL | null): boolean {
   return request.headers['x-forwarded-proto'] === 'https' || ('encrypted' in request.socket && request.socket.encrypted === true);
 }
 
-function sendJson(response: ServerResponse, status: number, body: { detail: string; code: string }): void {
+function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: { detail: string; code: string },
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   response.writeHead(status, {
+    ...headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
+import { RateLimitModule } from '../common/rate-limit/rate-limit.module.js';
 import { EnvironmentsModule } from '../environments/environments.module.js';
 import { PreviewAccess } from './preview-access.js';
 import { PreviewLinksModule } from './preview-links.module.js';
@@ -10,7 +11,7 @@ import { PreviewProxy } from './preview-proxy.js';
  * application's middleware by `configureApp`, and the WebSocket adapter hands it preview upgrades.
  */
 @Module({
-  imports: [AuthModule, EnvironmentsModule, PreviewLinksModule],
+  imports: [AuthModule, EnvironmentsModule, PreviewLinksModule, RateLimitModule],
   providers: [PreviewAccess, PreviewProxy],
   exports: [PreviewProxy],
 })

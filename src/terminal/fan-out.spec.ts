@@ -4,12 +4,14 @@ import { WebSocket } from 'ws';
 import { FakeSocket } from '../../test/support/fake-socket.js';
 import type { MetricsService } from '../common/metrics/metrics.service.js';
 import { eventually } from '../../test/support/eventually.js';
-import { HIGH_WATER_BYTES, OutputFanOut } from './fan-out.js';
+import { FanOutParts, HIGH_WATER_BYTES, OutputFanOut } from './fan-out.js';
+import { ReplayBudget, SendQueueBudget } from './memory-budget.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { TerminalClient, TerminalClients } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
 
-function setup(): {
+/** One session's fan-out over fake sockets; `budgets` are the process's, shared by several setups. */
+function setup(budgets: Pick<FanOutParts, 'sendBudget' | 'replayBudget'> = {}): {
   fanOut: OutputFanOut;
   buffer: ReplayBuffer;
   upstream: PassThrough;
@@ -31,6 +33,7 @@ function setup(): {
       caughtUp.push(client);
       client.mode = 'live';
     },
+    ...budgets,
   });
   let id = 1;
   const join = (): [TerminalClient, FakeSocket] => {
@@ -123,5 +126,55 @@ describe('OutputFanOut', () => {
     fanOut.clientLeft();
     expect(fanOut.paused).toBe(false);
     fanOut.close();
+  });
+
+  it('keeps every session queued output under the process budget, cutting over the largest queues first', async () => {
+    const sendBudget = new SendQueueBudget(1024 * 1024);
+    const one = setup({ sendBudget });
+    const two = setup({ sendBudget });
+    const [big, bigSocket] = one.join();
+    const [, smallSocket] = one.join();
+    const [other, otherSocket] = two.join();
+    // Each is under the per-client limit; together they are over the budget.
+    bigSocket.bufferedAmount = 600 * 1024;
+    smallSocket.bufferedAmount = 100 * 1024;
+    otherSocket.bufferedAmount = 400 * 1024;
+    two.fanOut.write(Buffer.from('x'));
+    expect(big.mode).toBe('behind');
+    expect(other.mode).toBe('live');
+    expect(otherSocket.sent.map((m) => m.data)).toEqual(['x']);
+    one.fanOut.write(Buffer.from('y'));
+    expect(bigSocket.sent).toEqual([]);
+    expect(smallSocket.sent.map((m) => m.data)).toEqual(['y']);
+    // The cut-over client drains, and is handed back (a redraw in the session) as with the per-client limit.
+    bigSocket.bufferedAmount = 0;
+    await eventually(() => expect(one.caughtUp).toEqual([big]));
+    // Under the budget nobody is cut over.
+    await turn();
+    two.fanOut.write(Buffer.from('z'));
+    expect(otherSocket.sent.map((m) => m.data)).toEqual(['x', 'z']);
+    expect(other.mode).toBe('live');
+    one.fanOut.close();
+    two.fanOut.close();
+  });
+
+  it('records output against the process replay budget, which trims the largest buffers first', async () => {
+    const replayBudget = new ReplayBudget(1000 * 1024);
+    const one = setup({ replayBudget });
+    const two = setup({ replayBudget });
+    for (let i = 0; i < 7; i += 1) {
+      one.fanOut.write(Buffer.alloc(100 * 1024, 'a'));
+      if (i < 5) two.fanOut.write(Buffer.alloc(100 * 1024, 'b'));
+      await turn();
+    }
+    await turn();
+    // 700 and 500 KiB over a budget of 1000: the larger one loses its oldest 200 KiB, the other nothing.
+    expect(one.buffer.size).toBe(500 * 1024);
+    expect(two.buffer.size).toBe(500 * 1024);
+    expect(one.buffer.since(1000)).toBeNull();
+    expect(two.buffer.since(1000)).toHaveLength(5);
+    one.fanOut.close();
+    two.fanOut.close();
+    expect(replayBudget.size).toBe(0);
   });
 });

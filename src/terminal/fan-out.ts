@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
+import type { ReplayBudget, SendQueueBudget, SendQueueMember } from './memory-budget.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { encode, TerminalClient, TerminalClients } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
@@ -21,6 +22,9 @@ export interface FanOutParts {
   upstream: () => Readable | null;
   /** A cut-over client has drained: bring it back to the current screen. */
   caughtUp: (client: TerminalClient) => void;
+  /** The process's bounds on queued output and on replay data, shared by every session (memory-budget.ts). */
+  sendBudget?: SendQueueBudget;
+  replayBudget?: ReplayBudget;
 }
 
 /**
@@ -28,7 +32,9 @@ export interface FanOutParts {
  * recorded in the replay buffer, encoded once and sent to every live client, the active one first.
  * A client that falls behind while others keep up is cut over (it gets nothing until it drains,
  * then `caughtUp`); when every client is behind, the upstream is paused instead, and resumed as
- * soon as one drains or none is left. Memory stays bounded either way.
+ * soon as one drains or none is left. Memory stays bounded either way: per client by HIGH_WATER_BYTES,
+ * and over the whole process by the send-queue budget, which may cut over the clients with the
+ * largest queues of any session to make room for a frame (memory-budget.ts).
  */
 export class OutputFanOut {
   private readonly decoder = new StringDecoder('utf8');
@@ -37,7 +43,15 @@ export class OutputFanOut {
   private upstreamPaused = false;
   private drainTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly parts: FanOutParts) {}
+  private readonly member: SendQueueMember = {
+    clients: () => this.parts.clients,
+    cutOver: (client) => this.cutOver(client),
+  };
+
+  constructor(private readonly parts: FanOutParts) {
+    parts.sendBudget?.join(this.member);
+    parts.replayBudget?.track(parts.buffer);
+  }
 
   /** True while the upstream is paused because every live client is behind. */
   get paused(): boolean {
@@ -69,27 +83,27 @@ export class OutputFanOut {
     const text = this.pendingText;
     if (text.length === 0) return;
     this.pendingText = '';
-    const { clients, buffer, metrics } = this.parts;
+    const { clients, buffer } = this.parts;
     const bytes = Buffer.from(text, 'utf8');
     const offset = buffer.append(bytes);
+    this.parts.replayBudget?.grew();
     const frame = encode({ type: 'output', data: text, offset });
     const live = clients.live();
     const slow = live.filter((client) => client.ws.bufferedAmount > HIGH_WATER_BYTES).length;
-    if (live.length > 0 && slow === live.length) {
-      // Everyone is behind: deliver what was read and stop reading until someone drains.
-      for (const client of live) clients.sendFrame(client, frame, bytes.length);
-      this.pauseUpstream();
-      return;
-    }
-    for (const client of live) {
-      if (client.ws.bufferedAmount > HIGH_WATER_BYTES) {
-        client.mode = 'behind';
-        metrics.cutovers.inc();
-        this.watchDrain();
-      } else {
-        clients.sendFrame(client, frame, bytes.length);
-      }
-    }
+    const everyoneBehind = live.length > 0 && slow === live.length;
+    if (!everyoneBehind) for (const client of live) if (client.ws.bufferedAmount > HIGH_WATER_BYTES) this.cutOver(client);
+    // Room in the process's budget; it may cut over the largest queues first (some of these, too).
+    const receivers = live.filter((client) => client.mode === 'live');
+    this.parts.sendBudget?.reserve(frame.length * receivers.length);
+    for (const client of receivers) if (client.mode === 'live') clients.sendFrame(client, frame, bytes.length);
+    // Everyone is behind: what was read is delivered, and nothing more is read until someone drains.
+    if (everyoneBehind) this.pauseUpstream();
+  }
+
+  private cutOver(client: TerminalClient): void {
+    client.mode = 'behind';
+    this.parts.metrics.cutovers.inc();
+    this.watchDrain();
   }
 
   /** A client left: a paused upstream may resume. */
@@ -98,6 +112,8 @@ export class OutputFanOut {
   }
 
   close(): void {
+    this.parts.sendBudget?.leave(this.member);
+    this.parts.replayBudget?.untrack(this.parts.buffer);
     if (this.drainTimer) clearInterval(this.drainTimer);
     this.drainTimer = null;
   }

@@ -91,8 +91,13 @@ export class ReplayBuffer {
     return view;
   }
 
-  private evict(): void {
-    while (this.bytes > this.capacity && this.head < this.chunks.length - 1) {
+  /** Drops the oldest chunks until at most `bytes` are held (the newest chunk always stays): the process's replay budget. */
+  trimTo(bytes: number): void {
+    this.evict(Math.min(bytes, this.capacity));
+  }
+
+  private evict(limit = this.capacity): void {
+    while (this.bytes > limit && this.head < this.chunks.length - 1) {
       this.bytes -= this.chunks[this.head].length;
       // Let go of the view at once, so its block is freed once none of its views is held.
       this.chunks[this.head] = EMPTY;

@@ -5,6 +5,7 @@ import { EnvironmentSpec, ExitStatus, RuntimeProvider, TerminalAttachment, Termi
 import { DEFAULT_TERMINAL_SIZE } from '../runtime/terminal-size.js';
 import { OutputFanOut } from './fan-out.js';
 import { ClientMessage, ServerMessage, WelcomeMessage } from './protocol.js';
+import type { ReplayBudget, SendQueueBudget } from './memory-budget.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { encode, TerminalClient, TerminalClients } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
@@ -32,6 +33,8 @@ export interface SessionDependencies {
   attach?: (spec: EnvironmentSpec, size: TerminalSize) => Promise<SessionUpstream>;
   metrics: TerminalMetrics;
   replayBufferBytes: number;
+  /** The process's bounds on queued output and replay data, shared by every session (memory-budget.ts). */
+  memory?: { sendQueue: SendQueueBudget; replay: ReplayBudget };
   graceMs: number;
   onInput: (environmentId: string) => void;
   onClosed: (session: TerminalSession) => void;
@@ -79,6 +82,8 @@ export class TerminalSession {
       metrics: deps.metrics,
       upstream: () => this.upstream?.stream ?? null,
       caughtUp: (client) => this.redraw(client, true),
+      sendBudget: deps.memory?.sendQueue,
+      replayBudget: deps.memory?.replay,
     });
   }
 

@@ -10,6 +10,7 @@ import { Environment, statusOf } from '../environments/environment.js';
 import { EnvironmentsService } from '../environments/environments.service.js';
 import { RuntimeProvider } from '../runtime/runtime.provider.js';
 import { ClusterTerminals } from './cluster/cluster-terminals.js';
+import { ReplayBudget, SendQueueBudget } from './memory-budget.js';
 import { parseClientMessage } from './protocol.js';
 import { TerminalMetrics } from './terminal-metrics.js';
 import { TerminalClient, TerminalSession } from './terminal-session.js';
@@ -33,6 +34,8 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
   private readonly sessions = new Map<string, TerminalSession>();
   private readonly perUser = new Map<string, number>();
   private nextClientId = 1;
+  /** Every session's queued output and replay data together stay under these (memory-budget.ts). */
+  private readonly memory: { sendQueue: SendQueueBudget; replay: ReplayBudget };
 
   constructor(
     @Inject(terminalConfig.KEY) private readonly config: ConfigType<typeof terminalConfig>,
@@ -41,7 +44,9 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
     private readonly events: DomainEvents,
     private readonly metrics: TerminalMetrics,
     private readonly cluster: ClusterTerminals,
-  ) {}
+  ) {
+    this.memory = { sendQueue: new SendQueueBudget(config.sendQueueMemoryBytes), replay: new ReplayBudget(config.replayMemoryBytes) };
+  }
 
   onModuleInit(): void {
     // Both concern this process's own clients: they run wherever the event was emitted (every replica).
@@ -156,6 +161,7 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
             : undefined,
           metrics: this.metrics,
           replayBufferBytes: this.config.replayBufferBytes,
+          memory: this.memory,
           graceMs: this.config.graceMs,
           onInput: (id) => void this.environments.touch(id).catch(() => undefined),
           onClosed: (done) => {

@@ -1,10 +1,9 @@
 import { request } from 'node:http';
-import { WebSocket } from 'ws';
 import { PATH_FORM_CSP } from '../../src/previews/preview-proxy.js';
 import type { TestAccount } from '../support/accounts.js';
 import { createEnvironmentsApp, EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
 import { eventually } from '../support/eventually.js';
-import { freePort, startPreviewServer } from './preview-fixtures.js';
+import { echoThrough, freePort, startPreviewServer, upgradeRefusal } from './preview-fixtures.js';
 
 interface Reply {
   status: number;
@@ -171,20 +170,8 @@ describe('web previews', () => {
 
   it('proxies a WebSocket (echo) for the owner, and refuses anyone else before the upgrade', async () => {
     const keyed = await admitPath();
-    const socket = new WebSocket(`${keyed.replace('http', 'ws')}/echo`);
-    const answer = await new Promise<string>((resolve, reject) => {
-      socket.once('open', () => socket.send('hello'));
-      socket.once('message', (data: Buffer) => resolve(data.toString()));
-      socket.once('error', reject);
-    });
-    socket.close();
-    expect(answer).toBe('echo: hello');
-
-    const refused = await new Promise<number>((resolve) => {
-      const other = new WebSocket(`${pathBase().replace('http', 'ws')}/echo?devpocket_token=${stranger.tokens.access_token}`);
-      other.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
-      other.once('error', () => undefined);
-    });
+    expect(await echoThrough(`${keyed.replace('http', 'ws')}/echo`, 'hello')).toBe('echo: hello');
+    const refused = await upgradeRefusal(`${pathBase().replace('http', 'ws')}/echo?devpocket_token=${stranger.tokens.access_token}`);
     expect(refused).toBe(404);
   });
 

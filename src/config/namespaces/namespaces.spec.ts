@@ -323,12 +323,16 @@ describe('terminal namespace', () => {
     const env = {
       TERMINAL_GRACE_SECONDS: '0',
       TERMINAL_REPLAY_BUFFER_BYTES: '65536',
+      TERMINAL_REPLAY_MEMORY_BYTES: '8388608',
+      TERMINAL_SEND_QUEUE_MEMORY_BYTES: '4194304',
       TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT: '2',
       TERMINAL_MAX_CONNECTIONS_PER_USER: '3',
     };
     await expect(injected(terminalConfig, env)).resolves.toEqual({
       graceMs: 0,
       replayBufferBytes: 65_536,
+      replayMemoryBytes: 8_388_608,
+      sendQueueMemoryBytes: 4_194_304,
       maxClientsPerEnvironment: 2,
       maxConnectionsPerUser: 3,
     });
@@ -338,6 +342,8 @@ describe('terminal namespace', () => {
     await expect(injected(terminalConfig)).resolves.toEqual({
       graceMs: 60_000,
       replayBufferBytes: 1_048_576,
+      replayMemoryBytes: 67_108_864,
+      sendQueueMemoryBytes: 33_554_432,
       maxClientsPerEnvironment: 10,
       maxConnectionsPerUser: 20,
     });
@@ -346,6 +352,9 @@ describe('terminal namespace', () => {
   it('refuses a bad value with its line', () => {
     expect(problemsOf({ TERMINAL_REPLAY_BUFFER_BYTES: '1024' })).toEqual([
       'TERMINAL_REPLAY_BUFFER_BYTES: TERMINAL_REPLAY_BUFFER_BYTES must not be less than 65536 (got "1024")',
+    ]);
+    expect(problemsOf({ TERMINAL_SEND_QUEUE_MEMORY_BYTES: '1000' })).toEqual([
+      'TERMINAL_SEND_QUEUE_MEMORY_BYTES: TERMINAL_SEND_QUEUE_MEMORY_BYTES must not be less than 1048576 (got "1000")',
     ]);
   });
 });
