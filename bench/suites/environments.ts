@@ -1,26 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call as apiCall } from '../support/api-client.js';
+import { callerAt, type EnvironmentBody } from '../support/api-client.js';
 import { load, median, percentile } from '../support/load.js';
 import { setTeamPlan, startServer } from '../support/server.js';
 import type { BenchContext } from '../context.js';
 
 const CREATES = 5;
 
-interface Environment {
-  id: string;
-  phase: string;
-}
+type Environment = EnvironmentBody;
 
 /** The API as one client address (the server trusts loopback's X-Forwarded-For). */
-const call = <T>(
-  baseUrl: string,
-  method: string,
-  path: string,
-  token: string | null,
-  body?: unknown,
-): Promise<{ status: number; body: T }> => apiCall<T>(baseUrl, '10.88.0.1', method, path, token, body);
+const call = callerAt('10.88.0.1');
 
 /**
  * Environment create → running on the local runtime (provision: directories, tmux server and

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startRedis, type TestRedis } from '../../test/support/redis-server.js';
 import autocannon from 'autocannon';
-import { call as apiCall } from '../support/api-client.js';
+import { callerAt, type EnvironmentBody } from '../support/api-client.js';
 import { median, type LoadResult } from '../support/load.js';
 import { setTeamPlan, startServer, type BenchServer } from '../support/server.js';
 import { measureEcho, quiet, startCat, stopCat, WsTerminal, type EchoResult } from '../support/terminals.js';
@@ -12,19 +12,10 @@ import type { BenchContext } from '../context.js';
 const ENVIRONMENTS = 5;
 const DB_NAME = 'bench_scaling';
 
-interface Environment {
-  id: string;
-  phase: string;
-}
+type Environment = EnvironmentBody;
 
 /** The API as one client address (the server trusts loopback's X-Forwarded-For). */
-const call = <T>(
-  baseUrl: string,
-  method: string,
-  path: string,
-  token: string | null,
-  body?: unknown,
-): Promise<{ status: number; body: T }> => apiCall<T>(baseUrl, '10.99.0.1', method, path, token, body);
+const call = callerAt('10.99.0.1');
 
 async function waitForPhase(baseUrl: string, token: string, id: string, phase: string): Promise<void> {
   for (;;) {

@@ -102,3 +102,9 @@ export async function pool<T, R>(items: T[], concurrency: number, work: (item: T
 }
 
 // ---- terminal clients ----------------------------------------------------------------------------
+
+/** `call` bound to one client address: every request of a bench that acts as one phone. */
+export function callerAt(ip: string) {
+  return <T>(baseUrl: string, method: string, path: string, token: string | null, body?: unknown): Promise<{ status: number; body: T }> =>
+    call<T>(baseUrl, ip, method, path, token, body);
+}
