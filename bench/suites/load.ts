@@ -4,20 +4,11 @@ import { freePort, startRedis, type TestRedis } from '../../test/support/redis-s
 import { login } from '../support/api-client.js';
 import { LoadClients } from '../support/load-clients.js';
 import { echoWithin } from '../support/load-echo.js';
-import {
-  createFleet,
-  deleteFleet,
-  killTmuxServers,
-  machineCpu,
-  metrics,
-  ProducerSwitch,
-  startProducers,
-  type Fleet,
-} from '../support/load-fleet.js';
+import { createFleet, deleteFleet, machineCpu, metrics, ProducerSwitch, startProducers, type Fleet } from '../support/load-fleet.js';
 import { percentile } from '../support/load.js';
 import type { ClientFigures, GeneratorReply } from '../support/load-protocol.js';
 import { alive, cpuPercent, mib, round, sampleRss, steadyRss, stopServer } from '../support/process-stats.js';
-import { startServer, type BenchServer } from '../support/server.js';
+import { killTmuxServers, startServer, type BenchServer } from '../support/server.js';
 import { COLS, quiet, ROWS, startCat, stopCat, WsTerminal } from '../support/terminals.js';
 import type { BenchContext } from '../context.js';
 

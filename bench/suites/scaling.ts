@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { freePort, startRedis, type TestRedis } from '../../test/support/redis-server.js';
 import autocannon from 'autocannon';
 import { callerAt, type EnvironmentBody } from '../support/api-client.js';
-import { median, type LoadResult } from '../support/load.js';
+import { median, summarize, type LoadResult } from '../support/load.js';
 import { setTeamPlan, startServer, type BenchServer } from '../support/server.js';
 import { measureEcho, quiet, startCat, stopCat, WsTerminal, type EchoResult } from '../support/terminals.js';
 import type { BenchContext } from '../context.js';
@@ -44,14 +44,7 @@ async function load(url: string, headers: Record<string, string> = {}): Promise<
     duration: Number(process.env.BENCH_SECONDS ?? 8),
     requests: [{ setupRequest: (request) => ({ ...request, headers: { ...headers, 'x-forwarded-for': clientIp(n++ % CLIENTS) } }) }],
   });
-  return {
-    requests_per_second: Math.round(result.requests.average),
-    latency_p50_ms: result.latency.p50,
-    latency_p99_ms: result.latency.p99,
-    requests: result.requests.total,
-    non_2xx: result.non2xx,
-    errors: result.errors,
-  };
+  return summarize(result);
 }
 
 /** Requests per second as a share of the floor's, in percent. */

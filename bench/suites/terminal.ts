@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WebSocket } from 'ws';
@@ -17,7 +16,7 @@ import {
   settledMemory,
   stopServer,
 } from '../support/process-stats.js';
-import { setTeamPlan, startServer, type BenchServer } from '../support/server.js';
+import { killTmuxServers, setTeamPlan, startServer, type BenchServer } from '../support/server.js';
 import {
   COLS,
   ECHO_PACE_MS,
@@ -380,20 +379,7 @@ export async function terminal(ctx: BenchContext): Promise<Record<string, unknow
       await stopServer(server);
     }
     // Any tmux server left behind (a failed run) goes with its directory.
-    const root = join(dataDir, 'environments');
-    if (existsSync(root)) {
-      for (const envId of readdirSync(root)) {
-        const tmuxRoot = join(root, envId, 'tmux');
-        if (!existsSync(tmuxRoot)) continue;
-        for (const userDir of readdirSync(tmuxRoot).filter((name) => name.startsWith('tmux-'))) {
-          try {
-            execFileSync('tmux', ['-N', '-S', join(tmuxRoot, userDir, 'default'), 'kill-server'], { stdio: 'ignore' });
-          } catch {
-            // not running
-          }
-        }
-      }
-    }
+    killTmuxServers(dataDir);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { call, createEnvironment, pool, register, waitForPhase, type User } from './api-client.js';
 import { setTeamPlan } from './server.js';
+
 import { arrival, quiet, WsTerminal } from './terminals.js';
 
 /**
@@ -124,23 +124,6 @@ export async function deleteFleet(baseUrl: string, fleet: Fleet): Promise<void> 
     call(baseUrl, fleet.ownerOf.get(id)!.ip, 'DELETE', `/api/v1/environments/${id}`, fleet.ownerOf.get(id)!.token).catch(() => undefined),
   );
   await waitForPhase(baseUrl, byOwner(fleet.ids, fleet.ownerOf), 'terminated', 300_000).catch((error: unknown) => log(String(error)));
-}
-
-/** Kills any tmux server still running under the data directory (a failed run). */
-export function killTmuxServers(dataDir: string): void {
-  const root = join(dataDir, 'environments');
-  if (!existsSync(root)) return;
-  for (const envId of readdirSync(root)) {
-    const tmuxRoot = join(root, envId, 'tmux');
-    if (!existsSync(tmuxRoot)) continue;
-    for (const userDir of readdirSync(tmuxRoot).filter((name) => name.startsWith('tmux-'))) {
-      try {
-        execFileSync('tmux', ['-N', '-S', join(tmuxRoot, userDir, 'default'), 'kill-server'], { stdio: 'ignore' });
-      } catch {
-        // not running
-      }
-    }
-  }
 }
 
 /** Busy CPU of the whole machine, in cores, between two readings of /proc/stat. */

@@ -29,6 +29,11 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     connections: options.connections ?? 32,
     duration: options.durationSeconds ?? Number(process.env.BENCH_SECONDS ?? 8),
   });
+  return summarize(result);
+}
+
+/** The figures every bench reports of an autocannon run. */
+export function summarize(result: autocannon.Result): LoadResult {
   return {
     requests_per_second: Math.round(result.requests.average),
     latency_p50_ms: result.latency.p50,

@@ -1,4 +1,5 @@
-import { ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { ChildProcessWithoutNullStreams, execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -74,4 +75,21 @@ export async function startServer(
       await exited;
     },
   };
+}
+
+/** Kills any tmux server still running under the data directory (a failed run). */
+export function killTmuxServers(dataDir: string): void {
+  const root = join(dataDir, 'environments');
+  if (!existsSync(root)) return;
+  for (const envId of readdirSync(root)) {
+    const tmuxRoot = join(root, envId, 'tmux');
+    if (!existsSync(tmuxRoot)) continue;
+    for (const userDir of readdirSync(tmuxRoot).filter((name) => name.startsWith('tmux-'))) {
+      try {
+        execFileSync('tmux', ['-N', '-S', join(tmuxRoot, userDir, 'default'), 'kill-server'], { stdio: 'ignore' });
+      } catch {
+        // not running
+      }
+    }
+  }
 }
