@@ -1,3 +1,4 @@
+import { onTestFailed } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import type { Tokens } from '../support/accounts.js';
 import { eventually } from '../support/eventually.js';
@@ -57,12 +58,24 @@ describe('replicas when Redis goes away and comes back', () => {
   it(
     'answers 503 where a shared limit is needed, is not ready, keeps terminals working, and recovers when Redis is back',
     async () => {
+      // A failure here depends on timing between processes: what the replicas logged is what explains it.
+      onTestFailed(() => {
+        for (const [index, server] of cluster.servers.entries())
+          console.log(
+            `replica ${index} logged:\n${server.stdout
+              .split('\n')
+              .filter((line) => !/RouterExplorer|RoutesResolver|InstanceLoader/.test(line))
+              .join('\n')}\n${server.stderr}`,
+          );
+      });
       const account = await a.register();
       const env = await a.createRunning(account);
       const second = await signIn(a, account);
       const third = await signIn(a, account);
       const terminal = await attach(b, env.id, account.tokens.access_token);
       const doomed = await attach(b, env.id, second.access_token);
+      terminal.run('echo before-outage-$((5*5))');
+      await terminal.waitForScreen(/before-outage-25/);
       expect((await forgotPassword(a)).status).toBe(202);
       expect((await ready(b)).status).toBe(200);
       expect((await ready(b)).body.details?.redis).toMatchObject({ status: 'up', subscribed: true });
