@@ -32,7 +32,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'default',
-          include: ['src/**/*.spec.ts', 'console/src/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
+          include: ['src/**/*.spec.ts', 'console/src/**/*.spec.ts', 'test/support/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
           exclude: ['test/kubernetes/**', '**/node_modules/**'],
           globalSetup: ['test/support/global-setup.ts'],
         },

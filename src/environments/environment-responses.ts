@@ -1,7 +1,7 @@
 import { createParamDecorator, ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { PreviewLinks, type Viewer } from '../previews/preview-links.js';
-import { TemplatesService } from '../templates/templates.service.js';
+import { TemplateCache } from '../templates/template-cache.js';
 import type { EnvironmentResponseDto } from './dto/environment.dto.js';
 import type { Environment } from './environment.js';
 import { toEnvironmentResponse } from './environment.mapper.js';
@@ -30,7 +30,7 @@ export interface DeclaredPort {
 @Injectable()
 export class EnvironmentResponses {
   constructor(
-    private readonly templates: TemplatesService,
+    private readonly templates: TemplateCache,
     private readonly links: PreviewLinks,
   ) {}
 
@@ -49,7 +49,7 @@ export class EnvironmentResponses {
     );
   }
 
-  /** The environment's declared ports (its template's, read once per template per call, and its owner's). */
+  /** The environment's declared ports (its template's, from the template cache, and its owner's). */
   declaredPorts(environment: Environment): Promise<DeclaredPort[]> {
     return this.portsLookup()(environment);
   }

@@ -5,8 +5,7 @@ import { type RuntimeConfig, runtimeConfig } from '../config/namespaces/runtime.
 import { Installation } from '../settings/installation.js';
 import { SettingsModule } from '../settings/settings.module.js';
 import { InstrumentedRuntime } from './instrumented-runtime.js';
-import { KubernetesApi } from './kubernetes/kubernetes-api.js';
-import { KubernetesRuntime, type KubernetesRuntimeOptions } from './kubernetes/kubernetes-runtime.js';
+import type { KubernetesRuntimeOptions } from './kubernetes/kubernetes-runtime.js';
 import { LocalRuntime, type LocalRuntimeOptions } from './local/local-runtime.js';
 import { RuntimeInstrumentation } from './runtime-instrumentation.js';
 import { RuntimeProvider } from './runtime.provider.js';
@@ -22,20 +21,26 @@ export const RUNTIME_DEPENDENCIES = [runtimeConfig.KEY, appConfig.KEY, Clock, Ru
 
 /**
  * Builds the runtime RUNTIME selects, its operations and (Kubernetes) API requests measured; the
- * Kubernetes runtime labels, lists and watches its objects as `installation`'s.
+ * Kubernetes runtime labels, lists and watches its objects as `installation`'s. The Kubernetes
+ * runtime (and `@kubernetes/client-node`, about 40 MiB of generated API once loaded) is only loaded
+ * when it is the one selected.
  */
-export function createRuntime(
+export async function createRuntime(
   config: RuntimeConfig,
   app: AppConfig,
   clock: Clock,
   instrumentation: RuntimeInstrumentation,
   installation: Installation,
   options: RuntimeOptions = {},
-): RuntimeProvider {
+): Promise<RuntimeProvider> {
   switch (config.kind) {
     case 'local':
       return new InstrumentedRuntime(new LocalRuntime(config, app, clock, options.local), instrumentation);
     case 'kubernetes': {
+      const [{ KubernetesApi }, { KubernetesRuntime }] = await Promise.all([
+        import('./kubernetes/kubernetes-api.js'),
+        import('./kubernetes/kubernetes-runtime.js'),
+      ]);
       const api = new KubernetesApi(config.kubernetes, undefined, {}, instrumentation.kubernetesObserver());
       const kubernetes = new KubernetesRuntime(config.kubernetes, api, { ...options.kubernetes, installationId: installation.id });
       return new InstrumentedRuntime(kubernetes, instrumentation);

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
+import { TemplateCache } from './template-cache.js';
 import { TemplateRecord, TemplateSchema } from './schemas/template.schema.js';
 import { TemplatesController } from './templates.controller.js';
 import { TemplatesLoader } from './templates.loader.js';
@@ -10,7 +11,7 @@ import { TemplatesService } from './templates.service.js';
 @Module({
   imports: [MongooseModule.forFeature([{ name: TemplateRecord.name, schema: TemplateSchema }])],
   controllers: [TemplatesController],
-  providers: [TemplatesRepository, TemplatesService, TemplatesLoader],
-  exports: [TemplatesService, TemplatesLoader],
+  providers: [TemplatesRepository, TemplatesService, TemplatesLoader, TemplateCache],
+  exports: [TemplatesService, TemplatesLoader, TemplateCache],
 })
 export class TemplatesModule {}

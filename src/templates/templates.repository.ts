@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
 import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import { DomainEvents } from '../common/events/domain-events.js';
 import { leanMapper } from '../database/lean-mapper.js';
 import { parseObjectId } from '../database/object-id.js';
 import type { TemplateDefinition } from './template-file.js';
@@ -91,7 +92,10 @@ function definitionFields(definition: TemplateDefinition): Partial<TemplateRecor
 /** Persistence of templates. Everything it returns is a plain `Template` (or `StoredTemplate`). */
 @Injectable()
 export class TemplatesRepository {
-  constructor(@InjectModel(TemplateRecord.name) private readonly templates: Model<TemplateRecord>) {}
+  constructor(
+    @InjectModel(TemplateRecord.name) private readonly templates: Model<TemplateRecord>,
+    private readonly events: DomainEvents,
+  ) {}
 
   /**
    * Resolves once the collection and its unique index on `name` exist. The loader awaits it before
@@ -164,7 +168,7 @@ export class TemplatesRepository {
     contentHash: string,
     source: TemplateSource,
   ): Promise<StoredTemplate | null> {
-    return asStored.byId(id, (_id) =>
+    const replaced = await asStored.byId(id, (_id) =>
       this.templates.findOneAndUpdate(
         { _id, revision: expectedRevision },
         {
@@ -174,11 +178,13 @@ export class TemplatesRepository {
         { returnDocument: 'after' },
       ),
     );
+    if (replaced) await this.changed(replaced.template.id);
+    return replaced;
   }
 
   /** Soft-deletes a live template; null when it is unknown or already deleted. */
   async softDelete(id: string, by: TemplateDeleter, now: Date, onlySource?: TemplateSource): Promise<Template | null> {
-    return asTemplate.byId(id, (_id) => {
+    const deleted = await asTemplate.byId(id, (_id) => {
       const filter: Record<string, unknown> = { _id, deleted_at: null };
       if (onlySource) filter.source = onlySource;
       return this.templates.findOneAndUpdate(
@@ -187,6 +193,13 @@ export class TemplatesRepository {
         { returnDocument: 'after' },
       );
     });
+    if (deleted) await this.changed(deleted.id);
+    return deleted;
+  }
+
+  /** Copies held by any replica are stale (a new template needs no event: nobody holds a copy of what did not exist). */
+  private changed(templateId: string): Promise<void> {
+    return this.events.emit('template.changed', { templateId });
   }
 
   /** One more environment created from it: a single atomic $inc, not a change of the template (updated_at stays). */

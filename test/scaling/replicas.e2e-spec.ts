@@ -176,6 +176,36 @@ describe('replicas sharing a Redis', () => {
   );
 
   it(
+    'serves a template changed through one replica from every replica at once (the template cache is invalidated everywhere)',
+    async () => {
+      const [a, b, c] = apis;
+      const adminName = `admin_${randomBytes(4).toString('hex')}`;
+      await cluster.cli(['create-admin', '--username', adminName, '--email', `${adminName}@example.com`, '--password', 'Adm1n-Passw0rd']);
+      const admin = await signIn(a, { username: adminName, email: '', password: 'Adm1n-Passw0rd', tokens: {} as Tokens });
+      const account = await a.register();
+      const env = await a.createRunning(account);
+      const previewPorts = async (api: ApiClient): Promise<number[]> => {
+        const res = await api.json<{ id: string; previews?: { port: number }[] }[]>('GET', '/api/v1/environments', {
+          token: account.tokens.access_token,
+        });
+        expect(res.status).toBe(200);
+        return res.body.find((listed) => listed.id === env.id)?.previews?.map((preview) => preview.port) ?? [];
+      };
+      const setPorts = async (ports: { name: string; port: number; protocol: string }[]) =>
+        expect((await a.json('PUT', '/api/v1/templates/debian', { token: admin.access_token, body: { ports } })).status).toBe(200);
+      // Read (and cached) on b and c first.
+      for (const api of [b, c]) expect(await previewPorts(api)).toEqual([]);
+      await setPorts([{ name: 'web', port: 8080, protocol: 'TCP' }]);
+      // Well within the cache's 60 s safety net: only the invalidation can make this pass.
+      for (const api of [b, c]) await eventually(async () => expect(await previewPorts(api)).toEqual([8080]), 5_000);
+      await setPorts([]);
+      for (const api of [b, c]) await eventually(async () => expect(await previewPorts(api)).toEqual([]), 5_000);
+      await a.deleteAndWait(account, env.id);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'tells terminal clients on every replica that their environment stops',
     async () => {
       const [a, b] = apis;

@@ -27,6 +27,11 @@ export interface DomainEventMap {
    * its installation progress (status sockets send it again).
    */
   'environment.changed': { environmentId: string; userId: string };
+  /**
+   * A stored template was changed, soft-deleted or brought back (by an admin or by a replica's
+   * loader): a copy of it held anywhere (the template cache of every replica) is stale.
+   */
+  'template.changed': { templateId: string };
 }
 
 type Handler<K extends keyof DomainEventMap> = (payload: DomainEventMap[K]) => Promise<void> | void;
