@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { AppError } from '../common/errors/app-error.js';
+import type { PaneModes } from './pane-modes.js';
 import { RuntimeError } from './runtime.errors.js';
 import type { Template, TemplateResources } from '../templates/template.js';
 
@@ -105,7 +106,16 @@ export interface TerminalAttachment extends ExecSession {
   readonly sessionName: string;
   /** Asks for a full redraw of the screen, which arrives on `stream` like any output. */
   repaint(): void;
+  /**
+   * The modes of the pane this terminal shows (echo and canonical mode of its termios, alternate
+   * screen, cursor keys, copy mode), read in the environment by a helper that lives as long as the
+   * attachment (docs/runtime.md, "Pane modes"). Null when they cannot be read; never rejects.
+   * Cheap, but a process round trip: callers debounce (at most one in flight).
+   */
+  probeModes?(): Promise<PaneModes | null>;
 }
+
+export type { PaneModes } from './pane-modes.js';
 
 export interface LogQuery {
   /** At most this many of the newest lines. */

@@ -1,5 +1,6 @@
 import { Duplex, PassThrough } from 'node:stream';
 import type { EnvironmentSpec, ExecOptions, ExecSession, ExitStatus } from './runtime.provider.js';
+import { paneProbeCommand } from './pane-modes.js';
 import { clampTerminal, DEFAULT_TERMINAL_SIZE } from './terminal-size.js';
 import { TMUX_REPAINT_KEYS } from './tmux-conf.js';
 import { attachTmuxClient, TmuxCommand, tmuxSessionName } from './tmux-session.js';
@@ -19,6 +20,12 @@ class RecordingSession implements ExecSession {
   async kill(): Promise<void> {
     this.killed = true;
   }
+}
+
+/** A session that has not exited (yet), whose input goes nowhere and whose output the test pushes. */
+class RunningSession extends RecordingSession {
+  override readonly stream: Duplex = new Duplex({ read: () => undefined, write: (_chunk, _encoding, callback) => callback() });
+  override readonly exit: Promise<ExitStatus> = new Promise(() => undefined);
 }
 
 describe('tmux session', () => {
@@ -55,6 +62,31 @@ describe('tmux session', () => {
     expect(session.sizes).toEqual([[100, 30]]);
     expect(session.killed).toBe(true);
     expect(await attachment.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('starts the pane-modes probe through the same exec at the first probeModes(), and ends it with the attachment', async () => {
+    const client = new RunningSession();
+    const helper = new RunningSession();
+    const calls: [string[], ExecOptions][] = [];
+    const attachment = await attachTmuxClient(
+      { id } as EnvironmentSpec,
+      { cols: 80, rows: 24 },
+      async (argv, options) => {
+        calls.push([argv, options]);
+        return calls.length === 1 ? client : helper;
+      },
+      'tmux-server',
+    );
+    expect(calls).toHaveLength(1);
+    const probing = attachment.probeModes();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls[1]).toEqual([paneProbeCommand(`devpocket_${id}`, 'tmux-server'), { tty: false }]);
+    helper.stream.push('0 0 1 /dev/pts/4| icanon -echo\n');
+    expect(await probing).toEqual({ echo: false, canonical: true, altScreen: false, cursorKeys: 'normal', copyMode: true });
+    await attachment.kill();
+    expect(helper.killed).toBe(true);
+    expect(await attachment.probeModes()).toBeNull();
+    expect(calls).toHaveLength(2);
   });
 
   it('clamps terminal sizes to 1…4096 and falls back to the default size', () => {

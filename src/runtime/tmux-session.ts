@@ -8,6 +8,8 @@ import {
   type TerminalAttachment,
   type TerminalSize,
 } from './runtime.provider.js';
+import { type PaneModes, paneProbeCommand, type TermiosSource } from './pane-modes.js';
+import { PaneProbe } from './pane-probe.js';
 import { clampTerminal } from './terminal-size.js';
 import { TMUX_REPAINT_KEYS } from './tmux-conf.js';
 
@@ -44,8 +46,9 @@ export const TmuxCommand = {
 
 /**
  * A tmux client on the environment's session, running through the runtime's exec with a TTY.
- * Everything but `repaint()` is the exec session's: ending it detaches this client only, the
- * session and its programs live on.
+ * Everything but `repaint()` and `probeModes()` is the exec session's: ending it detaches this
+ * client only, the session and its programs live on. The pane-modes probe (pane-probe.ts), when
+ * given, is started at the first `probeModes()` and ends with the client.
  */
 export class TmuxAttachment implements TerminalAttachment {
   readonly stream: Duplex;
@@ -54,9 +57,16 @@ export class TmuxAttachment implements TerminalAttachment {
   constructor(
     private readonly client: ExecSession,
     readonly sessionName: string,
+    private readonly probe: PaneProbe | null = null,
   ) {
     this.stream = client.stream;
     this.exit = client.exit;
+    if (probe !== null) void client.exit.then(() => probe.close());
+  }
+
+  /** The modes of the pane this client shows, read in the environment; null when they cannot be read. Never rejects. */
+  probeModes(): Promise<PaneModes | null> {
+    return this.probe === null ? Promise.resolve(null) : this.probe.probe();
   }
 
   resize(cols: number, rows: number): void {
@@ -69,6 +79,7 @@ export class TmuxAttachment implements TerminalAttachment {
   }
 
   kill(): Promise<void> {
+    this.probe?.close();
     return this.client.kill();
   }
 }
@@ -79,10 +90,17 @@ export type EnvironmentExec = (argv: string[], options: ExecOptions) => Promise<
 /**
  * `attachTerminal` for every runtime: `tmux new-session -A -s devpocket_<id>` through the
  * runtime's exec, on a TTY of the given size (clamped; the default size when missing). It fails
- * as that exec does (not running, tmux missing).
+ * as that exec does (not running, tmux missing). Its pane-modes probe runs through the same exec,
+ * without a TTY, reading the termios as `termios` says (pane-modes.ts).
  */
-export async function attachTmuxClient(spec: EnvironmentSpec, size: TerminalSize, exec: EnvironmentExec): Promise<TmuxAttachment> {
+export async function attachTmuxClient(
+  spec: EnvironmentSpec,
+  size: TerminalSize,
+  exec: EnvironmentExec,
+  termios: TermiosSource = 'pane-tty',
+): Promise<TmuxAttachment> {
   const session = tmuxSessionName(spec.id);
   const client = await exec(['tmux', ...TmuxCommand.attach(session)], { tty: true, ...clampTerminal(size.cols, size.rows) });
-  return new TmuxAttachment(client, session);
+  const probe = new PaneProbe(() => exec(paneProbeCommand(session, termios), { tty: false }), { label: session });
+  return new TmuxAttachment(client, session, probe);
 }

@@ -70,9 +70,14 @@ export class LocalExec {
     });
   }
 
-  /** A tmux client on the environment's session, through exec (its own server, reached by the environment's TMUX_TMPDIR). */
+  /**
+   * A tmux client on the environment's session, through exec (its own server, reached by the
+   * environment's TMUX_TMPDIR). In a sandbox the pane's terminal lives in the tmux server's own
+   * `/dev/pts`, which only the server's sandbox sees: its termios is read through tmux.
+   */
   attachTerminal(spec: EnvironmentSpec, size: TerminalSize): Promise<TerminalAttachment> {
-    return attachTmuxClient(spec, size, (argv, options) => this.exec(spec, argv, options));
+    const termios = this.host.sandboxed ? 'tmux-server' : 'pane-tty';
+    return attachTmuxClient(spec, size, (argv, options) => this.exec(spec, argv, options), termios);
   }
 
   /** Ends every session started in the environment. */
