@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { AuthService } from '../auth/auth.service.js';
+import { DomainEvents } from '../common/events/domain-events.js';
 import type { Principal } from '../common/http/principal.js';
 import { previewsConfig } from '../config/namespaces/previews.config.js';
 import { EnvironmentResponses } from '../environments/environment-responses.js';
@@ -9,6 +10,15 @@ import { EnvironmentsService } from '../environments/environments.service.js';
 import { PreviewTarget, RuntimeProvider } from '../runtime/runtime.provider.js';
 import { GRANT_PARAM, PREVIEW_COOKIE, PreviewRequest, previewCookie, TOKEN_PARAM } from './preview-address.js';
 import { PreviewTokens } from './preview-tokens.js';
+
+interface RecentDecision {
+  decision: PreviewDecision;
+  until: number;
+  environmentId: string;
+  port: number;
+  userId: string;
+  sessionId: string;
+}
 
 /** What to do with a preview request. */
 export type PreviewDecision =
@@ -24,7 +34,9 @@ export type PreviewDecision =
 /**
  * How long a request's admission is reused for the next ones with the same credential (a page's
  * assets come in a burst): the owner, the environment's phase and ports, and the runtime's address
- * (a Kubernetes API read) are looked up once per burst, not once per asset.
+ * (a Kubernetes API read) are looked up once per burst, not once per asset. What would change the
+ * answer drops it at once, on every replica: a sign-out or deactivation, a change of the
+ * environment's phase or ports, a change of a template.
  */
 export const DECISION_CACHE_MS = 3_000;
 const DECISION_CACHE_SIZE = 1_000;
@@ -36,9 +48,9 @@ const DECISION_CACHE_SIZE = 1_000;
  * preview cookies it made); the environment must be that user's and the port one it declares.
  */
 @Injectable()
-export class PreviewAccess {
+export class PreviewAccess implements OnModuleInit {
   /** Recent 'proxy' decisions by credential, environment and port (insertion order: oldest first). */
-  private readonly recent = new Map<string, { decision: PreviewDecision; until: number }>();
+  private readonly recent = new Map<string, RecentDecision>();
 
   constructor(
     @Inject(previewsConfig.KEY) private readonly config: ConfigType<typeof previewsConfig>,
@@ -47,7 +59,30 @@ export class PreviewAccess {
     private readonly environments: EnvironmentsService,
     private readonly responses: EnvironmentResponses,
     private readonly runtime: RuntimeProvider,
+    private readonly events: DomainEvents,
   ) {}
+
+  onModuleInit(): void {
+    const everyReplica = { everyReplica: true };
+    const dropEnvironment = ({ environmentId }: { environmentId: string }) => this.drop((entry) => entry.environmentId === environmentId);
+    this.events.on('environment.phase_changed', dropEnvironment, everyReplica);
+    this.events.on('environment.changed', dropEnvironment, everyReplica);
+    this.events.on('template.changed', () => this.recent.clear(), everyReplica);
+    this.events.on(
+      'auth.sessions_revoked',
+      ({ userId, sessionId, exceptSessionId }) =>
+        this.drop(
+          (entry) =>
+            entry.userId === userId &&
+            (sessionId === undefined || entry.sessionId === sessionId) &&
+            (exceptSessionId === undefined || entry.sessionId !== exceptSessionId),
+        ),
+      everyReplica,
+    );
+    const dropUser = ({ userId }: { userId: string }) => this.drop((entry) => entry.userId === userId);
+    this.events.on('user.deactivated', dropUser, everyReplica);
+    this.events.on('user.deleting', dropUser, everyReplica);
+  }
 
   /** For an HTTP request: a first use is admitted (cookie and redirect); later ones are proxied. */
   async decide(preview: PreviewRequest, request: IncomingMessage, upgrade = false): Promise<PreviewDecision> {
@@ -67,7 +102,7 @@ export class PreviewAccess {
       if (cached && cached.until > performance.now()) return cached.decision;
       principal = await this.fromClaims(this.tokens.verify(key, 'cookie'), preview);
       const decision = principal ? await this.admit(preview, principal, false, upgrade) : ({ kind: 'not_found' } as const);
-      if (decision.kind === 'proxy') this.remember(cacheKey, decision);
+      if (principal && decision.kind === 'proxy') this.remember(cacheKey, decision, preview, principal);
       return decision;
     }
     return principal ? this.admit(preview, principal, firstUse, upgrade) : { kind: 'not_found' };
@@ -91,13 +126,23 @@ export class PreviewAccess {
 
   /** Drops the reused decisions for this environment's port (its upstream just failed). */
   forget(environmentId: string, port: number): void {
-    const suffix = `:${environmentId}:${port}`;
-    for (const key of [...this.recent.keys()]) if (key.endsWith(suffix)) this.recent.delete(key);
+    this.drop((entry) => entry.environmentId === environmentId && entry.port === port);
   }
 
-  private remember(key: string, decision: PreviewDecision): void {
+  private drop(matches: (entry: RecentDecision) => boolean): void {
+    for (const [key, entry] of this.recent) if (matches(entry)) this.recent.delete(key);
+  }
+
+  private remember(key: string, decision: PreviewDecision, preview: PreviewRequest, principal: Principal): void {
     this.recent.delete(key);
-    this.recent.set(key, { decision, until: performance.now() + DECISION_CACHE_MS });
+    this.recent.set(key, {
+      decision,
+      until: performance.now() + DECISION_CACHE_MS,
+      environmentId: preview.environmentId,
+      port: preview.port,
+      userId: principal.user.id,
+      sessionId: principal.sessionId,
+    });
     if (this.recent.size > DECISION_CACHE_SIZE) this.recent.delete(this.recent.keys().next().value!);
   }
 
