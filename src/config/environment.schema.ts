@@ -408,6 +408,13 @@ export class EnvironmentSchema {
   @IsOptional()
   @Transform(toInt)
   @IsInt()
+  @Min(4_096)
+  @Max(67_108_864)
+  TERMINAL_CLIENT_WINDOW_BYTES?: number;
+
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
   @Min(1)
   @Max(10_000)
   TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT?: number;

@@ -1,17 +1,17 @@
 import { PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
-import { WebSocket } from 'ws';
-import { FakeSocket } from '../../test/support/fake-socket.js';
+import { FakeSocket, fakeTerminalClient } from '../../test/support/fake-socket.js';
 import type { MetricsService } from '../common/metrics/metrics.service.js';
 import { eventually } from '../../test/support/eventually.js';
 import { FanOutParts, HIGH_WATER_BYTES, OutputFanOut } from './fan-out.js';
+import { AckBook } from './input/ack-book.js';
 import { ReplayBudget, SendQueueBudget } from './memory-budget.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { TerminalClient, TerminalClients } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
 
 /** One session's fan-out over fake sockets; `budgets` are the process's, shared by several setups. */
-function setup(budgets: Pick<FanOutParts, 'sendBudget' | 'replayBudget'> = {}): {
+function setup(budgets: Pick<FanOutParts, 'sendBudget' | 'replayBudget' | 'acks' | 'windowBytes'> = {}): {
   fanOut: OutputFanOut;
   buffer: ReplayBuffer;
   upstream: PassThrough;
@@ -37,21 +37,8 @@ function setup(budgets: Pick<FanOutParts, 'sendBudget' | 'replayBudget'> = {}): 
   });
   let id = 1;
   const join = (): [TerminalClient, FakeSocket] => {
-    const socket = new FakeSocket();
-    const client: TerminalClient = {
-      id: id++,
-      ws: socket as unknown as WebSocket,
-      userId: 'u',
-      sessionId: 's',
-      cols: null,
-      rows: null,
-      mode: 'live',
-      queue: [],
-      violations: 0,
-      inputTokens: 0,
-      inputRefilledAt: 0,
-      firstMessageTimer: null,
-    };
+    const [client, socket] = fakeTerminalClient(id++);
+    client.mode = 'live';
     clients.add(client);
     return [client, socket];
   };
@@ -75,6 +62,43 @@ describe('OutputFanOut', () => {
       { type: 'output', data: 'bc', offset: 1003 },
     ]);
     expect(buffer.end).toBe(1003);
+    fanOut.close();
+  });
+
+  it("puts on each frame, for a client that sent seqs, the input written before the frame's first byte was read", async () => {
+    const acks = new AckBook();
+    const { fanOut, join } = setup({ acks });
+    const [, plainSocket] = join();
+    const [typist, typistSocket] = join();
+    typist.extras.ackSent = 0;
+    acks.record(typist.extras.writer, 1, fanOut.mark);
+    fanOut.write(Buffer.from('x'.repeat(600)));
+    // Written while that frame was being read: only frames read after it carry it.
+    acks.record(typist.extras.writer, 2, fanOut.mark);
+    await turn();
+    fanOut.write(Buffer.from('y'));
+    expect(typistSocket.sent.map((frame) => frame.ack)).toEqual([1, 2]);
+    expect(plainSocket.sent.every((frame) => !('ack' in frame))).toBe(true);
+    fanOut.close();
+  });
+
+  it('stops sending a client that reports `received` once a window is unreported, and hands it back once it reported everything', async () => {
+    const { fanOut, join, caughtUp } = setup({ windowBytes: 1000 });
+    const [paced, socket] = join();
+    paced.extras.received = 1000;
+    for (let i = 0; i < 3; i += 1) {
+      fanOut.write(Buffer.from('z'.repeat(600)));
+      await turn();
+    }
+    // 600, then 1200 unreported (over the window: that frame went, the next did not).
+    expect(socket.sent).toHaveLength(2);
+    expect(paced.mode).toBe('behind');
+    paced.extras.received = 2000;
+    fanOut.progress();
+    expect(caughtUp).toEqual([]);
+    paced.extras.received = paced.extras.sentEnd;
+    fanOut.progress();
+    expect(caughtUp).toEqual([paced]);
     fanOut.close();
   });
 

@@ -1,6 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import type { ReplayBudget, SendQueueBudget, SendQueueMember } from './memory-budget.js';
+import type { AckBook } from './input/ack-book.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { encode, TerminalClient, TerminalClients } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
@@ -25,7 +26,14 @@ export interface FanOutParts {
   /** The process's bounds on queued output and on replay data, shared by every session (memory-budget.ts). */
   sendBudget?: SendQueueBudget;
   replayBudget?: ReplayBudget;
+  /** Which input was written before each frame's first byte (the `ack` of clients that send seqs). */
+  acks?: AckBook;
+  /** Output a client that reports `received` may have unreported before it is behind (TERMINAL_CLIENT_WINDOW_BYTES). */
+  windowBytes?: number;
 }
+
+/** A client that reports `received` is behind when this much of what it was sent is unreported. */
+export const DEFAULT_WINDOW_BYTES = 64 * 1024;
 
 /**
  * The upstream's output to every client: decoded (UTF-8 across chunks), coalesced into frames,
@@ -39,6 +47,8 @@ export interface FanOutParts {
 export class OutputFanOut {
   private readonly decoder = new StringDecoder('utf8');
   private pendingText = '';
+  /** UTF-8 length of `pendingText`. */
+  private pendingBytes = 0;
   private flushScheduled = false;
   private upstreamPaused = false;
   private drainTimer: NodeJS.Timeout | null = null;
@@ -53,6 +63,11 @@ export class OutputFanOut {
     parts.replayBudget?.track(parts.buffer);
   }
 
+  /** The offset just after the output read so far (recorded or waiting to be sent): what is read next comes after it. */
+  get mark(): number {
+    return this.parts.buffer.end + this.pendingBytes;
+  }
+
   /** True while the upstream is paused because every live client is behind. */
   get paused(): boolean {
     return this.upstreamPaused;
@@ -63,6 +78,7 @@ export class OutputFanOut {
     const text = this.decoder.write(chunk);
     if (text.length === 0) return;
     this.pendingText += text;
+    this.pendingBytes += Buffer.byteLength(text);
     if (this.pendingText.length >= MAX_FRAME_CHARS || (!this.flushScheduled && this.pendingText.length <= IMMEDIATE_FLUSH_CHARS)) {
       // Large batches go at once; so does a small chunk arriving alone (a keystroke's echo), without
       // waiting a turn of the event loop. Chunks that follow in the same turn are coalesced.
@@ -83,8 +99,11 @@ export class OutputFanOut {
     const text = this.pendingText;
     if (text.length === 0) return;
     this.pendingText = '';
-    const { clients, buffer } = this.parts;
+    this.pendingBytes = 0;
+    const { clients, buffer, acks } = this.parts;
     const bytes = Buffer.from(text, 'utf8');
+    // Input written before this frame's first byte was read is acknowledged on it.
+    acks?.advance(buffer.end);
     const offset = buffer.append(bytes);
     this.parts.replayBudget?.grew();
     const frame = encode({ type: 'output', data: text, offset });
@@ -95,7 +114,17 @@ export class OutputFanOut {
     // Room in the process's budget; it may cut over the largest queues first (some of these, too).
     const receivers = live.filter((client) => client.mode === 'live');
     this.parts.sendBudget?.reserve(frame.length * receivers.length);
-    for (const client of receivers) if (client.mode === 'live') clients.sendFrame(client, frame, bytes.length);
+    const windowBytes = this.parts.windowBytes ?? DEFAULT_WINDOW_BYTES;
+    for (const client of receivers) {
+      if (client.mode !== 'live') continue;
+      const { received, sentEnd, writer } = client.extras;
+      // A client paced by its own reports: with a window's worth unreported, it gets no more of the backlog.
+      if (received !== null && sentEnd - received >= windowBytes) {
+        this.cutOver(client);
+        continue;
+      }
+      clients.sendFrame(client, frame, bytes.length, offset, acks?.reachedBy(writer));
+    }
     // Everyone is behind: what was read is delivered, and nothing more is read until someone drains.
     if (everyoneBehind) this.pauseUpstream();
   }
@@ -104,6 +133,11 @@ export class OutputFanOut {
     client.mode = 'behind';
     this.parts.metrics.cutovers.inc();
     this.watchDrain();
+  }
+
+  /** A client reported what it received: a client behind may have caught up. */
+  progress(): void {
+    if (this.drainTimer) this.checkDrain();
   }
 
   /** A client left: a paused upstream may resume. */
@@ -142,12 +176,14 @@ export class OutputFanOut {
     const live = [...clients].filter((client) => client.mode === 'live');
     if (this.upstreamPaused && (live.length === 0 || live.some((client) => client.ws.bufferedAmount < LOW_WATER_BYTES)))
       this.resumeUpstream();
-    for (const client of clients) {
-      if (client.mode === 'behind' && client.ws.bufferedAmount < LOW_WATER_BYTES) this.parts.caughtUp(client);
-    }
+    for (const client of clients) if (client.mode === 'behind' && drained(client)) this.parts.caughtUp(client);
     if (!this.upstreamPaused && !clients.anyBehind() && this.drainTimer) {
       clearInterval(this.drainTimer);
       this.drainTimer = null;
     }
   }
 }
+
+/** A client behind has caught up: it reported everything it was sent, or (if it never reports) its socket drained. */
+const drained = (client: TerminalClient): boolean =>
+  client.extras.received !== null ? client.extras.received >= client.extras.sentEnd : client.ws.bufferedAmount < LOW_WATER_BYTES;

@@ -1,25 +1,55 @@
 /**
  * The terminal WebSocket protocol: JSON text frames, exactly the mobile client's, plus additions
- * old clients ignore (`offset`, `resume`, `reset`, `status`). Documented in docs/terminal.md.
+ * old clients ignore (`offset`, `resume`, `reset`, `status`, and the low-latency additions: input
+ * `seq`/`part`, `received`, `ack`, `modes`, welcome `input`). Documented in docs/terminal.md.
  */
 
+export type InputFrame = {
+  type: 'input';
+  data: string;
+  /** The client's sequence number of this input (1, 2, 3… per client_id): written once, in order. */
+  seq?: number;
+  /** True on every chunk but the last of one logical input (`"part":"more"`). */
+  more?: boolean;
+};
+
 export type ClientMessage =
-  { type: 'input'; data: string } | { type: 'resize'; cols: number; rows: number } | { type: 'ping' } | { type: 'resume'; offset: number };
+  | InputFrame
+  | { type: 'resize'; cols: number; rows: number }
+  | { type: 'ping' }
+  | { type: 'resume'; offset: number }
+  | { type: 'received'; offset: number };
 
 export interface WelcomeMessage {
   type: 'welcome';
   message: string;
   environment: { id: string; name: string; template: string; status: string };
   session: { name: string; offset: number; cols: number; rows: number; resumed: boolean };
+  /** Only for a connection with `client_id`: the last seq of that client written to the terminal. */
+  input?: { client_id: string; seq: number };
+}
+
+/** The pane's modes as the protocol's `modes` message carries them (snake_case on the wire). */
+export interface ModesMessage {
+  type: 'modes';
+  offset: number;
+  echo: boolean | null;
+  canonical: boolean | null;
+  alt_screen: boolean;
+  cursor_keys: 'normal' | 'application';
+  bracketed_paste: boolean;
+  copy_mode: boolean;
 }
 
 export type ServerMessage =
   | WelcomeMessage
-  | { type: 'output'; data: string; offset: number }
+  | { type: 'output'; data: string; offset: number; ack?: number }
   | { type: 'error'; message: string; code?: number }
   | { type: 'pong' }
   | { type: 'reset'; offset: number }
-  | { type: 'status'; status: string; phase: string; message: string | null };
+  | { type: 'status'; status: string; phase: string; message: string | null }
+  | { type: 'ack'; seq: number }
+  | ModesMessage;
 
 export const MIN_COLS = 1;
 export const MAX_COLS = 1000;
@@ -27,10 +57,28 @@ export const MIN_ROWS = 1;
 export const MAX_ROWS = 500;
 /** Largest `input.data` accepted in one frame (UTF-16 code units ≈ bytes for typed text). */
 export const MAX_INPUT_CHARS = 64 * 1024;
+/** A client's `client_id` query parameter: chosen by the client, kept across its reconnects. */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 export type Parsed = { ok: true; message: ClientMessage } | { ok: false; error: string };
 
 const isInt = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
+const isOffset = (value: unknown): value is number => isInt(value) && value >= 0 && value <= Number.MAX_SAFE_INTEGER;
+
+function parseInput(frame: Record<string, unknown>): Parsed {
+  if (typeof frame.data !== 'string') return { ok: false, error: 'input.data must be a string' };
+  if (frame.data.length > MAX_INPUT_CHARS) return { ok: false, error: `input.data is longer than ${MAX_INPUT_CHARS} characters` };
+  const message: InputFrame = { type: 'input', data: frame.data };
+  if (frame.seq !== undefined) {
+    if (!isOffset(frame.seq) || frame.seq < 1) return { ok: false, error: 'input.seq must be a positive integer' };
+    message.seq = frame.seq;
+  }
+  if (frame.part !== undefined) {
+    if (frame.part !== 'more') return { ok: false, error: 'input.part must be "more" when present' };
+    message.more = true;
+  }
+  return { ok: true, message };
+}
 
 /** Validates one incoming frame. Binary frames, bad JSON and unknown shapes are errors, never crashes. */
 export function parseClientMessage(raw: Buffer, isBinary: boolean): Parsed {
@@ -45,9 +93,7 @@ export function parseClientMessage(raw: Buffer, isBinary: boolean): Parsed {
   const frame = value as Record<string, unknown>;
   switch (frame.type) {
     case 'input':
-      if (typeof frame.data !== 'string') return { ok: false, error: 'input.data must be a string' };
-      if (frame.data.length > MAX_INPUT_CHARS) return { ok: false, error: `input.data is longer than ${MAX_INPUT_CHARS} characters` };
-      return { ok: true, message: { type: 'input', data: frame.data } };
+      return parseInput(frame);
     case 'resize':
       if (
         !isInt(frame.cols) ||
@@ -65,6 +111,9 @@ export function parseClientMessage(raw: Buffer, isBinary: boolean): Parsed {
     case 'resume':
       if (!isInt(frame.offset) || frame.offset < 0) return { ok: false, error: 'resume.offset must be a non-negative integer' };
       return { ok: true, message: { type: 'resume', offset: frame.offset } };
+    case 'received':
+      if (!isOffset(frame.offset)) return { ok: false, error: 'received.offset must be a non-negative integer' };
+      return { ok: true, message: { type: 'received', offset: frame.offset } };
     default:
       return { ok: false, error: `Unknown message type ${JSON.stringify(frame.type)}` };
   }

@@ -1,27 +1,14 @@
 import { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
-import { FakeSocket } from '../../test/support/fake-socket.js';
+import { FakeSocket, fakeTerminalClient } from '../../test/support/fake-socket.js';
 import type { MetricsService } from '../common/metrics/metrics.service.js';
 import { INPUT_BURST_BYTES, INPUT_BYTES_PER_SECOND, MAX_VIOLATIONS, TerminalClient, TerminalClients } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
 
 let nextId = 1;
 function client(mode: TerminalClient['mode'] = 'live'): [TerminalClient, FakeSocket] {
-  const socket = new FakeSocket();
-  const created: TerminalClient = {
-    id: nextId++,
-    ws: socket as unknown as WebSocket,
-    userId: 'u',
-    sessionId: 's',
-    cols: null,
-    rows: null,
-    mode,
-    queue: [],
-    violations: 0,
-    inputTokens: INPUT_BURST_BYTES,
-    inputRefilledAt: Date.now(),
-    firstMessageTimer: null,
-  };
+  const [created, socket] = fakeTerminalClient(nextId++);
+  Object.assign(created, { mode, inputTokens: INPUT_BURST_BYTES });
   return [created, socket];
 }
 
@@ -61,7 +48,7 @@ describe('TerminalClients', () => {
     closedSocket.readyState = WebSocket.CLOSED;
     const frame = Buffer.from(JSON.stringify({ type: 'output', data: 'abc', offset: 3 }));
     for (const each of [open, closed]) {
-      clients.sendFrame(each, frame, 3);
+      clients.sendFrame(each, frame, 3, 3);
       clients.send(each, { type: 'pong' });
     }
     expect(openSocket.sent).toEqual([{ type: 'output', data: 'abc', offset: 3 }, { type: 'pong' }]);

@@ -24,9 +24,52 @@ export interface TerminalClient {
   inputTokens: number;
   inputRefilledAt: number;
   firstMessageTimer: NodeJS.Timeout | null;
+  /** The low-latency additions (docs/terminal.md, "Low-latency additions"); see newClientState. */
+  readonly extras: ClientExtras;
 }
 
+/** A client's state for the optional low-latency additions. */
+export interface ClientExtras {
+  /** The `client_id` query parameter, or null. */
+  readonly clientId: string | null;
+  /** Whose input this client's is: its client_id, or a key of this connection (input-writer.ts). */
+  readonly writer: string;
+  /** The last seq of this client written when it was greeted (welcome `input.seq`). */
+  welcomeSeq: number;
+  /** The highest seq this connection sent (seqs at or below it are dropped when it has no client_id). */
+  lastSeq: number;
+  /** The highest ack sent to this client; null until it sent a seq (only then do its frames carry `ack`). */
+  ackSent: number | null;
+  ackTimer: NodeJS.Timeout | null;
+  /** The end offset of the last output sent to this client. */
+  sentEnd: number;
+  /** The end offset of the output the client reported received; null until it sent `received`. */
+  received: number | null;
+}
+
+/** The extras of a new connection: `clientId` from its query, `connectionKey` naming it among every replica's connections. */
+export function newClientExtras(clientId: string | null, connectionKey: string): ClientExtras {
+  return {
+    clientId,
+    writer: clientId ?? `~${connectionKey}`,
+    welcomeSeq: 0,
+    lastSeq: 0,
+    ackSent: null,
+    ackTimer: null,
+    sentEnd: 0,
+    received: null,
+  };
+}
+
+/** True for a client that uses the additions: it gets `modes` messages (old clients never do). */
+export const usesAdditions = (client: TerminalClient): boolean =>
+  client.extras.clientId !== null || client.extras.ackSent !== null || client.extras.received !== null;
+
 export const encode = (message: ServerMessage): Buffer => Buffer.from(JSON.stringify(message));
+
+/** An encoded `output` frame (a JSON object) with `"ack":N` added as its last member. */
+export const withAck = (frame: Buffer, ack: number): Buffer =>
+  Buffer.concat([frame.subarray(0, frame.length - 1), Buffer.from(`,"ack":${ack}}`)]);
 
 /**
  * The clients of one terminal session: who is connected (counted in `terminal_clients`), which
@@ -59,6 +102,7 @@ export class TerminalClients implements Iterable<TerminalClient> {
     if (this.active === client) this.active = null;
     this.metrics.clients.dec();
     if (client.firstMessageTimer) clearTimeout(client.firstMessageTimer);
+    if (client.extras.ackTimer) clearTimeout(client.extras.ackTimer);
     return true;
   }
 
@@ -83,10 +127,20 @@ export class TerminalClients implements Iterable<TerminalClient> {
     if (client.ws.readyState === WebSocket.OPEN) client.ws.send(encode(message), { binary: false });
   }
 
-  /** Sends an encoded output frame carrying `bytes` bytes of the stream (counted in `terminal_output_bytes_total`). */
-  sendFrame(client: TerminalClient, frame: Buffer, bytes: number): void {
+  /**
+   * Sends an encoded output frame carrying `bytes` bytes of the stream up to `end` (counted in
+   * `terminal_output_bytes_total`); to a client that sent a seq, with its `ack` (withAck).
+   */
+  sendFrame(client: TerminalClient, frame: Buffer, bytes: number, end: number, ack?: number): void {
     if (client.ws.readyState !== WebSocket.OPEN) return;
-    client.ws.send(frame, { binary: false });
+    const { extras } = client;
+    if (extras.ackSent !== null && ack !== undefined) {
+      extras.ackSent = Math.max(extras.ackSent, ack);
+      client.ws.send(withAck(frame, extras.ackSent), { binary: false });
+    } else {
+      client.ws.send(frame, { binary: false });
+    }
+    extras.sentEnd = end;
     this.metrics.bytesOut.inc(bytes);
   }
 

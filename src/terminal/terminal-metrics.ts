@@ -16,6 +16,8 @@ export class TerminalMetrics {
   readonly rejections: Counter<'reason'>;
   readonly owned: Gauge;
   readonly takeovers: Counter;
+  readonly resyncs: Counter;
+  readonly inputDuplicates: Counter;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -52,6 +54,16 @@ export class TerminalMetrics {
     this.takeovers = new Counter({
       name: 'terminal_takeovers_total',
       help: 'Terminals this replica took over from an owner that died or left, with REDIS_URL',
+      registers,
+    });
+    this.resyncs = new Counter({
+      name: 'terminal_stream_resyncs_total',
+      help: 'Sessions redrawn because their shared output stream went on past bytes this replica missed, with REDIS_URL',
+      registers,
+    });
+    this.inputDuplicates = new Counter({
+      name: 'terminal_input_duplicates_total',
+      help: 'Input frames dropped because their seq was written already (a client resending after a reconnect)',
       registers,
     });
     this.rejections = new Counter({

@@ -1,7 +1,7 @@
 import { Duplex, PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
-import { FakeSocket } from '../../test/support/fake-socket.js';
+import { FakeSocket, fakeTerminalClient } from '../../test/support/fake-socket.js';
 import type { MetricsService } from '../common/metrics/metrics.service.js';
 import type { EnvironmentSpec, ExecSession, ExitStatus, RuntimeProvider, TerminalSize } from '../runtime/runtime.provider.js';
 import { TMUX_REPAINT_KEYS } from '../runtime/tmux-conf.js';
@@ -74,21 +74,8 @@ function setup(environmentRunning?: () => Promise<boolean>): {
   });
   let nextId = 1;
   const client = async (cols = 80, rows = 24): Promise<[TerminalClient, FakeSocket]> => {
-    const socket = new FakeSocket();
-    const c: TerminalClient = {
-      id: nextId++,
-      ws: socket as unknown as WebSocket,
-      userId: 'u',
-      sessionId: 's',
-      cols,
-      rows,
-      mode: 'connecting',
-      queue: [{ type: 'input', data: '' }],
-      violations: 0,
-      inputTokens: 1 << 20,
-      inputRefilledAt: Date.now(),
-      firstMessageTimer: null,
-    };
+    const [c, socket] = fakeTerminalClient(nextId++);
+    Object.assign(c, { cols, rows, queue: [{ type: 'input', data: '' }] });
     await session.attach(
       c,
       { type: 'welcome', message: 'hi', environment: { id: spec.id, name: 'n', template: 't', status: 'running' } },

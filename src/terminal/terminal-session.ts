@@ -4,7 +4,10 @@ import { WsCloseCode } from '../common/websocket/close-codes.js';
 import { EnvironmentSpec, ExitStatus, RuntimeProvider, TerminalAttachment, TerminalSize } from '../runtime/runtime.provider.js';
 import { DEFAULT_TERMINAL_SIZE } from '../runtime/terminal-size.js';
 import { OutputFanOut } from './fan-out.js';
-import { ClientMessage, ServerMessage, WelcomeMessage } from './protocol.js';
+import { AckBook } from './input/ack-book.js';
+import type { SequencedInput } from './input/input-writer.js';
+import { LowLatency, UpstreamHints } from './low-latency.js';
+import { ClientMessage, InputFrame, ServerMessage, WelcomeMessage } from './protocol.js';
 import type { ReplayBudget, SendQueueBudget } from './memory-budget.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { encode, TerminalClient, TerminalClients } from './terminal-clients.js';
@@ -25,6 +28,21 @@ export interface UpstreamHistory {
 /** An upstream of the session: the runtime's terminal attachment, or one shared through Redis with its stream's history. */
 export interface SessionUpstream extends TerminalAttachment {
   readonly history?: UpstreamHistory;
+  /**
+   * Registers who is told when the stream goes on at `offset` past bytes this process missed (a
+   * shared stream trimmed or written without it): every byte emitted before ends before the skip.
+   */
+  onResync?(listener: (offset: number) => void): void;
+  /**
+   * Several replicas: sequenced input goes to the owner, which writes it once and in order
+   * (input-writer.ts); with it come `hints` (who is told of acks and modes, positioned in the
+   * stream) and `lastInputSeq` (a client_id's last seq written, for `welcome`).
+   */
+  submitInput?(input: SequencedInput): void;
+  hints?(listener: UpstreamHints): void;
+  lastInputSeq?(clientId: string): Promise<number>;
+  /** Asks the owner to read the modes again and tell every replica (a client that wants them joined). */
+  refreshModes?(): void;
 }
 
 export interface SessionDependencies {
@@ -36,6 +54,8 @@ export interface SessionDependencies {
   /** The process's bounds on queued output and replay data, shared by every session (memory-budget.ts). */
   memory?: { sendQueue: SendQueueBudget; replay: ReplayBudget };
   graceMs: number;
+  /** TERMINAL_CLIENT_WINDOW_BYTES: output a client that reports `received` may have unreported. */
+  windowBytes?: number;
   onInput: (environmentId: string) => void;
   onClosed: (session: TerminalSession) => void;
   /**
@@ -58,6 +78,8 @@ export class TerminalSession {
   readonly clients: TerminalClients;
   private readonly buffer: ReplayBuffer;
   private readonly output: OutputFanOut;
+  private readonly acks = new AckBook();
+  private readonly extras: LowLatency;
   private upstream: SessionUpstream | null = null;
   private starting: Promise<void> | null = null;
   /** The persistent session's name, as the runtime reported it when the upstream started. */
@@ -84,6 +106,15 @@ export class TerminalSession {
       caughtUp: (client) => this.redraw(client, true),
       sendBudget: deps.memory?.sendQueue,
       replayBudget: deps.memory?.replay,
+      acks: this.acks,
+      windowBytes: deps.windowBytes,
+    });
+    this.extras = new LowLatency({
+      clients: this.clients,
+      acks: this.acks,
+      mark: () => this.output.mark,
+      send: (client, message) => this.send(client, message),
+      duplicate: () => deps.metrics.inputDuplicates.inc(),
     });
   }
 
@@ -122,8 +153,13 @@ export class TerminalSession {
     // A shared stream's offsets and the bytes it still holds (an exact resume from another replica).
     if (upstream.history) this.buffer.restart(upstream.history.base, upstream.history.chunks);
     this.name = upstream.sessionName;
+    upstream.onResync?.((offset) => this.resync(offset));
     this.deps.metrics.sessions.inc();
-    upstream.stream.on('data', (chunk: Buffer) => this.output.write(chunk));
+    this.extras.attach(upstream);
+    upstream.stream.on('data', (chunk: Buffer) => {
+      this.output.write(chunk);
+      this.extras.output(chunk);
+    });
     upstream.stream.on('error', (error: Error) => this.logger.warn(`Upstream of ${this.spec.id}: ${error.message}`));
     void upstream.exit.then((status) => this.onUpstreamExit(upstream, status));
   }
@@ -139,6 +175,7 @@ export class TerminalSession {
     if (this.upstream !== upstream) return;
     this.output.flush();
     this.upstream = null;
+    this.extras.detach();
     this.deps.metrics.sessions.dec();
     if (this.closed) return;
     if (this.clients.size > 0) this.deps.metrics.upstreamErrors.inc();
@@ -163,6 +200,19 @@ export class TerminalSession {
     }
     for (const client of this.clients) this.ended(client, code);
     this.close();
+  }
+
+  /**
+   * The upstream's stream skipped to `offset` (bytes this process missed are gone): the replay
+   * buffer starts again there, and each live client gets `reset` and a repaint (a cut-over one gets
+   * them when it drains; one not yet greeted or resumed starts from the new buffer anyway).
+   */
+  private resync(offset: number): void {
+    if (this.closed) return;
+    this.output.flush();
+    this.buffer.restart(offset, []);
+    this.deps.metrics.resyncs.inc();
+    for (const client of this.clients) if (client.mode === 'live') this.redraw(client, true);
   }
 
   private ended(client: TerminalClient, code: number | null): void {
@@ -204,10 +254,15 @@ export class TerminalSession {
       resumeOffset = first.offset;
       client.queue.shift();
     }
+    const input = await this.extras.welcomeInput(client);
+    if (client.ws.readyState !== WebSocket.OPEN) return;
     this.send(client, {
       ...welcome,
       session: { name: this.name, offset: this.buffer.end, ...this.size, resumed: resumeOffset !== null },
+      ...(input ? { input } : {}),
     });
+    client.extras.sentEnd = this.buffer.end;
+    this.extras.greeted(client);
     if (resumeOffset !== null) {
       this.resume(client, resumeOffset);
     } else if (client.queue.length > 0) {
@@ -247,7 +302,8 @@ export class TerminalSession {
     this.deps.metrics.resumes.inc({ result: 'exact' });
     if (chunks.length > 0) {
       const bytes = Buffer.concat(chunks);
-      this.clients.sendFrame(client, encode({ type: 'output', data: bytes.toString('utf8'), offset: this.buffer.end }), bytes.length);
+      const frame = encode({ type: 'output', data: bytes.toString('utf8'), offset: this.buffer.end });
+      this.clients.sendFrame(client, frame, bytes.length, this.buffer.end, this.acks.reachedBy(client.extras.writer));
     }
     client.mode = 'live';
   }
@@ -261,7 +317,10 @@ export class TerminalSession {
     this.clients.stopWaitingForFirstMessage(client);
     this.deps.metrics.redraws.inc();
     // `reset` tells the client to clear its terminal; the repaint then draws every line in full.
-    if (notice) this.send(client, { type: 'reset', offset: this.buffer.end });
+    if (notice) {
+      this.extras.reset(client, this.buffer.end);
+      this.send(client, { type: 'reset', offset: this.buffer.end });
+    }
     client.mode = 'live';
     this.requestRepaint();
   }
@@ -291,7 +350,11 @@ export class TerminalSession {
     }
     switch (message.type) {
       case 'input':
-        this.input(client, message.data);
+        this.input(client, message);
+        return;
+      case 'received':
+        this.extras.received(client, message.offset);
+        this.output.progress();
         return;
       case 'resize':
         this.clients.active = client;
@@ -308,12 +371,13 @@ export class TerminalSession {
     }
   }
 
-  private input(client: TerminalClient, data: string): void {
-    const bytes = this.clients.spendInput(client, data);
+  private input(client: TerminalClient, message: InputFrame): void {
+    const bytes = this.clients.spendInput(client, message.data);
     if (bytes === null) return;
     this.clients.active = client;
     if (client.cols !== null && client.rows !== null) this.applySize(client.cols, client.rows);
-    this.upstream?.stream.write(data);
+    // Written once and in order per client_id, never inside another client's multi-part paste (low-latency.ts).
+    this.extras.input(client, message);
     this.deps.metrics.bytesIn.inc(bytes);
     this.deps.onInput(this.spec.id);
   }
@@ -349,6 +413,7 @@ export class TerminalSession {
     this.closed = true;
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.output.close();
+    this.extras.close();
     const upstream = this.upstream;
     this.upstream = null;
     if (upstream) {

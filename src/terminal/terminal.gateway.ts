@@ -3,7 +3,9 @@ import { OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
 import { WebSocket } from 'ws';
 import { superviseConnection } from '../common/websocket/ws-connection.js';
 import { EnvironmentSocketAccess } from '../environments/environment-socket-access.js';
-import { MAX_COLS, MAX_ROWS } from './protocol.js';
+import { WsCloseCode } from '../common/websocket/close-codes.js';
+import { rejectSocket } from '../common/websocket/ws-connection.js';
+import { CLIENT_ID_PATTERN, MAX_COLS, MAX_ROWS } from './protocol.js';
 import { ConnectRequest, TerminalHub } from './terminal.hub.js';
 import { TerminalMetrics } from './terminal-metrics.js';
 
@@ -42,7 +44,14 @@ export class TerminalGateway implements OnGatewayConnection<WebSocket> {
     });
     if (!access) return null;
     const { principal, environment, url } = access;
+    const clientId = url.searchParams.get('client_id');
+    if (clientId !== null && !CLIENT_ID_PATTERN.test(clientId)) {
+      this.metrics.rejections.inc({ reason: 'policy' });
+      rejectSocket(socket, WsCloseCode.PolicyViolation, 'client_id must be 16-64 characters of A-Z, a-z, 0-9, _ and -');
+      return null;
+    }
     return {
+      clientId,
       principal,
       environment,
       resume: intParam(url, 'resume', Number.MAX_SAFE_INTEGER),

@@ -13,6 +13,7 @@ import { ClusterTerminals } from './cluster/cluster-terminals.js';
 import { ReplayBudget, SendQueueBudget } from './memory-budget.js';
 import { parseClientMessage } from './protocol.js';
 import { TerminalMetrics } from './terminal-metrics.js';
+import { newClientExtras } from './terminal-clients.js';
 import { TerminalClient, TerminalSession } from './terminal-session.js';
 
 /** A terminal client the gateway admitted: who, to which environment, and its query parameters. */
@@ -22,6 +23,8 @@ export interface ConnectRequest {
   resume: number | null;
   cols: number | null;
   rows: number | null;
+  /** The `client_id` query parameter (already validated), or null. */
+  clientId: string | null;
 }
 
 /**
@@ -136,6 +139,7 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
       inputTokens: 1024 * 1024,
       inputRefilledAt: Date.now(),
       firstMessageTimer: null,
+      extras: newClientExtras(request.clientId, `${this.cluster.replica}:${this.nextClientId - 1}`),
     };
     // Registered before any await: a socket that closes while we prepare still gives its slot back.
     let joined: TerminalSession | null = null;
@@ -163,6 +167,7 @@ export class TerminalHub implements OnModuleInit, OnApplicationShutdown {
           replayBufferBytes: this.config.replayBufferBytes,
           memory: this.memory,
           graceMs: this.config.graceMs,
+          windowBytes: this.config.clientWindowBytes,
           onInput: (id) => void this.environments.touch(id).catch(() => undefined),
           onClosed: (done) => {
             if (this.sessions.get(done.spec.id) === done) this.sessions.delete(done.spec.id);

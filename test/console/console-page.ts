@@ -4,6 +4,7 @@ import { Browser, BrowserContext, BrowserContextOptions, chromium, Page } from '
 import type { TestAccount } from '../support/accounts.js';
 import { launchChromium } from '../support/browser.js';
 import { createEnvironmentsApp, EnvironmentsApp } from '../support/environments.js';
+import { eventually } from '../support/eventually.js';
 import type { TestAppOptions } from '../support/test-app.js';
 
 export const ARTIFACTS = join('test', 'artifacts', 'console');
@@ -92,4 +93,39 @@ export function consoleTestBed(options: TestAppOptions = {}): { app: Environment
     await bed.app?.close();
   }, 120_000);
   return bed;
+}
+
+// ---- the terminal page ------------------------------------------------------------------------
+
+/** The visible rows of the terminal (xterm.js's DOM renderer). */
+export const terminalScreen = async (page: Page): Promise<string> =>
+  (await page.locator('.xterm-rows').innerText()).replace(/\u00a0/g, ' ');
+
+/** Waits until the terminal's visible rows match `pattern`. */
+export const waitForScreen = (page: Page, pattern: RegExp, timeoutMs = 15_000): Promise<void> =>
+  eventually(
+    async () => {
+      const text = await terminalScreen(page);
+      if (!pattern.test(text)) throw new Error(`${pattern} not on screen:\n${text.trimEnd().split('\n').slice(-8).join('\n')}`);
+    },
+    timeoutMs,
+    50,
+  );
+
+/** Waits until the terminal page shows the connection state `state` (`connected`, `reconnecting`…). */
+export const waitForState = (page: Page, state: string, timeoutMs = 20_000): Promise<void> =>
+  page.locator(`[data-role="connection-state"][data-state="${state}"]`).waitFor({ timeout: timeoutMs });
+
+/** Opens a terminal page at `url`, signs in, waits until it is connected and gives the terminal the focus. */
+export async function openTerminalAt(
+  browser: ConsoleBrowser,
+  url: string,
+  account: TestAccount,
+  options?: BrowserContextOptions,
+): Promise<Watched> {
+  const watched = await browser.open(url, options);
+  await signIn(watched.page, account);
+  await waitForState(watched.page, 'connected');
+  await watched.page.locator('.xterm-screen').click();
+  return watched;
 }

@@ -4,7 +4,20 @@ import { TerminalHub } from '../../src/terminal/terminal.hub.js';
 import { randomIp, type TestAccount } from '../support/accounts.js';
 import type { EnvironmentBody, EnvironmentsApp } from '../support/environments.js';
 import { eventually } from '../support/eventually.js';
-import { ARTIFACTS, ConsoleBrowser, consoleTestBed, PHONE, signIn, signInAttempt, unexpected, Watched } from './console-page.js';
+import {
+  ARTIFACTS,
+  ConsoleBrowser,
+  consoleTestBed,
+  openTerminalAt,
+  PHONE,
+  signIn,
+  signInAttempt,
+  terminalScreen as screen,
+  unexpected,
+  waitForScreen,
+  waitForState,
+  Watched,
+} from './console-page.js';
 
 /**
  * The browser console (docs/console.md) in Debian's Chromium, against the real application on the
@@ -24,23 +37,7 @@ describe('the browser console', () => {
 
   const open = (path: string, options?: BrowserContextOptions): Promise<Watched> => browser.open(`${app.baseUrl}${path}`, options);
 
-  /** The visible rows of the terminal (xterm.js's DOM renderer). */
-  const screen = async (page: Page): Promise<string> => (await page.locator('.xterm-rows').innerText()).replace(/\u00a0/g, ' ');
-
-  const waitForScreen = (page: Page, pattern: RegExp, timeoutMs = 15_000): Promise<void> =>
-    eventually(
-      async () => {
-        const text = await screen(page);
-        if (!pattern.test(text)) throw new Error(`${pattern} not on screen:\n${text.trimEnd().split('\n').slice(-8).join('\n')}`);
-      },
-      timeoutMs,
-      50,
-    );
-
   const connectionState = (page: Page): Promise<string | null> => page.locator('[data-role="connection-state"]').getAttribute('data-state');
-
-  const waitForState = (page: Page, state: string, timeoutMs = 20_000): Promise<void> =>
-    page.locator(`[data-role="connection-state"][data-state="${state}"]`).waitFor({ timeout: timeoutMs });
 
   /** Everything in the terminal (scrollback and screen), read through the console's own "Select" sheet. */
   const bufferText = async (page: Page): Promise<string> => {
@@ -56,13 +53,8 @@ describe('the browser console', () => {
     await page.keyboard.press('Enter');
   };
 
-  const openTerminal = async (account: TestAccount, environmentId: string, options?: BrowserContextOptions): Promise<Watched> => {
-    const watched = await open(`/environments/${environmentId}/terminal`, options);
-    await signIn(watched.page, account);
-    await waitForState(watched.page, 'connected');
-    await watched.page.locator('.xterm-screen').click();
-    return watched;
-  };
+  const openTerminal = (account: TestAccount, environmentId: string, options?: BrowserContextOptions): Promise<Watched> =>
+    openTerminalAt(browser, `${app.baseUrl}/environments/${environmentId}/terminal`, account, options);
 
   /** The sign-in session (`sid`) of a page, read from the refresh token the console keeps for its tab. */
   const signInSession = async (page: Page): Promise<string> => {

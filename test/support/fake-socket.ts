@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
+import { newClientExtras, type TerminalClient } from '../../src/terminal/terminal-clients.js';
 
 /** A terminal client's WebSocket for unit specs: the test sets its buffered amount; it records what is sent and how it was closed. */
 export class FakeSocket extends EventEmitter {
@@ -16,4 +17,25 @@ export class FakeSocket extends EventEmitter {
     this.closedWith = code;
     this.readyState = WebSocket.CLOSED;
   }
+}
+
+/** A terminal client on a FakeSocket, as the gateway makes one before it hands it to a session (`connecting`, nothing queued). */
+export function fakeTerminalClient(id: number): [TerminalClient, FakeSocket] {
+  const socket = new FakeSocket();
+  const client: TerminalClient = {
+    id,
+    ws: socket as unknown as WebSocket,
+    userId: 'u',
+    sessionId: 's',
+    cols: null,
+    rows: null,
+    mode: 'connecting',
+    queue: [],
+    violations: 0,
+    inputTokens: 1 << 20,
+    inputRefilledAt: Date.now(),
+    firstMessageTimer: null,
+    extras: newClientExtras(null, `test:${id}`),
+  };
+  return [client, socket];
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { AuthorizationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
+import { eventually } from './eventually.js';
 import type { KubernetesConfig } from '../../src/config/namespaces/runtime.config.js';
 import type { EnvironmentSpec } from '../../src/runtime/runtime.provider.js';
 import { contractTemplate, type SpecOverrides } from '../runtime/runtime-contract.js';
@@ -81,6 +82,31 @@ export function deployedPodSecurityLabels(): Record<string, string> {
  * (Test files run in parallel, and each server's reconciler would take the others' environments for
  * orphans in a shared namespace.)
  */
+/**
+ * A new RoleBinding is in force only once the API server's authorizer has seen it (a moment later):
+ * waits until the server's ServiceAccount may create a StatefulSet in `namespace`, so that the first
+ * request of a test is not refused with 403.
+ */
+async function untilGranted(admin: KubeConfig, namespace: string): Promise<void> {
+  const authorization = admin.makeApiClient(AuthorizationV1Api);
+  await eventually(
+    async () => {
+      const review = await authorization.createSubjectAccessReview({
+        body: {
+          spec: {
+            user: 'system:serviceaccount:devpocket:devpocket-server',
+            groups: ['system:serviceaccounts', 'system:serviceaccounts:devpocket', 'system:authenticated'],
+            resourceAttributes: { namespace, verb: 'create', group: 'apps', resource: 'statefulsets' },
+          },
+        },
+      });
+      if (!review.status?.allowed) throw new Error(`the runtime's Role is not in force in ${namespace} yet`);
+    },
+    30_000,
+    200,
+  );
+}
+
 export async function createRuntimeNamespace(
   adminKubeconfig: string,
   prefix: string,
@@ -99,6 +125,7 @@ export async function createRuntimeNamespace(
     if (object.kind !== 'Role' && object.kind !== 'RoleBinding') continue;
     await objects.create({ ...object, metadata: { ...object.metadata, namespace } });
   }
+  await untilGranted(admin, namespace);
   return {
     namespace,
     remove: async () => {

@@ -74,6 +74,19 @@ export class TerminalTestClient {
     return client;
   }
 
+  /** Connects and waits for `welcome` (`track` gets the client first, so that whoever cleans up closes it even if no welcome comes). */
+  static async welcomed(
+    baseUrl: string,
+    environmentId: string,
+    options: ConnectOptions = {},
+    track: (client: TerminalTestClient) => void = () => undefined,
+  ): Promise<TerminalTestClient> {
+    const client = await TerminalTestClient.connect(baseUrl, environmentId, options);
+    track(client);
+    await client.waitForFrame((f) => f.type === 'welcome', 20_000);
+    return client;
+  }
+
   send(frame: unknown): void {
     this.socket.send(JSON.stringify(frame));
   }

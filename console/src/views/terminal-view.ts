@@ -6,6 +6,7 @@ import { h, keepFocus, setAlert } from '../dom.js';
 import { TerminalConnection, type ConnectionState } from '../terminal/connection.js';
 import { KeyBar } from '../terminal/key-bar.js';
 import { OutputSink } from '../terminal/output-sink.js';
+import { Predictor } from '../terminal/prediction/predictor.js';
 import { copyText, readClipboard } from '../ui/clipboard.js';
 import { trackVisualViewport } from '../ui/viewport.js';
 import type { AppContext, Dispose } from './context.js';
@@ -109,11 +110,17 @@ export function terminalView(root: HTMLElement, context: AppContext, environment
   term.loadAddon(fit);
   cleanups.push(() => term.dispose());
 
+  // Predicted echo (docs/console.md#predicted-echo): drawn over the terminal, never into it. It
+  // learns what xterm.js has drawn through the sink, and from the connection the keystrokes' seqs,
+  // the acks, the modes and the round trips (a server without them gets nothing drawn).
+  const predictor = new Predictor(term);
+  cleanups.push(() => predictor.dispose());
+
   const sink = new OutputSink(
-    {
+    predictor.wrap({
       write: (data, parsed) => term.write(data, parsed),
       reset: () => term.reset(),
-    },
+    }),
     () => connection.redraw(),
   );
 
@@ -134,11 +141,24 @@ export function terminalView(root: HTMLElement, context: AppContext, environment
       if (message.environment?.name) title.textContent = message.environment.name;
       setAlert(notice, null);
     },
+    onNotice: (text) => setAlert(notice, text),
+    onOutput: (data, _offset, ack) => predictor.output(data, ack),
+    onModes: (modes) => predictor.modes(modes),
+    // An `ack` frame (input written, nothing echoed it within 50 ms) is an empty output frame to the
+    // predictor: applied once the output received before it is drawn.
+    onAck: (seq) => predictor.output('', seq),
+    onRoundTrip: (ms) => predictor.rtt(ms),
   });
   cleanups.push(() => connection.stop());
 
+  /** Sends input, and tells the predictor which `seq` carries it. */
+  const sendInput = (data: string): void => {
+    const seq = connection.send(data);
+    if (seq !== null) predictor.keystroke(data, seq);
+  };
+
   const keyBar = new KeyBar({
-    send: (data) => connection.sendInput(data),
+    send: (data) => sendInput(data),
     applicationCursor: () => term.modes.applicationCursorKeysMode,
   });
 
@@ -153,7 +173,7 @@ export function terminalView(root: HTMLElement, context: AppContext, environment
     }
     term.focus();
   };
-  term.onData((data) => connection.sendInput(pasting ? data : keyBar.transform(data)));
+  term.onData((data) => sendInput(pasting ? data : keyBar.transform(data)));
 
   let resizeTimer: number | null = null;
   term.onResize(({ cols, rows }) => {
@@ -164,7 +184,8 @@ export function terminalView(root: HTMLElement, context: AppContext, environment
   // ---- state ----------------------------------------------------------------------------------
   let countdown: number | null = null;
   function showState(next: ConnectionState): void {
-    state.dataset.state = next.kind;
+    // A new attempt after a drop is still "reconnecting" (it starts at once, before any back-off).
+    state.dataset.state = next.kind === 'connecting' && next.attempt > 0 ? 'reconnecting' : next.kind;
     state.textContent = stateText(next);
     state.title = 'reason' in next ? next.reason : '';
     reconnect.hidden = next.kind !== 'disconnected' && next.kind !== 'reconnecting';

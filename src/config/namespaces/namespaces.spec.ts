@@ -325,6 +325,7 @@ describe('terminal namespace', () => {
       TERMINAL_REPLAY_BUFFER_BYTES: '65536',
       TERMINAL_REPLAY_MEMORY_BYTES: '8388608',
       TERMINAL_SEND_QUEUE_MEMORY_BYTES: '4194304',
+      TERMINAL_CLIENT_WINDOW_BYTES: '16384',
       TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT: '2',
       TERMINAL_MAX_CONNECTIONS_PER_USER: '3',
     };
@@ -333,6 +334,7 @@ describe('terminal namespace', () => {
       replayBufferBytes: 65_536,
       replayMemoryBytes: 8_388_608,
       sendQueueMemoryBytes: 4_194_304,
+      clientWindowBytes: 16_384,
       maxClientsPerEnvironment: 2,
       maxConnectionsPerUser: 3,
     });
@@ -344,6 +346,7 @@ describe('terminal namespace', () => {
       replayBufferBytes: 1_048_576,
       replayMemoryBytes: 67_108_864,
       sendQueueMemoryBytes: 33_554_432,
+      clientWindowBytes: 65_536,
       maxClientsPerEnvironment: 10,
       maxConnectionsPerUser: 20,
     });
@@ -355,6 +358,9 @@ describe('terminal namespace', () => {
     ]);
     expect(problemsOf({ TERMINAL_SEND_QUEUE_MEMORY_BYTES: '1000' })).toEqual([
       'TERMINAL_SEND_QUEUE_MEMORY_BYTES: TERMINAL_SEND_QUEUE_MEMORY_BYTES must not be less than 1048576 (got "1000")',
+    ]);
+    expect(problemsOf({ TERMINAL_CLIENT_WINDOW_BYTES: '1024' })).toEqual([
+      'TERMINAL_CLIENT_WINDOW_BYTES: TERMINAL_CLIENT_WINDOW_BYTES must not be less than 4096 (got "1024")',
     ]);
   });
 });

@@ -124,6 +124,7 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
       },
       replayBufferBytes: this.config.replayBufferBytes,
       timing: CLUSTER_TIMING,
+      duplicateInput: () => this.metrics.inputDuplicates.inc(),
     };
     const upstream = await ClusterUpstream.open(spec, size, parts, wanted);
     this.upstreams.add(upstream);

@@ -4,8 +4,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { EnvironmentSpec, ExitStatus, RuntimeProvider, TerminalAttachment, TerminalSize } from '../../runtime/runtime.provider.js';
+import type { SequencedInput } from '../input/input-writer.js';
+import type { UpstreamHints } from '../low-latency.js';
 import type { SessionUpstream, UpstreamHistory } from '../terminal-session.js';
 import { InputMessage, InputStream } from './input-stream.js';
+import { ClusterInput, TakenHints } from './owner-input.js';
 import {
   exitId,
   historyOf,
@@ -14,7 +17,9 @@ import {
   parseEntry,
   RawEntry,
   readAfter,
+  readEnds,
   readSnapshot,
+  skipTo,
   StreamEntry,
   StreamSnapshot,
 } from './stream-entries.js';
@@ -50,6 +55,8 @@ export interface ClusterParts {
   owning(owns: boolean, tookOver?: boolean): void;
   replayBufferBytes: number;
   timing: ClusterTiming;
+  /** Counts resent input the owner dropped (written already). */
+  duplicateInput?: () => void;
 }
 
 type Role = 'follower' | 'taking' | 'owner' | 'ended';
@@ -72,7 +79,9 @@ const errorText = (error: unknown): string => (error instanceof Error ? error.me
  * what remains of the stream, then attaches a new tmux client to the same tmux session and goes on
  * from the stream's end offset. An owner that loses its lease (fenced) ends, and its clients
  * reconnect. Offsets are the stream's, so every replica's session holds the same bytes at the same
- * offsets and a client resumes exactly anywhere the bytes are still held.
+ * offsets and a client resumes exactly anywhere the bytes are still held. A follower that finds
+ * bytes missing (trimmed while it was not reading, never written during a Redis outage) goes on
+ * after them and tells its session, which starts its buffer again there and redraws its clients.
  */
 export class ClusterUpstream implements SessionUpstream {
   private readonly logger = new Logger('TerminalCluster');
@@ -101,6 +110,10 @@ export class ClusterUpstream implements SessionUpstream {
   private cleanup: Promise<void> | null = null;
   private owning = false;
   private tookOver = false;
+  /** Sequenced input and mode hints, as owner or follower (owner-input.ts). */
+  private readonly sequenced: ClusterInput;
+  /** The session's listener for skips over missed bytes (SessionUpstream.onResync). */
+  private resynced: ((offset: number) => void) | null = null;
 
   private constructor(
     private readonly spec: EnvironmentSpec,
@@ -111,6 +124,11 @@ export class ClusterUpstream implements SessionUpstream {
   ) {
     this.keys = new TerminalKeys(spec.id);
     this.input = new InputStream(parts.redis, parts.keyPrefix, this.keys, parts.timing);
+    this.sequenced = new ClusterInput({
+      end: () => this.end,
+      writeAlone: (id, taken) => this.writeHints(id, taken),
+      duplicate: parts.duplicateInput,
+    });
     this.exit = new Promise((resolve) => (this.resolveExit = resolve));
     this.stream = new Duplex({
       read: () => this.onRead(),
@@ -168,6 +186,7 @@ export class ClusterUpstream implements SessionUpstream {
     if (snapshot.name === null) return false;
     this.sessionName = snapshot.name;
     this.history = this.startFrom(snapshot);
+    this.sequenced.joined(await this.parts.redis.hget(this.keys.meta, 'modes'));
     this.reader = await this.parts.connect('terminal-follow');
     void this.readOutput(this.reader);
     return true;
@@ -175,11 +194,25 @@ export class ClusterUpstream implements SessionUpstream {
 
   private async readOutput(reader: Redis): Promise<void> {
     const { timing, keyPrefix } = this.parts;
+    const key = keyPrefix + this.keys.output;
     let failingSince: number | null = null;
+    let paused = false;
     while (this.role === 'follower' && this.reader === reader) {
       let entries: RawEntry[];
       try {
-        entries = await readAfter(reader, keyPrefix + this.keys.output, this.lastId, timing.blockMs, READ_COUNT);
+        if (paused) {
+          // Back from a pause (every client here was behind): when the stream no longer holds what
+          // follows, its backlog would only be drawn over, so this replica goes on from its newest entry.
+          const { first, last } = await readEnds(reader, key);
+          if (this.role !== 'follower' || this.reader !== reader) return;
+          const skip = skipTo(this.end, first, last);
+          if (skip) {
+            this.lastId = skip.lastId;
+            this.resync(skip.end, 'it was trimmed while every client here was behind');
+          }
+          paused = false;
+        }
+        entries = await readAfter(reader, key, this.lastId, timing.blockMs, READ_COUNT);
         failingSince = null;
       } catch (error) {
         if (this.role !== 'follower' || this.reader !== reader) return;
@@ -193,8 +226,10 @@ export class ClusterUpstream implements SessionUpstream {
         continue;
       }
       for (const raw of entries) if (!this.deliver(raw)) return;
-      if (this.stream.readableLength >= this.stream.readableHighWaterMark)
+      if (this.stream.readableLength >= this.stream.readableHighWaterMark) {
         await new Promise<void>((resolve) => (this.readWanted = resolve));
+        paused = true;
+      }
     }
   }
 
@@ -202,22 +237,40 @@ export class ClusterUpstream implements SessionUpstream {
   private deliver(raw: RawEntry): boolean {
     const entry: StreamEntry | null = parseEntry(raw);
     this.lastId = raw[0];
-    if (entry === null) return true;
+    if (entry === null) {
+      this.sequenced.tell(raw[1], this.end);
+      return true;
+    }
     if (entry.kind === 'exit') {
       void this.finish({ code: entry.code, signal: null });
       return false;
     }
-    if (entry.start !== this.end) {
-      // Bytes are missing (trimmed before this replica read them, or never written during an outage):
-      // the session's offsets would lie, so its clients reconnect and resume or redraw.
-      this.logger.warn(`The terminal stream of ${this.spec.id} skipped from ${this.end} to ${entry.start}; its clients reconnect`);
-      void this.finish({ code: null, signal: 'stream gap' });
-      return false;
-    }
+    if (entry.start !== this.end) this.resync(entry.start, 'trimmed before this replica read them, or never written');
+    this.sequenced.tell(raw[1], entry.start);
     const bytes = Buffer.from(entry.data, 'utf8');
     this.end += bytes.length;
     this.stream.push(bytes);
     return true;
+  }
+
+  /**
+   * The stream goes on at `offset` without the bytes from `this.end` (gone for this replica). What
+   * was read before them reaches the session first; then the session starts again at `offset` and
+   * redraws its clients (a `reset` each, and a repaint through the owner). Before the session
+   * listens, its starting point simply moves there.
+   */
+  private resync(offset: number, why: string): void {
+    this.logger.log(
+      `The terminal stream of ${this.spec.id} went on at ${offset} without the bytes from ${this.end} (${why}); its clients are redrawn`,
+    );
+    while (this.stream.readableLength > 0 && this.stream.read() !== null);
+    this.end = offset;
+    if (this.resynced) this.resynced(offset);
+    else this.history = { base: offset, chunks: [] };
+  }
+
+  onResync(listener: (offset: number) => void): void {
+    this.resynced = listener;
   }
 
   private onRead(): void {
@@ -295,10 +348,7 @@ export class ClusterUpstream implements SessionUpstream {
     try {
       const snapshot = await readSnapshot(this.parts.redis, this.keys, this.lastId);
       for (const raw of snapshot.entries) if (!this.deliver(raw)) return;
-      if (snapshot.end !== null && snapshot.end !== this.end) {
-        void this.finish({ code: null, signal: 'stream gap' });
-        return;
-      }
+      if (snapshot.end !== null && snapshot.end > this.end) this.resync(snapshot.end, 'its last entries are gone');
       this.role = 'owner';
       this.tookOver = true;
       await this.attach();
@@ -319,11 +369,13 @@ export class ClusterUpstream implements SessionUpstream {
     this.owns(true);
     this.decoder = new StringDecoder('utf8');
     this.sessionName = attachment.sessionName;
-    await this.parts.redis
+    const replies = await this.parts.redis
       .multi()
       .hset(this.keys.meta, 'name', attachment.sessionName, 'end', this.end)
       .pexpire(this.keys.meta, this.parts.timing.keepMs)
+      .hgetall(this.keys.seqs)
       .exec();
+    this.sequenced.own(attachment, replies?.[2]?.[1], this.lastId);
     attachment.stream.on('data', (chunk: Buffer) => this.publish(chunk));
     attachment.stream.on('error', (error: Error) => this.logger.warn(`Upstream of ${this.spec.id}: ${error.message}`));
     void attachment.exit.then((status) => this.attachmentExited(attachment, status));
@@ -331,6 +383,7 @@ export class ClusterUpstream implements SessionUpstream {
     void this.input.consume(reader, {
       active: () => this.role === 'owner' && this.reader === reader,
       apply: (message) => this.apply(message),
+      caughtUp: () => this.sequenced.caughtUp(),
     });
   }
 
@@ -351,7 +404,8 @@ export class ClusterUpstream implements SessionUpstream {
       value: text,
       end: this.end,
     };
-    void this.parts.scripts.write(this.keys, lease, entry, this.parts.timing.keepMs).then(
+    const hints = this.sequenced.published(start, bytes);
+    void this.parts.scripts.write(this.keys, lease, entry, this.parts.timing.keepMs, hints).then(
       (written) => (written ? undefined : this.leaseLost(lease)),
       // Redis unreachable: this replica's clients keep their terminal; the followers will find a gap.
       () => undefined,
@@ -363,13 +417,21 @@ export class ClusterUpstream implements SessionUpstream {
   private apply(message: InputMessage): void {
     switch (message.type) {
       case 'input':
-        this.attachment?.stream.write(message.data);
+        this.sequenced.apply({
+          data: message.data,
+          writer: message.writer ?? '~remote',
+          seq: message.seq ?? null,
+          more: message.more ?? false,
+        });
         return;
       case 'resize':
         this.resizeOwned(message.cols, message.rows);
         return;
       case 'repaint':
         this.attachment?.repaint();
+        return;
+      case 'modes':
+        this.sequenced.refresh();
         return;
     }
   }
@@ -416,6 +478,44 @@ export class ClusterUpstream implements SessionUpstream {
     this.parts.owning(owns, this.tookOver);
   }
 
+  // ---- low-latency additions (docs/terminal.md) ---------------------------------------------------------
+
+  /** As owner: an entry of acks and modes only (`id` = `<ms>-*`), under the fence like output. */
+  private writeHints(id: string, { fields, hints }: TakenHints): void {
+    const lease = this.lease;
+    const [field, value, ...more] = fields;
+    if (this.role !== 'owner' || !lease || field === undefined || value === undefined) return;
+    const entry = { id, minId: minId(this.end - this.parts.replayBufferBytes), field, value, end: this.end };
+    void this.parts.scripts.write(this.keys, lease, entry, this.parts.timing.keepMs, { ...hints, fields: more }).then(
+      (written) => (written ? undefined : this.leaseLost(lease)),
+      () => undefined,
+    );
+  }
+
+  hints(listener: UpstreamHints): void {
+    this.sequenced.listen(listener);
+  }
+
+  refreshModes(): void {
+    if (this.role === 'owner') this.sequenced.refresh();
+    else if (this.role !== 'ended') this.input.forward({ type: 'modes' });
+  }
+
+  /** Sequenced input of this replica's clients: written here by the owner, or put in the input stream for it. */
+  submitInput(input: SequencedInput): void {
+    if (this.role === 'owner') this.sequenced.submit(input);
+    else if (this.role !== 'ended') {
+      const { data, writer, seq, more } = input;
+      this.input.forward({ type: 'input', data, writer, ...(seq === null ? {} : { seq }), ...(more ? { more } : {}) });
+    }
+  }
+
+  /** The last seq of `clientId` written to the terminal, as the seqs hash (and, as owner, this replica) knows it. */
+  async lastInputSeq(clientId: string): Promise<number> {
+    const stored = Number(await this.parts.redis.hget(this.keys.seqs, clientId));
+    return Math.max(Number.isSafeInteger(stored) ? stored : 0, this.sequenced.known(clientId));
+  }
+
   // ---- both -------------------------------------------------------------------------------------------
 
   /** Keystrokes of this replica's clients: to the tmux client here, or to the owner through the input stream. */
@@ -452,6 +552,7 @@ export class ClusterUpstream implements SessionUpstream {
     this.readWanted?.();
     const attachment = this.attachment;
     this.attachment = null;
+    this.sequenced.close();
     const lease = this.lease;
     this.lease = null;
     this.owns(false);

@@ -4,8 +4,16 @@ import type { ClusterTiming } from './cluster-upstream.js';
 import { fieldMap, readAfter, RawEntry } from './stream-entries.js';
 import type { TerminalKeys } from './terminal-scripts.js';
 
-/** What a follower's clients send the owner: keystrokes, a size, a redraw request. */
-export type InputMessage = { type: 'input'; data: string } | { type: 'resize'; cols: number; rows: number } | { type: 'repaint' };
+/**
+ * What a follower's clients send the owner: keystrokes (with, from clients that use them, whose
+ * they are, their seq and whether more parts follow: input-writer.ts), a size, a redraw request,
+ * a request to read the modes again (a client that wants them joined).
+ */
+export type InputMessage =
+  | { type: 'input'; data: string; writer?: string; seq?: number; more?: boolean }
+  | { type: 'resize'; cols: number; rows: number }
+  | { type: 'repaint' }
+  | { type: 'modes' };
 
 const INPUT_MAXLEN = 10_000;
 const READ_COUNT = 512;
@@ -34,19 +42,39 @@ export class InputStream {
       .catch(() => undefined);
   }
 
-  /** The owner's loop on its blocking connection: every entry, from the oldest still there, while `active`. */
-  async consume(reader: Redis, owner: { active: () => boolean; apply: (message: InputMessage) => void }): Promise<void> {
+  /**
+   * The owner's loop on its blocking connection: every entry, from the oldest still there, while
+   * `active`. `caughtUp` is told once it applied every entry that waited when it started.
+   */
+  async consume(
+    reader: Redis,
+    owner: { active: () => boolean; apply: (message: InputMessage) => void; caughtUp?: () => void },
+  ): Promise<void> {
     let last = '0-0';
+    let waiting = true;
     while (owner.active()) {
       let entries: RawEntry[];
       try {
-        entries = await readAfter(reader, this.keyPrefix + this.keys.input, last, this.timing.blockMs, READ_COUNT);
+        // Until it caught up, it does not block: nothing waits for the owner's own clients longer than that.
+        entries = await readAfter(reader, this.keyPrefix + this.keys.input, last, waiting ? 1 : this.timing.blockMs, READ_COUNT);
       } catch {
         if (!owner.active()) return;
         await delay(200);
         continue;
       }
-      if (entries.length === 0 || !owner.active()) continue;
+      if (!owner.active()) return;
+      if (waiting && entries.length < READ_COUNT) {
+        waiting = false;
+        for (const [id, fields] of entries) {
+          last = id;
+          const message = decodeInput(fields);
+          if (message) owner.apply(message);
+        }
+        if (entries.length > 0) this.redis.xdel(this.keys.input, ...entries.map(([id]) => id)).catch(() => undefined);
+        owner.caughtUp?.();
+        continue;
+      }
+      if (entries.length === 0) continue;
       for (const [id, fields] of entries) {
         last = id;
         const message = decodeInput(fields);
@@ -59,12 +87,19 @@ export class InputStream {
 
 export function encodeInput(message: InputMessage): string[] {
   switch (message.type) {
-    case 'input':
-      return ['t', 'i', 'd', message.data];
+    case 'input': {
+      const fields = ['t', 'i', 'd', message.data];
+      if (message.writer !== undefined) fields.push('k', message.writer);
+      if (message.seq !== undefined) fields.push('s', String(message.seq));
+      if (message.more) fields.push('m', '1');
+      return fields;
+    }
     case 'resize':
       return ['t', 'r', 'c', String(message.cols), 'r', String(message.rows)];
     case 'repaint':
       return ['t', 'p'];
+    case 'modes':
+      return ['t', 'm'];
   }
 }
 
@@ -72,8 +107,15 @@ export function encodeInput(message: InputMessage): string[] {
 export function decodeInput(fields: string[]): InputMessage | null {
   const map = fieldMap(fields);
   switch (map.get('t') ?? '') {
-    case 'i':
-      return { type: 'input', data: map.get('d') ?? '' };
+    case 'i': {
+      const message: InputMessage = { type: 'input', data: map.get('d') ?? '' };
+      const writer = map.get('k');
+      const seq = Number(map.get('s'));
+      if (writer) message.writer = writer;
+      if (Number.isSafeInteger(seq) && seq > 0) message.seq = seq;
+      if (map.get('m') === '1') message.more = true;
+      return message;
+    }
     case 'r': {
       const cols = Number(map.get('c'));
       const rows = Number(map.get('r'));
@@ -81,6 +123,8 @@ export function decodeInput(fields: string[]): InputMessage | null {
     }
     case 'p':
       return { type: 'repaint' };
+    case 'm':
+      return { type: 'modes' };
     default:
       return null;
   }

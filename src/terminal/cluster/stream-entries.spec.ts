@@ -1,5 +1,5 @@
 import { decodeInput, encodeInput, type InputMessage } from './input-stream.js';
-import { exitId, historyOf, outputId, parseEntry, type RawEntry } from './stream-entries.js';
+import { exitId, historyOf, outputId, parseEntry, type RawEntry, skipTo } from './stream-entries.js';
 
 const output = (start: number, data: string): RawEntry => [outputId(start), ['d', data]];
 
@@ -26,6 +26,18 @@ describe("the terminal streams' entries", () => {
     const short = historyOf({ entries: [output(1000, 'ab')], end: 1005, name: null });
     expect(short.history).toEqual({ base: 1005, chunks: [] });
     expect(historyOf({ entries: [], end: 77, name: null }).history).toEqual({ base: 77, chunks: [] });
+  });
+
+  it('skips to the newest entry only when the stream no longer holds what follows a reader', () => {
+    const [oldest, newest] = [output(1000, 'ab'), output(1010, 'cé')];
+    // The entry at the reader's offset, or one before it, is still there: it reads on.
+    expect(skipTo(1000, oldest, newest)).toBeNull();
+    expect(skipTo(1001, oldest, newest)).toBeNull();
+    // Trimmed past it: on from the newest entry's id, at the offset after its UTF-8 bytes.
+    expect(skipTo(990, oldest, newest)).toEqual({ lastId: '1010-1', end: 1013 });
+    // An empty stream, or an exit at either end: it reads on (and finds the gap or the exit).
+    expect(skipTo(990, null, null)).toBeNull();
+    expect(skipTo(990, oldest, [exitId(1012), ['x', '0']])).toBeNull();
   });
 
   it('carries input, sizes and redraw requests to the owner as they were sent', () => {

@@ -47,6 +47,30 @@ export async function readAfter(reader: Redis, key: string, lastId: string, bloc
   return first[1] as RawEntry[];
 }
 
+/** The offset just after an output entry's bytes. */
+export const entryEnd = (entry: { start: number; data: string }): number => entry.start + Buffer.byteLength(entry.data, 'utf8');
+
+/** The stream's oldest and newest entries (null when it is empty), read at one instant (MULTI). `key` is whole. */
+export async function readEnds(reader: Redis, key: string): Promise<{ first: RawEntry | null; last: RawEntry | null }> {
+  const replies = await reader.multi().xrange(key, '-', '+', 'COUNT', 1).xrevrange(key, '+', '-', 'COUNT', 1).exec();
+  if (!replies || replies.some(([error]) => error)) throw new Error('could not read the terminal stream');
+  const [first, last] = replies.map(([, value]) => (value as RawEntry[])[0] ?? null);
+  return { first, last };
+}
+
+/**
+ * Where a reader holding every byte before `end` goes on from, given the stream's oldest and
+ * newest entries: null while the stream still holds what follows `end` (it reads on); when the
+ * oldest entry starts after `end` (those bytes were trimmed), the newest output entry's id and the
+ * offset after it, so that it skips a backlog it could not use anyway.
+ */
+export function skipTo(end: number, first: RawEntry | null, last: RawEntry | null): { lastId: string; end: number } | null {
+  const oldest = first && parseEntry(first);
+  const newest = last && parseEntry(last);
+  if (oldest?.kind !== 'output' || oldest.start <= end || newest?.kind !== 'output') return null;
+  return { lastId: newest.id, end: entryEnd(newest) };
+}
+
 export interface StreamSnapshot {
   entries: RawEntry[];
   /** The stream's end offset, as its last writer recorded it; null before any owner wrote. */

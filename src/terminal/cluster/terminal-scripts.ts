@@ -12,6 +12,8 @@ export class TerminalKeys {
   readonly input: string;
   readonly meta: string;
   readonly clients: string;
+  /** client_id → the last seq written to the terminal (docs/terminal.md, "Low-latency additions"). */
+  readonly seqs: string;
 
   constructor(readonly environmentId: string) {
     const base = `term:{${environmentId}}`;
@@ -21,6 +23,7 @@ export class TerminalKeys {
     this.input = `${base}:in`;
     this.meta = `${base}:meta`;
     this.clients = `${base}:clients`;
+    this.seqs = `${base}:seqs`;
   }
 
   static user(userId: string): string {
@@ -31,6 +34,9 @@ export class TerminalKeys {
     return `term:replica:${replicaId}`;
   }
 }
+
+/** The seqs hash of an environment holds at most this many client_ids (beyond, it starts again). */
+export const MAX_SEQS = 10_000;
 
 /**
  * Takes the lease when nobody holds it: a new epoch (INCR, never reused) and the lease
@@ -58,16 +64,32 @@ return 1`;
 /**
  * The fenced write of the output stream: only while the lease is still exactly this one (a stale
  * owner, paused past its TTL, gets 0 and never writes). Appends one entry (id = its first byte's
- * offset), trims what is older than the replay buffer, records the stream's end offset, and keeps
- * the stream and its metadata for `ARGV[7]` ms after the last write.
- * KEYS: lease, output, meta. ARGV: lease, id, minid, field, value, end, keepMs.
+ * offset; `<ms>-*` for an entry of hints only), trims what is older than the replay buffer,
+ * records the stream's end offset, and keeps the stream and its metadata for `ARGV[7]` ms after
+ * the last write. The entry's fields are ARGV[10…] after the `ARGV[9]` client_id/seq pairs, which
+ * are recorded in the seqs hash (at most MAX_SEQS ids: beyond, it starts again), with the
+ * environment's other keys' lifetime; `ARGV[8]`, when not empty, is the modes the entry carries,
+ * kept in the metadata for replicas that join later.
+ * KEYS: lease, output, meta, seqs. ARGV: lease, id, minid, field, value, end, keepMs, modes, n, pairs…, more fields…
  */
 const WRITE = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[3], ARGV[2], ARGV[4], ARGV[5])
+local n = tonumber(ARGV[9] or '0')
+local entry = {ARGV[4], ARGV[5]}
+for i = 10 + 2 * n, #ARGV do entry[#entry + 1] = ARGV[i] end
+redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[3], ARGV[2], unpack(entry))
 redis.call('HSET', KEYS[3], 'end', ARGV[6])
+if ARGV[8] and ARGV[8] ~= '' then redis.call('HSET', KEYS[3], 'modes', ARGV[8]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 redis.call('PEXPIRE', KEYS[3], ARGV[7])
+if n > 0 then
+  if redis.call('HLEN', KEYS[4]) > ${MAX_SEQS} then redis.call('DEL', KEYS[4]) end
+  for i = 10, 8 + 2 * n, 2 do
+    local known = tonumber(redis.call('HGET', KEYS[4], ARGV[i]) or '0')
+    if tonumber(ARGV[i + 1]) > known then redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]) end
+  end
+  redis.call('PEXPIRE', KEYS[4], ARGV[7])
+end
 return 1`;
 
 /**
@@ -101,6 +123,16 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 return 'ok'`;
+
+/** What one output-stream write carries besides its bytes (docs/terminal.md, "Low-latency additions"). */
+export interface EntryHints {
+  /** client_id → last seq written, for the seqs hash. */
+  seqs?: [string, number][];
+  /** The modes (JSON) the entry carries, for the metadata. */
+  modes?: string;
+  /** More fields of the entry (field, value, …). */
+  fields?: string[];
+}
 
 /** One Lua script, sent once and then called by its SHA (EVALSHA; EVAL again after a Redis restart flushed it). */
 class Script {
@@ -155,10 +187,16 @@ export class TerminalScripts {
     lease: string,
     entry: { id: string; minId: string; field: string; value: Buffer | string; end: number },
     keepMs: number,
+    hints: EntryHints = {},
   ): Promise<boolean> {
-    const args = [lease, entry.id, entry.minId, entry.field, entry.value, entry.end, keepMs];
+    const seqs = hints.seqs ?? [];
+    const args = [
+      ...[lease, entry.id, entry.minId, entry.field, entry.value, entry.end, keepMs, hints.modes ?? '', seqs.length],
+      ...seqs.flat(),
+      ...(hints.fields ?? []),
+    ];
     try {
-      return (await this.writeScript.run(this.redis, [keys.lease, keys.output, keys.meta], args)) === 1;
+      return (await this.writeScript.run(this.redis, [keys.lease, keys.output, keys.meta, keys.seqs], args)) === 1;
     } catch (error) {
       // An id at or below the stream's last one: someone else wrote after us, so the lease is not ours.
       if (error instanceof Error && /equal or smaller/.test(error.message)) return false;
