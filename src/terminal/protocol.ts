@@ -1,55 +1,14 @@
 /**
  * The terminal WebSocket protocol: JSON text frames, exactly the mobile client's, plus additions
  * old clients ignore (`offset`, `resume`, `reset`, `status`, and the low-latency additions: input
- * `seq`/`part`, `received`, `ack`, `modes`, welcome `input`). Documented in docs/terminal.md.
+ * `seq`/`part`, `received`, `ack`, `modes`, welcome `input`). The messages' types are in
+ * protocol-types.ts (shared with the console); here, their limits and the parser of client frames.
+ * Documented in docs/terminal.md.
  */
 
-export type InputFrame = {
-  type: 'input';
-  data: string;
-  /** The client's sequence number of this input (1, 2, 3… per client_id): written once, in order. */
-  seq?: number;
-  /** True on every chunk but the last of one logical input (`"part":"more"`). */
-  more?: boolean;
-};
+import type { ClientMessage, InputFrame } from './protocol-types.js';
 
-export type ClientMessage =
-  | InputFrame
-  | { type: 'resize'; cols: number; rows: number }
-  | { type: 'ping' }
-  | { type: 'resume'; offset: number }
-  | { type: 'received'; offset: number };
-
-export interface WelcomeMessage {
-  type: 'welcome';
-  message: string;
-  environment: { id: string; name: string; template: string; status: string };
-  session: { name: string; offset: number; cols: number; rows: number; resumed: boolean };
-  /** Only for a connection with `client_id`: the last seq of that client written to the terminal. */
-  input?: { client_id: string; seq: number };
-}
-
-/** The pane's modes as the protocol's `modes` message carries them (snake_case on the wire). */
-export interface ModesMessage {
-  type: 'modes';
-  offset: number;
-  echo: boolean | null;
-  canonical: boolean | null;
-  alt_screen: boolean;
-  cursor_keys: 'normal' | 'application';
-  bracketed_paste: boolean;
-  copy_mode: boolean;
-}
-
-export type ServerMessage =
-  | WelcomeMessage
-  | { type: 'output'; data: string; offset: number; ack?: number }
-  | { type: 'error'; message: string; code?: number }
-  | { type: 'pong' }
-  | { type: 'reset'; offset: number }
-  | { type: 'status'; status: string; phase: string; message: string | null }
-  | { type: 'ack'; seq: number }
-  | ModesMessage;
+export type { ClientMessage, InputFrame, ModesMessage, ServerMessage, StatusMessage, WelcomeMessage } from './protocol-types.js';
 
 export const MIN_COLS = 1;
 export const MAX_COLS = 1000;

@@ -63,6 +63,13 @@ describe('replicas sharing a Redis', () => {
     return res.body;
   };
 
+  /** An admin made with the command line, signed in through `api`. */
+  const signInAsNewAdmin = async (api: ApiClient): Promise<Tokens> => {
+    const username = `admin_${randomBytes(4).toString('hex')}`;
+    await cluster.cli(['create-admin', '--username', username, '--email', `${username}@example.com`, '--password', 'Adm1n-Passw0rd']);
+    return signIn(api, { username, email: '', password: 'Adm1n-Passw0rd', tokens: {} as Tokens });
+  };
+
   const me = (api: ApiClient, token: string) =>
     api.json<{ code?: string; subscription_plan?: string; role?: string }>('GET', '/api/v1/auth/me', { token });
 
@@ -139,9 +146,7 @@ describe('replicas sharing a Redis', () => {
     'refuses a deactivated account on every replica at once, and applies role and plan changes everywhere',
     async () => {
       const [a, b, c] = apis;
-      const adminName = `admin_${randomBytes(4).toString('hex')}`;
-      await cluster.cli(['create-admin', '--username', adminName, '--email', `${adminName}@example.com`, '--password', 'Adm1n-Passw0rd']);
-      const admin = await signIn(a, { username: adminName, email: '', password: 'Adm1n-Passw0rd', tokens: {} as Tokens });
+      const admin = await signInAsNewAdmin(a);
       const account = await b.register();
       const token = account.tokens.access_token;
       const { body: user } = await me(b, token);
@@ -179,9 +184,7 @@ describe('replicas sharing a Redis', () => {
     'serves a template changed through one replica from every replica at once (the template cache is invalidated everywhere)',
     async () => {
       const [a, b, c] = apis;
-      const adminName = `admin_${randomBytes(4).toString('hex')}`;
-      await cluster.cli(['create-admin', '--username', adminName, '--email', `${adminName}@example.com`, '--password', 'Adm1n-Passw0rd']);
-      const admin = await signIn(a, { username: adminName, email: '', password: 'Adm1n-Passw0rd', tokens: {} as Tokens });
+      const admin = await signInAsNewAdmin(a);
       const account = await a.register();
       const env = await a.createRunning(account);
       const previewPorts = async (api: ApiClient): Promise<number[]> => {

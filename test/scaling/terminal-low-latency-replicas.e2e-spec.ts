@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { eventually } from '../support/eventually.js';
-import { testRedisUrl } from '../support/redis.js';
 import { modesAfter, newClientId, SequencedInput, sendForModes, sha256OnScreen, welcomeSeq } from '../support/sequenced-input.js';
-import { ApiClient, ClusterAccount, ServerCluster } from '../support/server-cluster.js';
+import { replicaSuite } from '../support/replica-suite.js';
+import type { ApiClient } from '../support/server-cluster.js';
 import type { ServerFrame } from '../support/terminal-client.js';
 import { TerminalTestClient } from '../support/terminal-client.js';
 
@@ -15,43 +15,25 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
  * through the output stream. Replica 0 owns each terminal (its client connects first).
  */
 describe('terminal low-latency additions across replicas', () => {
-  let cluster: ServerCluster;
-  let apis: ApiClient[];
-  let account: ClusterAccount;
-  const clients: TerminalTestClient[] = [];
-
-  beforeAll(async () => {
-    cluster = ServerCluster.create('term-low-latency', { redisUrl: testRedisUrl() });
-    apis = (await Promise.all([cluster.start(), cluster.start()])).map(({ api }) => api);
-  }, 120_000);
-
-  beforeEach(async () => {
-    account = await apis[0].register();
-  });
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.close()));
-  });
-
-  afterAll(() => cluster?.close(), 60_000);
+  const suite = replicaSuite('term-low-latency', 2);
 
   const open = async (api: ApiClient, id: string, clientId: string | null): Promise<[TerminalTestClient, ServerFrame]> => {
     const query: Record<string, string> = clientId ? { client_id: clientId } : {};
-    const client = await TerminalTestClient.connect(api.baseUrl, id, { token: account.tokens.access_token, query });
-    clients.push(client);
+    const client = await TerminalTestClient.connect(api.baseUrl, id, { token: suite.account.tokens.access_token, query });
+    suite.clients.push(client);
     const welcome = await client.waitForFrame((f) => f.type === 'welcome', 20_000);
     client.resize(200, 50);
     return [client, welcome];
   };
 
   it('writes input resent on another replica once: follower to owner, owner to follower', async () => {
-    const env = await apis[0].createRunning(account);
+    const env = await suite.apis[0].createRunning(suite.account);
     // Replica 0 owns the terminal: its client came first.
-    const [watcher] = await open(apis[0], env.id, null);
+    const [watcher] = await open(suite.apis[0], env.id, null);
     const id = newClientId();
     const input = new SequencedInput();
 
-    const [onFollower, first] = await open(apis[1], env.id, id);
+    const [onFollower, first] = await open(suite.apis[1], env.id, id);
     expect(welcomeSeq(first)).toBe(0);
     input.send(onFollower, 'cd "$(mktemp -d)" && cat > replicas.txt\r');
     input.send(onFollower, 'one\n');
@@ -60,7 +42,7 @@ describe('terminal low-latency additions across replicas', () => {
     input.lose('three\n');
     await onFollower.close();
 
-    const [onOwner, second] = await open(apis[0], env.id, id);
+    const [onOwner, second] = await open(suite.apis[0], env.id, id);
     expect(welcomeSeq(second)).toBe(3);
     input.resend(onOwner, 0);
     input.send(onOwner, 'four\n');
@@ -68,7 +50,7 @@ describe('terminal low-latency additions across replicas', () => {
     input.lose('five\n');
     await onOwner.close();
 
-    const [back, third] = await open(apis[1], env.id, id);
+    const [back, third] = await open(suite.apis[1], env.id, id);
     expect(welcomeSeq(third)).toBe(5);
     input.resend(back, 2);
     input.send(back, '\x04');
@@ -79,10 +61,10 @@ describe('terminal low-latency additions across replicas', () => {
   }, 90_000);
 
   it("tells a follower's client the owner's acks (alone, without echo) and the pane's modes", async () => {
-    const env = await apis[0].createRunning(account);
-    await open(apis[0], env.id, null);
+    const env = await suite.apis[0].createRunning(suite.account);
+    await open(suite.apis[0], env.id, null);
     const input = new SequencedInput();
-    const [client] = await open(apis[1], env.id, newClientId());
+    const [client] = await open(suite.apis[1], env.id, newClientId());
     await modesAfter(client, 0, { echo: false, canonical: false, alt_screen: false });
     await sendForModes(client, input, 'read -s secret\r', { echo: false, canonical: true });
     input.send(client, 'x');
@@ -93,22 +75,22 @@ describe('terminal low-latency additions across replicas', () => {
   }, 90_000);
   // Last: it kills replica 0.
   it('a replica that takes the terminal over knows what its predecessor wrote: a resend is still written once', async () => {
-    const env = await apis[0].createRunning(account);
-    const [onOwner] = await open(apis[0], env.id, null);
+    const env = await suite.apis[0].createRunning(suite.account);
+    const [onOwner] = await open(suite.apis[0], env.id, null);
     const input = new SequencedInput();
-    const [client] = await open(apis[1], env.id, newClientId());
+    const [client] = await open(suite.apis[1], env.id, newClientId());
     input.send(client, 'cd "$(mktemp -d)" && cat > takeover.txt\r');
     input.send(client, 'one\n');
     input.send(client, 'two\n');
     await input.acked(client);
-    const ownerTmuxClients = await cluster.tmuxClients(env.id);
+    const ownerTmuxClients = await suite.cluster.tmuxClients(env.id);
 
-    cluster.servers[0].kill('SIGKILL');
-    await cluster.servers[0].exited;
+    suite.cluster.servers[0].kill('SIGKILL');
+    await suite.cluster.servers[0].exited;
     await onOwner.closed;
     // Replica 1 takes over (it has a client) with the seqs its predecessor recorded in Redis.
     await eventually(async () => {
-      const now = await cluster.tmuxClients(env.id);
+      const now = await suite.cluster.tmuxClients(env.id);
       expect(now).toHaveLength(1);
       expect(now).not.toEqual(ownerTmuxClients);
     }, 20_000);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { eventually } from '../support/eventually.js';
-import { testRedisUrl } from '../support/redis.js';
-import { ApiClient, ClusterAccount, ServerCluster } from '../support/server-cluster.js';
+import { replicaSuite } from '../support/replica-suite.js';
+import type { ApiClient } from '../support/server-cluster.js';
 import { TerminalTestClient } from '../support/terminal-client.js';
 
 /** The bytes of `client`'s stream from offset `from` on (its stream is contiguous: checked by the callers). */
@@ -20,32 +20,14 @@ function bytesFrom(client: TerminalTestClient, from: number): Buffer {
 describe('one terminal upstream per environment across replicas', () => {
   const TEST_TIMEOUT_MS = 90_000;
   const LIMIT = 3;
-  let cluster: ServerCluster;
-  let apis: ApiClient[];
-  let account: ClusterAccount;
   const limits = { TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT: String(LIMIT), TERMINAL_GRACE_SECONDS: '30' };
-  const clients: TerminalTestClient[] = [];
-
-  beforeAll(async () => {
-    cluster = ServerCluster.create('term-replicas', { redisUrl: testRedisUrl() });
-    apis = (await Promise.all([cluster.start(limits), cluster.start(limits), cluster.start(limits)])).map(({ api }) => api);
-  }, 120_000);
-
   // A free account holds one environment: each test has its own.
-  beforeEach(async () => {
-    account = await apis[0].register();
-  });
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.close()));
-  });
-
-  afterAll(() => cluster?.close(), 60_000);
+  const suite = replicaSuite('term-replicas', 3, limits);
 
   /** A terminal client of `api`, welcomed (or closed: the caller looks at `closed`). */
   const open = async (api: ApiClient, id: string, resume?: number): Promise<TerminalTestClient> => {
-    const client = await TerminalTestClient.connect(api.baseUrl, id, { token: account.tokens.access_token, resume });
-    clients.push(client);
+    const client = await TerminalTestClient.connect(api.baseUrl, id, { token: suite.account.tokens.access_token, resume });
+    suite.clients.push(client);
     return client;
   };
   const welcomed = (client: TerminalTestClient) => client.waitForFrame((f) => f.type === 'welcome', 20_000);
@@ -59,11 +41,11 @@ describe('one terminal upstream per environment across replicas', () => {
   it(
     'runs one tmux client for clients on three replicas, with the same bytes at the same offsets, and input through any of them arrives once, in order',
     async () => {
-      const env = await apis[0].createRunning(account);
+      const env = await suite.apis[0].createRunning(suite.account);
       // All three at once: they race for the lease, one wins, the others follow it.
-      const [a, b, c] = await Promise.all(apis.map((api) => open(api, env.id)));
+      const [a, b, c] = await Promise.all(suite.apis.map((api) => open(api, env.id)));
       await Promise.all([a, b, c].map(welcomed));
-      expect(await cluster.tmuxClients(env.id)).toHaveLength(1);
+      expect(await suite.cluster.tmuxClients(env.id)).toHaveLength(1);
 
       // A line typed one character per frame through each of two replicas (at least one of them does not own
       // the terminal): the shell runs exactly that line, each character once and in order.
@@ -82,7 +64,7 @@ describe('one terminal upstream per environment across replicas', () => {
       const from = Math.max(a.streamStart ?? 0, b.streamStart ?? 0, c.streamStart ?? 0);
       expect(bytesFrom(b, from).equals(bytesFrom(a, from))).toBe(true);
       expect(bytesFrom(c, from).equals(bytesFrom(a, from))).toBe(true);
-      expect(await cluster.tmuxClients(env.id)).toHaveLength(1);
+      expect(await suite.cluster.tmuxClients(env.id)).toHaveLength(1);
 
       // One size for the environment: the last resize through any replica is the one tmux client's.
       for (const [client, cols, rows] of [
@@ -91,7 +73,7 @@ describe('one terminal upstream per environment across replicas', () => {
       ] as const) {
         client.resize(cols, rows);
         await eventually(
-          async () => expect(await cluster.tmuxClients(env.id)).toEqual([expect.stringMatching(` ${cols}x${rows}$`)]),
+          async () => expect(await suite.cluster.tmuxClients(env.id)).toEqual([expect.stringMatching(` ${cols}x${rows}$`)]),
           10_000,
         );
       }
@@ -102,9 +84,9 @@ describe('one terminal upstream per environment across replicas', () => {
   it(
     'resumes a client byte-exact on another replica',
     async () => {
-      const env = await apis[0].createRunning(account);
-      const watcher = await joined(apis[0], env.id);
-      const leaving = await joined(apis[1], env.id);
+      const env = await suite.apis[0].createRunning(suite.account);
+      const watcher = await joined(suite.apis[0], env.id);
+      const leaving = await joined(suite.apis[1], env.id);
       leaving.run('echo before-$((1+1))');
       await leaving.waitForScreen(/before-2/, 20_000);
       await eventually(() => expect(leaving.offset).toBe(watcher.offset), 10_000);
@@ -116,7 +98,7 @@ describe('one terminal upstream per environment across replicas', () => {
       await watcher.waitForScreen(/missed-3/, 20_000);
 
       // Back on the third replica, which never served this environment before.
-      const back = await open(apis[2], env.id, position);
+      const back = await open(suite.apis[2], env.id, position);
       const welcome = await welcomed(back);
       expect(welcome.session).toMatchObject({ resumed: true });
       await back.waitForScreen(/missed-3/, 20_000);
@@ -131,17 +113,17 @@ describe('one terminal upstream per environment across replicas', () => {
   it(
     'counts the connection limit per environment over every replica',
     async () => {
-      const env = await apis[0].createRunning(account);
-      const admitted = [await open(apis[0], env.id), await open(apis[1], env.id), await open(apis[2], env.id)];
+      const env = await suite.apis[0].createRunning(suite.account);
+      const admitted = [await open(suite.apis[0], env.id), await open(suite.apis[1], env.id), await open(suite.apis[2], env.id)];
       await Promise.all(admitted.map(welcomed));
-      for (const api of apis) {
+      for (const api of suite.apis) {
         const refused = await open(api, env.id);
         expect((await refused.closed).code).toBe(4029);
       }
       // A slot given back on one replica can be taken on another (once that replica has written its count).
       await admitted[0].close();
       await eventually(async () => {
-        const again = await open(apis[1], env.id);
+        const again = await open(suite.apis[1], env.id);
         const first = await again.waitForFrame((f) => f.type === 'welcome' || f.type === 'error', 10_000);
         expect(first.type).toBe('welcome');
       }, 20_000);
@@ -152,20 +134,20 @@ describe('one terminal upstream per environment across replicas', () => {
   it(
     'hands the session over when its owner shuts down (SIGTERM): its clients get 1001, the others keep the same shell',
     async () => {
-      const leaving = await cluster.start(limits);
-      const env = await apis[0].createRunning(account);
+      const leaving = await suite.cluster.start(limits);
+      const env = await suite.apis[0].createRunning(suite.account);
       const onOwner = await joined(leaving.api, env.id);
       onOwner.run('echo "pid-$$-$((3*5))"');
       await onOwner.waitForScreen(/pid-\d+-15/, 20_000);
       const pid = /pid-(\d+)-15/.exec(onOwner.screen)?.[1];
-      const follower = await joined(apis[1], env.id);
-      const before = await cluster.tmuxClients(env.id);
+      const follower = await joined(suite.apis[1], env.id);
+      const before = await suite.cluster.tmuxClients(env.id);
       expect(before).toHaveLength(1);
 
       leaving.server.kill('SIGTERM');
       expect((await onOwner.closed).code).toBe(1001);
       await eventually(async () => {
-        const now = await cluster.tmuxClients(env.id);
+        const now = await suite.cluster.tmuxClients(env.id);
         expect(now).toHaveLength(1);
         expect(now).not.toEqual(before);
       }, 20_000);
@@ -180,26 +162,26 @@ describe('one terminal upstream per environment across replicas', () => {
   it(
     'hands the session over when its owner is killed: the same shell, offsets that go on, one tmux client',
     async () => {
-      const env = await apis[0].createRunning(account);
+      const env = await suite.apis[0].createRunning(suite.account);
       // The first client's replica takes the lease: replica 0 owns the terminal.
-      const onOwner = await joined(apis[0], env.id);
+      const onOwner = await joined(suite.apis[0], env.id);
       const mark = `m${randomBytes(4).toString('hex')}`;
       onOwner.run(`export MARK=${mark}; echo "pid-$$-$MARK"`);
       await onOwner.waitForScreen(new RegExp(`pid-\\d+-${mark}`), 20_000);
       const pid = new RegExp(`pid-(\\d+)-${mark}`).exec(onOwner.screen)?.[1];
       expect(pid).toMatch(/^\d+$/);
-      const follower = await joined(apis[1], env.id);
+      const follower = await joined(suite.apis[1], env.id);
       await eventually(() => expect(follower.offset).toBe(onOwner.offset), 10_000);
-      const ownerTmuxClients = await cluster.tmuxClients(env.id);
+      const ownerTmuxClients = await suite.cluster.tmuxClients(env.id);
       expect(ownerTmuxClients).toHaveLength(1);
 
-      cluster.servers[0].kill('SIGKILL');
-      await cluster.servers[0].exited;
+      suite.cluster.servers[0].kill('SIGKILL');
+      await suite.cluster.servers[0].exited;
       expect((await onOwner.closed).code).toBe(1006);
 
       // The follower's replica takes over (it has a client) and attaches to the same tmux session.
       await eventually(async () => {
-        const now = await cluster.tmuxClients(env.id);
+        const now = await suite.cluster.tmuxClients(env.id);
         expect(now).toHaveLength(1);
         expect(now).not.toEqual(ownerTmuxClients);
       }, 20_000);
@@ -208,12 +190,12 @@ describe('one terminal upstream per environment across replicas', () => {
       expect(follower.gaps).toBe(0);
 
       // The owner's client comes back elsewhere and resumes exactly: its bytes survived in the stream.
-      const back = await open(apis[2], env.id, onOwner.offset);
+      const back = await open(suite.apis[2], env.id, onOwner.offset);
       expect((await welcomed(back)).session).toMatchObject({ resumed: true });
       await back.waitForScreen(new RegExp(`again-${pid}-${mark}`), 20_000);
       expect(back.frames.some((frame) => frame.type === 'reset')).toBe(false);
       expect(back.gaps).toBe(0);
-      expect(await cluster.tmuxClients(env.id)).toHaveLength(1);
+      expect(await suite.cluster.tmuxClients(env.id)).toHaveLength(1);
     },
     TEST_TIMEOUT_MS,
   );

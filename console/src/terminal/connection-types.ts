@@ -1,3 +1,4 @@
+import type { ModesMessage, StatusMessage, WelcomeMessage as ServerWelcome } from '../../../src/terminal/protocol-types.js';
 import type { RefreshOutcome } from '../auth/session.js';
 import type { OutputSink } from './output-sink.js';
 
@@ -10,33 +11,13 @@ export type ConnectionState =
   | { kind: 'waiting'; reason: string }
   | { kind: 'disconnected'; reason: string };
 
-export interface StatusMessage {
-  type: 'status';
-  status: string;
-  phase: string;
-  message: string | null;
-}
-
-export interface WelcomeMessage {
-  type: 'welcome';
-  message: string;
-  environment?: { id: string; name: string; template: string; status: string };
-  session?: { name: string; offset: number; cols: number; rows: number; resumed: boolean };
-  /** Present when the server speaks issue 15's additions and the connection has a client_id. */
-  input?: { client_id: string; seq: number };
-}
-
-/** The pane's modes as read at stream offset `offset` (docs/terminal.md). */
-export interface ModesMessage {
-  type: 'modes';
-  offset: number;
-  echo: boolean | null;
-  canonical: boolean | null;
-  alt_screen: boolean;
-  cursor_keys: 'normal' | 'application';
-  bracketed_paste: boolean;
-  copy_mode: boolean;
-}
+/**
+ * The server's messages, declared once for the server and the console (src/terminal/protocol-types.ts;
+ * types only, so nothing of the server reaches the bundle). A welcome is read defensively: without
+ * `environment` or `session`, the console still connects.
+ */
+export type { ModesMessage, StatusMessage } from '../../../src/terminal/protocol-types.js';
+export type WelcomeMessage = Omit<ServerWelcome, 'environment' | 'session'> & Partial<Pick<ServerWelcome, 'environment' | 'session'>>;
 
 /** What the connection needs of a WebSocket: the browser's, or a fake in a unit spec. */
 export interface SocketLike {

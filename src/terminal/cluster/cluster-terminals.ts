@@ -8,7 +8,8 @@ import { terminalConfig } from '../../config/namespaces/terminal.config.js';
 import { EnvironmentSpec, RuntimeProvider, TerminalSize } from '../../runtime/runtime.provider.js';
 import type { SessionUpstream } from '../terminal-session.js';
 import { TerminalMetrics } from '../terminal-metrics.js';
-import { ClusterParts, ClusterTiming, ClusterUpstream } from './cluster-upstream.js';
+import type { ClusterParts, ClusterTiming } from './cluster-parts.js';
+import { ClusterUpstream } from './cluster-upstream.js';
 import { Admission, TerminalKeys, TerminalScripts } from './terminal-scripts.js';
 
 /** The lease, stream and heartbeat timings (docs/terminal.md, "Several replicas"). */

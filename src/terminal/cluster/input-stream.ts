@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import type { ClusterTiming } from './cluster-upstream.js';
+import type { ClusterTiming } from './cluster-parts.js';
 import { fieldMap, readAfter, RawEntry } from './stream-entries.js';
 import type { TerminalKeys } from './terminal-scripts.js';
 
