@@ -14,11 +14,12 @@ import { accounts } from './suites/accounts.js';
 import { environments } from './suites/environments.js';
 import { foundation } from './suites/foundation.js';
 import { kubernetes } from './suites/kubernetes.js';
+import { link } from './suites/link.js';
 import { terminalLoad } from './suites/load.js';
 import { scaling } from './suites/scaling.js';
 import { terminal } from './suites/terminal.js';
 
-const SUITES: Record<string, Suite> = { foundation, accounts, environments, scaling, terminal, kubernetes, load: terminalLoad };
+const SUITES: Record<string, Suite> = { foundation, accounts, environments, scaling, terminal, kubernetes, load: terminalLoad, link };
 
 const log = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
 

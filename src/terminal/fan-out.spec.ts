@@ -90,15 +90,30 @@ describe('OutputFanOut', () => {
       fanOut.write(Buffer.from('z'.repeat(600)));
       await turn();
     }
-    // 600, then 1200 unreported (over the window: that frame went, the next did not).
-    expect(socket.sent).toHaveLength(2);
+    // 600 unreported; the next frame would make 1200, over the window: not sent.
+    expect(socket.sent).toHaveLength(1);
     expect(paced.mode).toBe('behind');
-    paced.extras.received = 2000;
+    paced.extras.received = 1300;
     fanOut.progress();
     expect(caughtUp).toEqual([]);
     paced.extras.received = paced.extras.sentEnd;
     fanOut.progress();
     expect(caughtUp).toEqual([paced]);
+    fanOut.close();
+  });
+
+  it('sends a flood in frames of at most 16 Ki characters while a paced client is live, never splitting a surrogate pair', async () => {
+    const { fanOut, join } = setup({ windowBytes: 1024 * 1024 });
+    const [paced, socket] = join();
+    paced.extras.received = paced.extras.sentEnd;
+    const text = `${'a'.repeat(16 * 1024 - 1)}😀${'b'.repeat(20_000)}`;
+    fanOut.write(Buffer.from(text));
+    await turn();
+    const frames = socket.sent.map((frame) => String(frame.data));
+    expect(frames.every((data) => data.length <= 16 * 1024)).toBe(true);
+    expect(frames.length).toBeGreaterThan(1);
+    expect(frames.join('')).toBe(text);
+    expect(frames[0]).toBe('a'.repeat(16 * 1024 - 1));
     fanOut.close();
   });
 

@@ -11,6 +11,8 @@ export const HIGH_WATER_BYTES = 1024 * 1024;
 export const LOW_WATER_BYTES = 256 * 1024;
 /** Output is coalesced into frames of at most this many characters. */
 const MAX_FRAME_CHARS = 256 * 1024;
+/** While a client paced by its `received` reports is live, frames are at most this many characters. */
+const PACED_FRAME_CHARS = 16 * 1024;
 /** A chunk this small, arriving when nothing waits to be sent, is sent at once (typing latency). */
 const IMMEDIATE_FLUSH_CHARS = 512;
 const DRAIN_CHECK_MS = 20;
@@ -33,7 +35,9 @@ export interface FanOutParts {
 }
 
 /** A client that reports `received` is behind when this much of what it was sent is unreported. */
-export const DEFAULT_WINDOW_BYTES = 64 * 1024;
+export const DEFAULT_WINDOW_BYTES = 32 * 1024;
+
+const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;
 
 /**
  * The upstream's output to every client: decoded (UTF-8 across chunks), coalesced into frames,
@@ -93,13 +97,32 @@ export class OutputFanOut {
     }
   }
 
-  /** Sends the coalesced output as one frame, encoded once for every client. */
+  /**
+   * Sends the coalesced output, encoded once for every client: as one frame, or, while a client
+   * paced by its own reports is live, in frames of at most PACED_FRAME_CHARS, so that its window
+   * (not a flood's large frame) bounds what is in flight to it.
+   */
   flush(): void {
     this.flushScheduled = false;
     const text = this.pendingText;
     if (text.length === 0) return;
     this.pendingText = '';
     this.pendingBytes = 0;
+    const paced = this.parts.clients.live().some((client) => client.extras.received !== null);
+    if (!paced || text.length <= PACED_FRAME_CHARS) {
+      this.sendFrame(text);
+      return;
+    }
+    for (let start = 0; start < text.length; ) {
+      let end = Math.min(start + PACED_FRAME_CHARS, text.length);
+      // Never between the two halves of a surrogate pair.
+      if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end -= 1;
+      this.sendFrame(text.slice(start, end));
+      start = end;
+    }
+  }
+
+  private sendFrame(text: string): void {
     const { clients, buffer, acks } = this.parts;
     const bytes = Buffer.from(text, 'utf8');
     // Input written before this frame's first byte was read is acknowledged on it.
@@ -118,8 +141,9 @@ export class OutputFanOut {
     for (const client of receivers) {
       if (client.mode !== 'live') continue;
       const { received, sentEnd, writer } = client.extras;
-      // A client paced by its own reports: with a window's worth unreported, it gets no more of the backlog.
-      if (received !== null && sentEnd - received >= windowBytes) {
+      // A client paced by its own reports: with a window's worth unreported (this frame included, unless
+      // nothing is in flight), it gets no more of the backlog.
+      if (received !== null && sentEnd > received && sentEnd - received + bytes.length > windowBytes) {
         this.cutOver(client);
         continue;
       }

@@ -116,6 +116,31 @@ export const waitForScreen = (page: Page, pattern: RegExp, timeoutMs = 15_000): 
 export const waitForState = (page: Page, state: string, timeoutMs = 20_000): Promise<void> =>
   page.locator(`[data-role="connection-state"][data-state="${state}"]`).waitFor({ timeout: timeoutMs });
 
+/**
+ * Records, from now on, every connection state the terminal page shows, however briefly (a
+ * reconnection after the server closed the socket can last a few milliseconds: too short to
+ * catch by polling); `seen(state)` waits until the page has shown `state` since.
+ */
+export async function recordStates(page: Page): Promise<{ seen(state: string, timeoutMs?: number): Promise<void> }> {
+  const name = JSON.stringify(`states-${Math.random().toString(36).slice(2)}`);
+  await page.evaluate(`(() => {
+    const pill = document.querySelector('[data-role="connection-state"]');
+    const states = (window[${name}] = []);
+    new MutationObserver(() => states.push(pill.getAttribute('data-state'))).observe(pill, { attributes: true, attributeFilter: ['data-state'] });
+  })()`);
+  return {
+    seen: (state, timeoutMs = 20_000) =>
+      eventually(
+        async () => {
+          const states = await page.evaluate<string[]>(`window[${name}]`);
+          if (!states.includes(state)) throw new Error(`the page has not shown ${state} (only ${states.join(', ') || 'nothing'})`);
+        },
+        timeoutMs,
+        50,
+      ),
+  };
+}
+
 /** Opens a terminal page at `url`, signs in, waits until it is connected and gives the terminal the focus. */
 export async function openTerminalAt(
   browser: ConsoleBrowser,

@@ -346,7 +346,7 @@ describe('terminal namespace', () => {
       replayBufferBytes: 1_048_576,
       replayMemoryBytes: 67_108_864,
       sendQueueMemoryBytes: 33_554_432,
-      clientWindowBytes: 65_536,
+      clientWindowBytes: 32_768,
       maxClientsPerEnvironment: 10,
       maxConnectionsPerUser: 20,
     });

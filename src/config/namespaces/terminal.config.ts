@@ -21,7 +21,7 @@ export const terminalConfig = defineNamespace('terminal', (env): TerminalConfig 
   replayBufferBytes: env.TERMINAL_REPLAY_BUFFER_BYTES ?? 1024 * 1024,
   replayMemoryBytes: env.TERMINAL_REPLAY_MEMORY_BYTES ?? 64 * 1024 * 1024,
   sendQueueMemoryBytes: env.TERMINAL_SEND_QUEUE_MEMORY_BYTES ?? 32 * 1024 * 1024,
-  clientWindowBytes: env.TERMINAL_CLIENT_WINDOW_BYTES ?? 64 * 1024,
+  clientWindowBytes: env.TERMINAL_CLIENT_WINDOW_BYTES ?? 32 * 1024,
   maxClientsPerEnvironment: env.TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT ?? 10,
   maxConnectionsPerUser: env.TERMINAL_MAX_CONNECTIONS_PER_USER ?? 20,
 }));
