@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as Headless from '@xterm/headless';
 import { WebSocket } from 'ws';
-import type { ModesMessage } from '../../src/terminal/protocol-types.js';
+import type { Overlay, PredictionCounters, TerminalModes as Modes } from '../../console/src/terminal/prediction/types.js';
 import type { FlakyLink } from '../../test/support/flaky-link/flaky-link.js';
 import { REPO_ROOT } from './server.js';
 
@@ -25,27 +25,7 @@ const require = createRequire(import.meta.url);
 const { Terminal } = require('@xterm/headless') as typeof Headless;
 export type HeadlessTerminal = Headless.Terminal;
 
-/** The server's `modes` message without its type and offset (as the console's engine takes it). */
-export type Modes = Omit<ModesMessage, 'type' | 'offset'>;
-
-export interface PredictionCounters {
-  keystrokes: number;
-  predicted: number;
-  shown: number;
-  shownAtOnce: number;
-  confirmed: number;
-  mismatches: number;
-  wrong: number;
-  wrongShown: number;
-  erasedAfterMs: number[];
-  discarded: number;
-}
-
-export interface Overlay {
-  buffer: 'normal' | 'alternate';
-  cells: { row: number; col: number; char: string }[];
-  cursor: { row: number; col: number } | null;
-}
+export type { Overlay, PredictionCounters, TerminalModes as Modes } from '../../console/src/terminal/prediction/types.js';
 
 interface Engine {
   readonly counters: PredictionCounters;

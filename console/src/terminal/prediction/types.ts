@@ -1,4 +1,4 @@
-import type { ModesMessage } from '../connection-types.js';
+import type { ModesMessage } from '../../../../src/terminal/protocol-types.js';
 
 /**
  * What the prediction engine reads and produces (docs/console.md#predicted-echo). No DOM here:
