@@ -34,9 +34,23 @@ export class TemplateCache implements OnModuleInit {
     this.events.on('template.changed', ({ templateId }) => this.cache.invalidate(templateId), { everyReplica: true });
   }
 
-  /** Any template by id, deleted ones included, as `TemplatesService.findById`; a copy callers may not change. */
-  async findById(id: string): Promise<Template | null> {
-    const template = await this.cache.get(id, (key) => this.repository.findById(key));
-    return template && structuredClone(template);
+  /**
+   * Any template by id, deleted ones included, as `TemplatesService.findById`. Shared by every
+   * caller, so frozen (deeply) once when loaded rather than copied on every read: a caller that
+   * tried to change it would throw instead of changing what others are served.
+   */
+  findById(id: string): Promise<Template | null> {
+    return this.cache.get(id, async (key) => {
+      const template = await this.repository.findById(key);
+      return template && deepFreeze(template);
+    });
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
 }
