@@ -108,8 +108,7 @@ export class OutputFanOut {
     if (text.length === 0) return;
     this.pendingText = '';
     this.pendingBytes = 0;
-    const paced = this.parts.clients.live().some((client) => client.extras.received !== null);
-    if (!paced || text.length <= PACED_FRAME_CHARS) {
+    if (text.length <= PACED_FRAME_CHARS || !this.pacedClientLive()) {
       this.sendFrame(text);
       return;
     }
@@ -120,6 +119,12 @@ export class OutputFanOut {
       this.sendFrame(text.slice(start, end));
       start = end;
     }
+  }
+
+  /** Whether a live client is paced by its own `received` reports (without building the live list on every flush). */
+  private pacedClientLive(): boolean {
+    for (const client of this.parts.clients) if (client.mode === 'live' && client.extras.received !== null) return true;
+    return false;
   }
 
   private sendFrame(text: string): void {
