@@ -70,9 +70,10 @@ function summary(rounds: LoadResult[], floors: LoadResult[] | null): Record<stri
  * Authenticated requests without and with Redis (REDIS_URL, a redis-server of its own), each beside
  * its floor in the same run: `GET /health/ready`, one database round trip per request. Measured:
  * `GET /api/v1/auth/me` (the authentication check alone: token, session, user) and
- * `GET /api/v1/environments` (the same, plus one query listing 5 environments). Once the
- * principal cache is warm an authenticated request reads nothing but its own data; with Redis,
- * every request also counts against the global rate limit in Redis (one Lua script).
+ * `GET /api/v1/environments` (the same, plus the caller's 5 environments mapped with their preview
+ * links). Once the principal cache and the environment list cache are warm neither reads the
+ * database (a list is read again after a write of one of its environments, on every replica); with
+ * Redis, every request also counts against the global rate limit in Redis (one Lua script).
  */
 export async function scaling(ctx: BenchContext): Promise<Record<string, unknown>> {
   const redis = await startRedis();

@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import { PreviewLinks, type Viewer } from '../previews/preview-links.js';
 import { TemplateCache } from '../templates/template-cache.js';
 import type { EnvironmentResponseDto } from './dto/environment.dto.js';
-import type { Environment } from './environment.js';
+import type { ListedEnvironment } from './environment-list-cache.js';
 import { toEnvironmentResponse } from './environment.mapper.js';
 
 export type { Viewer };
@@ -34,11 +34,11 @@ export class EnvironmentResponses {
     private readonly links: PreviewLinks,
   ) {}
 
-  async one(viewer: Viewer, environment: Environment): Promise<EnvironmentResponseDto> {
+  async one(viewer: Viewer, environment: ListedEnvironment): Promise<EnvironmentResponseDto> {
     return (await this.many(viewer, [environment]))[0];
   }
 
-  async many(viewer: Viewer, environments: Environment[]): Promise<EnvironmentResponseDto[]> {
+  async many(viewer: Viewer, environments: readonly ListedEnvironment[]): Promise<EnvironmentResponseDto[]> {
     const portsOf = this.portsLookup();
     return Promise.all(
       environments.map(async (environment) => {
@@ -50,11 +50,11 @@ export class EnvironmentResponses {
   }
 
   /** The environment's declared ports (its template's, from the template cache, and its owner's). */
-  declaredPorts(environment: Environment): Promise<DeclaredPort[]> {
+  declaredPorts(environment: ListedEnvironment): Promise<DeclaredPort[]> {
     return this.portsLookup()(environment);
   }
 
-  private portsLookup(): (environment: Environment) => Promise<DeclaredPort[]> {
+  private portsLookup(): (environment: ListedEnvironment) => Promise<DeclaredPort[]> {
     const templates = new Map<string, Promise<DeclaredPort[]>>();
     return async (environment) => {
       let fromTemplate = templates.get(environment.templateId);

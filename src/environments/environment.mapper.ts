@@ -1,12 +1,13 @@
 import type { EnvironmentPreviewLinks } from '../previews/preview-links.js';
 import { EnvironmentResponseDto } from './dto/environment.dto.js';
-import { Environment, statusOf } from './environment.js';
+import type { ListedEnvironment } from './environment-list-cache.js';
+import { statusOf } from './environment.js';
 
 /**
  * The Environment of the mobile client contract, both generations of field names included, with
  * its preview addresses when given (EnvironmentResponses computes them for the caller).
  */
-export function toEnvironmentResponse(environment: Environment, links?: EnvironmentPreviewLinks): EnvironmentResponseDto {
+export function toEnvironmentResponse(environment: ListedEnvironment, links?: EnvironmentPreviewLinks): EnvironmentResponseDto {
   const installation = environment.installation;
   const progress =
     installation && installation.stepsTotal > 0

@@ -4,6 +4,7 @@ import { AuthModule } from '../auth/auth.module.js';
 import { PreviewLinksModule } from '../previews/preview-links.module.js';
 import { TemplatesModule } from '../templates/templates.module.js';
 import { UsersModule } from '../users/users.module.js';
+import { EnvironmentListCache } from './environment-list-cache.js';
 import { EnvironmentMetrics } from './environment-metrics.js';
 import { EnvironmentOperations } from './environment-operations.js';
 import { EnvironmentQuota } from './environment-quota.js';
@@ -33,6 +34,7 @@ import { EnvironmentQuotaRecord, EnvironmentQuotaSchema, EnvironmentRecord, Envi
   controllers: [EnvironmentsController],
   providers: [
     EnvironmentsRepository,
+    EnvironmentListCache,
     EnvironmentSpecs,
     EnvironmentQuota,
     EnvironmentOperations,

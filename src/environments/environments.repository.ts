@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { Model, Types } from 'mongoose';
 import { isDuplicateKeyError } from '../common/errors/database-errors.js';
+import { DomainEvents } from '../common/events/domain-events.js';
 import { leanMapper } from '../database/lean-mapper.js';
 import { parseObjectId } from '../database/object-id.js';
 import { ENVIRONMENT_ID_PATTERN } from '../runtime/runtime.provider.js';
@@ -103,16 +104,44 @@ function changeSet(changes: TransitionChanges): Record<string, unknown> {
   return set;
 }
 
+/** Whose environment a write or a purge found (for the announcement). */
+type Owner = { _id: Types.ObjectId; user_id: string };
+
 /**
  * Persistence of environments. Every lifecycle change is a conditional single-document update
  * (expected phase, or expected operation id), so concurrent requests and replicas never both win.
+ *
+ * Every write of an environment record is announced once it is stored (`environment.written`,
+ * with its owner, on every replica), here, where no write path can forget it: the copies of the
+ * owner's list held elsewhere (`EnvironmentListCache`) are dropped. A write by id that needs no
+ * result is a `findOneAndUpdate` all the same, to learn whose environment it wrote (FerretDB v1
+ * takes no projection there); a write that matched nothing announces nothing.
  */
 @Injectable()
 export class EnvironmentsRepository {
   constructor(
     @InjectModel(EnvironmentRecord.name) private readonly environments: Model<EnvironmentRecord>,
     @InjectModel(EnvironmentQuotaRecord.name) private readonly quotas: Model<EnvironmentQuotaRecord>,
+    private readonly events: DomainEvents,
   ) {}
+
+  /** Tells every replica that its copies of these users' environment lists are stale. */
+  private async written(...userIds: string[]): Promise<void> {
+    for (const userId of new Set(userIds)) await this.events.emit('environment.written', { userId });
+  }
+
+  /** The environment a write returned, once its change is announced. */
+  private async announced(environment: Environment | null): Promise<Environment | null> {
+    if (environment) await this.written(environment.userId);
+    return environment;
+  }
+
+  /** One write of one environment by id that returns nothing; true when it matched (and was announced). */
+  private async writeOne(filter: Record<string, unknown>, update: Record<string, unknown>): Promise<boolean> {
+    const owner = await this.environments.findOneAndUpdate(filter, update).lean<Owner>().exec();
+    if (owner) await this.written(owner.user_id);
+    return owner !== null;
+  }
 
   async create(input: NewEnvironment): Promise<Environment> {
     const created = await this.environments.create({
@@ -126,6 +155,7 @@ export class EnvironmentsRepository {
       phase: 'provisioning',
       operation: operationDocument(input.operation),
     });
+    await this.written(input.userId);
     return toEnvironment(created.toObject<LeanEnvironment>());
   }
 
@@ -159,11 +189,13 @@ export class EnvironmentsRepository {
 
   /** Moves from one of `from` to a new phase; null when the environment was not in one of them. */
   async transition(id: string, from: readonly Phase[], changes: TransitionChanges, userId?: string): Promise<Environment | null> {
-    return asEnvironment.byId(id, (_id) => {
-      const filter: Record<string, unknown> = { _id, phase: { $in: from } };
-      if (userId !== undefined) filter.user_id = userId;
-      return this.environments.findOneAndUpdate(filter, { $set: changeSet(changes) }, { returnDocument: 'after' });
-    });
+    return this.announced(
+      await asEnvironment.byId(id, (_id) => {
+        const filter: Record<string, unknown> = { _id, phase: { $in: from } };
+        if (userId !== undefined) filter.user_id = userId;
+        return this.environments.findOneAndUpdate(filter, { $set: changeSet(changes) }, { returnDocument: 'after' });
+      }),
+    );
   }
 
   /**
@@ -171,11 +203,13 @@ export class EnvironmentsRepository {
    * only while the environment is in one of the phases `from`.
    */
   async queue(id: string, userId: string, from: readonly Phase[], action: QueuedAction | null): Promise<Environment | null> {
-    return asEnvironment.byId(id, (_id) =>
-      this.environments.findOneAndUpdate(
-        { _id, user_id: userId, phase: { $in: from } },
-        { $set: { queued_action: action } },
-        { returnDocument: 'after' },
+    return this.announced(
+      await asEnvironment.byId(id, (_id) =>
+        this.environments.findOneAndUpdate(
+          { _id, user_id: userId, phase: { $in: from } },
+          { $set: { queued_action: action } },
+          { returnDocument: 'after' },
+        ),
       ),
     );
   }
@@ -191,33 +225,32 @@ export class EnvironmentsRepository {
   /** Drops a queued action that turned out to have nothing to do. */
   async completeQueued(id: string, action: QueuedAction): Promise<void> {
     const _id = objectId(id);
-    if (!_id) return;
-    await this.environments.updateOne({ _id, queued_action: action }, { $set: { queued_action: null } }).exec();
+    if (_id) await this.writeOne({ _id, queued_action: action }, { $set: { queued_action: null } });
   }
 
   /** Records the outcome of operation `operationId`, only if it is still the environment's operation. */
   async completeOperation(id: string, operationId: string, changes: TransitionChanges): Promise<Environment | null> {
-    return asEnvironment.byId(id, (_id) =>
-      this.environments.findOneAndUpdate({ _id, 'operation.id': operationId }, { $set: changeSet(changes) }, { returnDocument: 'after' }),
+    return this.announced(
+      await asEnvironment.byId(id, (_id) =>
+        this.environments.findOneAndUpdate({ _id, 'operation.id': operationId }, { $set: changeSet(changes) }, { returnDocument: 'after' }),
+      ),
     );
   }
 
   async heartbeat(id: string, operationId: string, now: Date): Promise<boolean> {
     const _id = objectId(id);
-    if (!_id) return false;
-    const result = await this.environments
-      .updateOne({ _id, 'operation.id': operationId }, { $set: { 'operation.heartbeat_at': now } })
-      .exec();
-    return result.matchedCount === 1;
+    return _id !== null && this.writeOne({ _id, 'operation.id': operationId }, { $set: { 'operation.heartbeat_at': now } });
   }
 
   /** Takes over an operation whose owner stopped sending heartbeats (crashed server). */
   async claimStaleOperation(id: string, staleOperationId: string, replacement: Operation): Promise<Environment | null> {
-    return asEnvironment.byId(id, (_id) =>
-      this.environments.findOneAndUpdate(
-        { _id, 'operation.id': staleOperationId },
-        { $set: { operation: operationDocument(replacement) } },
-        { returnDocument: 'after' },
+    return this.announced(
+      await asEnvironment.byId(id, (_id) =>
+        this.environments.findOneAndUpdate(
+          { _id, 'operation.id': staleOperationId },
+          { $set: { operation: operationDocument(replacement) } },
+          { returnDocument: 'after' },
+        ),
       ),
     );
   }
@@ -229,22 +262,20 @@ export class EnvironmentsRepository {
   async updateInstallation(id: string, installation: Installation | null, statusMessage: string | null): Promise<void> {
     const _id = objectId(id);
     if (!_id) return;
-    await this.environments
-      .updateOne(
-        { _id, phase: 'running' },
-        {
-          $set: {
-            installation: installation && {
-              completed: installation.completed,
-              failed: installation.failed,
-              steps_done: installation.stepsDone,
-              steps_total: installation.stepsTotal,
-            },
-            status_message: statusMessage,
+    await this.writeOne(
+      { _id, phase: 'running' },
+      {
+        $set: {
+          installation: installation && {
+            completed: installation.completed,
+            failed: installation.failed,
+            steps_done: installation.stepsDone,
+            steps_total: installation.stepsTotal,
           },
+          status_message: statusMessage,
         },
-      )
-      .exec();
+      },
+    );
   }
 
   async updateSettings(
@@ -258,27 +289,39 @@ export class EnvironmentsRepository {
     if (set.environmentVariables !== undefined) $set.environment_variables = pairs(set.environmentVariables);
     if (set.resources !== undefined) $set.resources = set.resources;
     if (set.ports !== undefined) $set.preview_ports = set.ports;
-    return asEnvironment.byId(id, (_id) =>
-      this.environments.findOneAndUpdate(
-        { _id, user_id: userId, phase: { $nin: ['terminating', 'terminated'] } },
-        { $set },
-        { returnDocument: 'after' },
+    return this.announced(
+      await asEnvironment.byId(id, (_id) =>
+        this.environments.findOneAndUpdate(
+          { _id, user_id: userId, phase: { $nin: ['terminating', 'terminated'] } },
+          { $set },
+          { returnDocument: 'after' },
+        ),
       ),
     );
   }
 
   async touch(id: string, now: Date): Promise<void> {
     const _id = objectId(id);
-    if (_id) await this.environments.updateOne({ _id }, { $set: { last_accessed: now } }).exec();
+    if (_id) await this.writeOne({ _id }, { $set: { last_accessed: now } });
   }
 
+  /** Purges environments terminated before `before`: those found first, so that their owners can be told. */
   async deleteTerminatedBefore(before: Date): Promise<number> {
-    const result = await this.environments.deleteMany({ phase: 'terminated', terminated_at: { $lt: before } }).exec();
+    const filter = { phase: 'terminated' as const, terminated_at: { $lt: before } };
+    const found = await this.environments.find(filter, { user_id: 1 }).lean<Owner[]>().exec();
+    if (found.length === 0) return 0;
+    const result = await this.environments.deleteMany({ ...filter, _id: { $in: found.map((record) => record._id) } }).exec();
+    await this.written(...found.map((record) => record.user_id));
     return result.deletedCount;
   }
 
   async deleteAllForUser(userId: string): Promise<void> {
-    await this.environments.deleteMany({ user_id: userId }).exec();
+    try {
+      await this.environments.deleteMany({ user_id: userId }).exec();
+    } finally {
+      // Even when it failed part of the way: some records may be gone.
+      await this.written(userId);
+    }
     await this.quotas.deleteOne({ _id: userId }).exec();
   }
 

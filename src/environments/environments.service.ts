@@ -13,6 +13,7 @@ import { EnvironmentOperations, environmentNotFound, invalidTransition } from '.
 import { EnvironmentQuota } from './environment-quota.js';
 import { EnvironmentSpecs } from './environment-specs.js';
 import { Environment, slugify } from './environment.js';
+import { EnvironmentListCache, type ListedEnvironment } from './environment-list-cache.js';
 import { EnvironmentsRepository } from './environments.repository.js';
 
 /** Terminal activity is written at most this often per environment. */
@@ -36,6 +37,7 @@ export class EnvironmentsService implements OnModuleInit {
 
   constructor(
     private readonly environments: EnvironmentsRepository,
+    private readonly lists: EnvironmentListCache,
     private readonly operations: EnvironmentOperations,
     private readonly quota: EnvironmentQuota,
     private readonly specs: EnvironmentSpecs,
@@ -51,8 +53,9 @@ export class EnvironmentsService implements OnModuleInit {
 
   // ---- queries ----------------------------------------------------------------------------------
 
-  list(principal: Principal): Promise<Environment[]> {
-    return this.environments.listForUser(principal.user.id);
+  /** The caller's environments, newest first: from this process's list cache once read (`EnvironmentListCache`). */
+  list(principal: Principal): Promise<readonly ListedEnvironment[]> {
+    return this.lists.listForUser(principal.user.id);
   }
 
   async get(principal: Principal, id: string): Promise<Environment> {

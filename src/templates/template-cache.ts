@@ -1,4 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
+import { deepFreeze } from '../common/cache/deep-freeze.js';
 import { LoadingCache } from '../common/cache/loading-cache.js';
 import { DomainEvents } from '../common/events/domain-events.js';
 import type { Template } from './template.js';
@@ -45,12 +46,4 @@ export class TemplateCache implements OnModuleInit {
       return template && deepFreeze(template);
     });
   }
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
 }

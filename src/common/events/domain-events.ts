@@ -28,6 +28,12 @@ export interface DomainEventMap {
    */
   'environment.changed': { environmentId: string; userId: string };
   /**
+   * Environment records of this user were written (any write: creation, lifecycle, settings,
+   * heartbeat, activity, deletion), announced by `EnvironmentsRepository` after each one: a copy
+   * of the user's environment list held anywhere (the list cache of every replica) is stale.
+   */
+  'environment.written': { userId: string };
+  /**
    * A stored template was changed, soft-deleted or brought back (by an admin or by a replica's
    * loader): a copy of it held anywhere (the template cache of every replica) is stale.
    */
