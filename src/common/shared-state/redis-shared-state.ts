@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { SharedStateConfig } from '../../config/namespaces/shared-state.config.js';
-import { SharedState } from './shared-state.js';
+import { type DedicatedConnectionOptions, SharedState } from './shared-state.js';
 
 export interface RedisSharedStateOptions {
   /** How often the subscription connection is pinged: a connection that stopped answering is replaced. Default 2 s. */
@@ -95,8 +95,13 @@ export class RedisSharedState extends SharedState implements OnModuleInit, OnApp
     return this.config.keyPrefix;
   }
 
-  override dedicatedConnection(name: string): Redis {
-    return new Redis(this.config.redisUrl ?? '', { ...this.common, connectionName: `devpocket-${name}` });
+  override dedicatedConnection(name: string, options: DedicatedConnectionOptions = {}): Redis {
+    return new Redis(this.config.redisUrl ?? '', {
+      ...this.common,
+      connectionName: `devpocket-${name}`,
+      ...(options.prefixed ? { keyPrefix: this.config.keyPrefix } : {}),
+      ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
+    });
   }
 
   channel(name: string): string {

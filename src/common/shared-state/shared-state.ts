@@ -1,5 +1,11 @@
 import type { Redis } from 'ioredis';
 
+/** A dedicated connection's options: with the installation's key prefix, and a command timeout (none by default). */
+export interface DedicatedConnectionOptions {
+  prefixed?: boolean;
+  commandTimeoutMs?: number;
+}
+
 /**
  * The state the replicas share (docs/scaling.md): a Redis when `REDIS_URL` is set, nothing
  * otherwise. One provider for the connections, their health and publish/subscribe; what is shared
@@ -31,11 +37,12 @@ export abstract class SharedState {
 
   /**
    * A connection of its own, for blocking commands (XREAD BLOCK) that would hold up every other
-   * command on the shared one: no key prefix (callers pass whole keys), no command timeout, never
-   * queued while down. The caller connects it (`connect()`) and ends it (`disconnect()`).
+   * command on the shared one, or for commands that must not wait behind them (the terminal's
+   * leases): no key prefix unless `prefixed` (callers pass whole keys), no command timeout unless
+   * given, never queued while down. The caller connects it (`connect()`) and ends it (`disconnect()`).
    * Throws without Redis.
    */
-  dedicatedConnection(name: string): Redis {
+  dedicatedConnection(name: string, _options?: DedicatedConnectionOptions): Redis {
     throw new Error(`No Redis is configured (REDIS_URL) for the connection ${name}`);
   }
 

@@ -14,6 +14,8 @@ export interface OwnerHost extends UpstreamCore {
   owner(): boolean;
   /** The tmux session the owner's client attached to. */
   attached(sessionName: string): void;
+  /** Another replica holds the lease: this one stops owning and follows it. */
+  fenced(why: string): void;
 }
 
 /**
@@ -52,21 +54,21 @@ export class ClusterOwner {
   async renew(): Promise<void> {
     const lease = this.lease;
     if (!lease) return;
-    const { scripts, timing } = this.host.parts;
-    if (!(await scripts.renew(this.host.keys, lease, timing.leaseMs))) await this.leaseLost(lease);
+    const { leases, timing } = this.host.parts;
+    if (!(await leases.renew(this.host.keys, lease, timing.leaseMs))) await this.leaseLost(lease);
   }
 
   /**
    * A renewal or a write found the lease is no longer `lease`. If nobody holds it (it expired
    * while Redis was away), the owner takes it again with a new epoch and goes on (its own clients
    * notice nothing; the followers find a gap in the stream and redraw); if another replica holds
-   * it, this one ends its tmux client and its clients reconnect.
+   * it, this one ends its tmux client and follows that replica (its clients are redrawn).
    */
   private leaseLost(lease: string): Promise<void> {
     if (!this.host.owner() || this.lease !== lease) return Promise.resolve();
     this.reclaiming ??= (async () => {
-      const { scripts, replica, timing } = this.host.parts;
-      const again = await scripts.acquire(this.host.keys, replica, timing.leaseMs).catch(() => null);
+      const { leases, replica, timing } = this.host.parts;
+      const again = await leases.acquire(this.host.keys, replica, timing.leaseMs).catch(() => null);
       if (!this.host.owner()) return;
       if (again) {
         this.logger.warn(`The lease on the terminal of ${this.host.spec.id} had expired; this replica took it again (${again})`);
@@ -217,9 +219,8 @@ export class ClusterOwner {
 
   private lose(why: string): void {
     if (!this.host.owner()) return;
-    this.logger.warn(`This replica no longer owns the terminal of ${this.host.spec.id} (${why}); its clients reconnect`);
     this.lease = null;
-    this.host.finish({ code: null, signal: 'lease lost' });
+    this.host.fenced(why);
   }
 
   /** Reports whether this replica runs the environment's tmux client (metrics). */
@@ -244,7 +245,7 @@ export class ClusterOwner {
     this.owns(false);
     return (async () => {
       if (attachment) await attachment.kill().catch(() => undefined);
-      if (lease) await this.host.parts.scripts.release(this.host.keys, lease).catch(() => false);
+      if (lease) await this.host.parts.leases.release(this.host.keys, lease).catch(() => false);
     })();
   }
 }

@@ -29,6 +29,8 @@ export interface ClusterParts {
   /** The shared command connection (keys prefixed). */
   redis: Redis;
   scripts: TerminalScripts;
+  /** The same steps on the leases' own connection: acquire, renew, release and whether a lease is held. */
+  leases: TerminalScripts;
   keyPrefix: string;
   /** A connected connection of its own for blocking reads (no key prefix). */
   connect(name: string): Promise<Redis>;

@@ -14,7 +14,7 @@ import { Admission, TerminalKeys, TerminalScripts } from './terminal-scripts.js'
 
 /** The lease, stream and heartbeat timings (docs/terminal.md, "Several replicas"). */
 export const CLUSTER_TIMING: ClusterTiming = {
-  leaseMs: 3_000,
+  leaseMs: 5_000,
   renewMs: 1_000,
   blockMs: 2_000,
   keepMs: 24 * 60 * 60 * 1000,
@@ -26,6 +26,8 @@ export const CLUSTER_TIMING: ClusterTiming = {
 const HEARTBEAT_TTL_MS = 5_000;
 const HEARTBEAT_MS = 1_000;
 const COUNTS_KEEP_MS = 24 * 60 * 60 * 1000;
+/** A lease command that has not answered within this long counts as failed (the lease has 4 s to spare). */
+const LEASE_COMMAND_TIMEOUT_MS = 2_000;
 
 /**
  * The terminal across replicas, with `REDIS_URL` (`enabled`): opens each environment's shared
@@ -46,6 +48,12 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
   private readonly userCounts = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | null = null;
   private scriptsOnce: TerminalScripts | null = null;
+  /**
+   * The leases' own connection: a renewal never waits behind the output stream's writes on the
+   * shared connection, which under load can queue for longer than the lease has to spare.
+   */
+  private leaseConnection: Redis | null = null;
+  private leaseScriptsOnce: TerminalScripts | null = null;
   private readonly upstreams = new Set<ClusterUpstream>();
 
   constructor(
@@ -70,8 +78,20 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
     return this.scriptsOnce;
   }
 
+  private get leaseScripts(): TerminalScripts {
+    if (!this.leaseScriptsOnce) {
+      const connection = this.state.dedicatedConnection('terminal-lease', { prefixed: true, commandTimeoutMs: LEASE_COMMAND_TIMEOUT_MS });
+      connection.on('error', () => undefined);
+      void connection.connect().catch(() => undefined);
+      this.leaseConnection = connection;
+      this.leaseScriptsOnce = new TerminalScripts(connection, this.state.keyPrefix);
+    }
+    return this.leaseScriptsOnce;
+  }
+
   onModuleInit(): void {
     if (!this.enabled) return;
+    void this.leaseScripts;
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
     void this.beat();
@@ -81,6 +101,8 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    // Open upstreams give their leases up in settle(), which ends the connection after them.
+    if (this.upstreams.size === 0) this.leaseConnection?.disconnect();
     if (this.state.available) void this.redis.del(TerminalKeys.replica(this.replica)).catch(() => undefined);
   }
 
@@ -109,11 +131,18 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
     const parts: ClusterParts = {
       redis: this.redis,
       scripts: this.scripts,
+      leases: this.leaseScripts,
       keyPrefix: this.state.keyPrefix,
       connect: async (name) => {
         const connection = this.state.dedicatedConnection(name);
         connection.on('error', () => undefined);
-        await connection.connect();
+        try {
+          await connection.connect();
+        } catch (error) {
+          // Not left to reconnect on its own: the caller tries again with a new one.
+          connection.disconnect();
+          throw error;
+        }
         return connection;
       },
       runtime: this.runtime,
@@ -139,13 +168,15 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
    * when the leases expire.
    */
   async settle(): Promise<void> {
-    if (this.upstreams.size === 0) return;
-    const controller = new AbortController();
-    await Promise.race([
-      Promise.all([...this.upstreams].map((upstream) => upstream.kill())),
-      delay(2_000, null, { signal: controller.signal }).catch(() => undefined),
-    ]);
-    controller.abort();
+    if (this.upstreams.size > 0) {
+      const controller = new AbortController();
+      await Promise.race([
+        Promise.all([...this.upstreams].map((upstream) => upstream.kill())),
+        delay(2_000, null, { signal: controller.signal }).catch(() => undefined),
+      ]);
+      controller.abort();
+    }
+    this.leaseConnection?.disconnect();
   }
 
   /** Takes a connection slot for one more client of `userId` on `environmentId`, or says which limit refuses it. */

@@ -15,6 +15,9 @@ import { TerminalKeys } from './terminal-scripts.js';
 
 type Role = 'follower' | 'taking' | 'owner' | 'ended';
 
+/** Takeovers that fail in a row before the follower gives up and its clients reconnect. */
+const MAX_TAKEOVER_FAILURES = 5;
+
 /**
  * One environment's terminal upstream in a replica that shares it through Redis (docs/terminal.md,
  * "Several replicas"). To its TerminalSession it is an upstream like the runtime's (a Duplex of
@@ -29,8 +32,8 @@ type Role = 'follower' | 'taking' | 'owner' | 'ended';
  *
  * A follower whose session has clients takes a vacant lease (its owner died or left): it reads
  * what remains of the stream, then attaches a new tmux client to the same tmux session and goes on
- * from the stream's end offset. An owner that loses its lease (fenced) ends, and its clients
- * reconnect. Offsets are the stream's, so every replica's session holds the same bytes at the same
+ * from the stream's end offset. An owner that loses its lease (fenced) ends its tmux client and
+ * follows the new owner; its clients are redrawn. Offsets are the stream's, so every replica's session holds the same bytes at the same
  * offsets and a client resumes exactly anywhere the bytes are still held. A follower that finds
  * bytes missing (trimmed while it was not reading, never written during a Redis outage) goes on
  * after them and tells its session, which starts its buffer again there and redraws its clients.
@@ -52,6 +55,7 @@ export class ClusterUpstream implements SessionUpstream {
   private ticking = false;
   /** The lease was seen vacant at the last tick (a follower takes it at the second sighting). */
   private vacantSeen = false;
+  private takeoverFailures = 0;
   private cleanup: Promise<void> | null = null;
   /** Sequenced input and mode hints, as owner or follower (owner-input.ts). */
   private readonly sequenced: ClusterInput;
@@ -98,7 +102,13 @@ export class ClusterUpstream implements SessionUpstream {
       },
     });
     this.owner = new ClusterOwner(
-      { ...core, input: this.input, owner: () => this.role === 'owner', attached: (name) => (this.sessionName = name) },
+      {
+        ...core,
+        input: this.input,
+        owner: () => this.role === 'owner',
+        attached: (name) => (this.sessionName = name),
+        fenced: (why) => void this.demote(why),
+      },
       size,
     );
   }
@@ -116,10 +126,10 @@ export class ClusterUpstream implements SessionUpstream {
   }
 
   private async start(): Promise<void> {
-    const { scripts, replica, timing } = this.parts;
+    const { leases, replica, timing } = this.parts;
     const deadline = Date.now() + timing.ownerWaitMs;
     for (;;) {
-      const lease = await scripts.acquire(this.keys, replica, timing.leaseMs);
+      const lease = await leases.acquire(this.keys, replica, timing.leaseMs);
       if (lease) {
         await this.ownFresh(lease);
         break;
@@ -142,16 +152,16 @@ export class ClusterUpstream implements SessionUpstream {
   private async tick(): Promise<void> {
     if (this.ticking || this.role === 'ended' || this.role === 'taking') return;
     this.ticking = true;
-    const { scripts, redis, replica, timing } = this.parts;
+    const { leases, replica, timing } = this.parts;
     try {
       if (this.role === 'owner') {
         await this.owner.renew();
       } else if (this.role === 'follower' && this.wanted()) {
         // Taken at the second sighting of a vacant lease (a second later): an owner back from a Redis
         // outage, whose lease expired meanwhile, takes it again first and keeps its clients.
-        const vacant = (await redis.exists(this.keys.lease)) === 0;
+        const vacant = !(await leases.held(this.keys));
         if (vacant && this.vacantSeen) {
-          const lease = await scripts.acquire(this.keys, replica, timing.leaseMs);
+          const lease = await leases.acquire(this.keys, replica, timing.leaseMs);
           if (lease) await this.takeOver(lease);
         }
         this.vacantSeen = vacant;
@@ -172,7 +182,12 @@ export class ClusterUpstream implements SessionUpstream {
     await this.owner.attach(false);
   }
 
-  /** The owner is gone and this follower has clients: it reads what is left, then continues the stream. */
+  /**
+   * The owner is gone and this follower has clients: it reads what is left, then continues the
+   * stream. A takeover that fails (Redis too slow to answer in time, a tmux client that would not
+   * attach) gives the lease up and goes on following, so its clients stay; only after
+   * MAX_TAKEOVER_FAILURES in a row do they reconnect.
+   */
   private async takeOver(lease: string): Promise<void> {
     this.role = 'taking';
     this.owner.hold(lease);
@@ -181,9 +196,53 @@ export class ClusterUpstream implements SessionUpstream {
       if (!(await this.follower.catchUp())) return;
       this.role = 'owner';
       await this.owner.attach(true);
+      this.takeoverFailures = 0;
     } catch (error) {
-      this.logger.warn(`Could not take over the terminal of ${this.spec.id}: ${errorText(error)}`);
-      void this.finish({ code: null, signal: 'takeover failed' });
+      this.takeoverFailures += 1;
+      const giveUp = this.takeoverFailures >= MAX_TAKEOVER_FAILURES;
+      this.logger.warn(
+        `Could not take over the terminal of ${this.spec.id}: ${errorText(error)}; ${giveUp ? 'its clients reconnect' : 'it goes on following'}`,
+      );
+      if (giveUp) await this.finish({ code: null, signal: 'takeover failed' });
+      else await this.follow(() => this.follower.restart());
+    }
+  }
+
+  /**
+   * Another replica holds the lease this one had (it was fenced off: its renewals did not reach
+   * Redis in time). Rather than dropping its clients, it ends its tmux client and follows that
+   * replica from the stream's newest entry; its clients get `reset` and a redraw, since what it
+   * showed them after its last accepted write never reached the stream.
+   */
+  private async demote(why: string): Promise<void> {
+    if (this.role !== 'owner') return;
+    this.logger.warn(`This replica no longer owns the terminal of ${this.spec.id} (${why}); it follows the replica that does`);
+    await this.follow(() => this.follower.rejoin());
+  }
+
+  /**
+   * Back to following, once the owner side has stopped (its tmux client ended, a lease it held
+   * given up). Redis too slow to answer is tried again, as a follower's reading is, for the outage
+   * grace; only then do its clients reconnect.
+   */
+  private async follow(reading: () => Promise<boolean>): Promise<void> {
+    this.role = 'follower';
+    this.vacantSeen = false;
+    await this.owner.end();
+    this.sequenced.close();
+    const since = Date.now();
+    while (this.role === 'follower') {
+      try {
+        if (await reading()) this.follower.wake();
+        return;
+      } catch (error) {
+        if (Date.now() - since > this.parts.timing.outageGraceMs) {
+          this.logger.warn(`The terminal stream of ${this.spec.id} cannot be followed (${errorText(error)}); its clients reconnect`);
+          void this.finish({ code: null, signal: 'shared state unavailable' });
+          return;
+        }
+        await delay(200);
+      }
     }
   }
 

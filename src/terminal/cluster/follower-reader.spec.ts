@@ -43,6 +43,7 @@ describe('ClusterUpstream as a follower, on a real Redis', () => {
     parts = {
       redis,
       scripts: new TerminalScripts(redis, prefix),
+      leases: new TerminalScripts(redis, prefix),
       keyPrefix: prefix,
       connect: async () => {
         const connection = new Redis(url, { lazyConnect: true });

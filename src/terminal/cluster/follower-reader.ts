@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { UpstreamHistory } from '../terminal-session.js';
 import { errorText, UpstreamCore } from './cluster-parts.js';
-import { parseEntry, RawEntry, readAfter, readEnds, readSnapshot, skipTo, StreamEntry } from './stream-entries.js';
+import { parseEntry, RawEntry, readAfter, readEnds, readNewest, readSnapshot, skipTo, StreamEntry } from './stream-entries.js';
 
 const READ_COUNT = 512;
 
@@ -64,6 +64,37 @@ export class FollowerReader {
     for (const raw of snapshot.entries) if (!this.deliver(raw)) return false;
     if (snapshot.end !== null && snapshot.end > at.end) this.resync(snapshot.end, 'its last entries are gone');
     return true;
+  }
+
+  /** Follows again from the last entry read (a takeover that failed): true once it reads. */
+  async restart(): Promise<boolean> {
+    const reader = await this.host.parts.connect('terminal-follow');
+    if (!this.host.following()) {
+      reader.disconnect();
+      return false;
+    }
+    this.reader = reader;
+    void this.readOutput(reader);
+    return true;
+  }
+
+  /**
+   * Follows from the stream's newest entry (an owner fenced off by the replica that holds its
+   * lease now): what this replica showed after its last accepted write never reached the stream,
+   * so its session starts again at the stream's end and redraws. False when the session ended.
+   */
+  async rejoin(): Promise<boolean> {
+    const { parts, keys, at } = this.host;
+    const newest = await readNewest(parts.redis, keys);
+    const entry = newest.last && parseEntry(newest.last);
+    if (entry?.kind === 'exit') {
+      this.host.finish({ code: entry.code, signal: null });
+      return false;
+    }
+    if (!this.host.following()) return false;
+    at.lastId = newest.last?.[0] ?? at.lastId;
+    this.resync(newest.end ?? at.end, 'another replica owns it now');
+    return this.restart();
   }
 
   private async readOutput(reader: Redis): Promise<void> {

@@ -71,6 +71,14 @@ export function skipTo(end: number, first: RawEntry | null, last: RawEntry | nul
   return { lastId: newest.id, end: entryEnd(newest) };
 }
 
+/** The output stream's newest entry and its end offset as its last writer recorded it, at one instant (MULTI). */
+export async function readNewest(redis: Redis, keys: TerminalKeys): Promise<{ last: RawEntry | null; end: number | null }> {
+  const replies = await redis.multi().xrevrange(keys.output, '+', '-', 'COUNT', 1).hget(keys.meta, 'end').exec();
+  if (!replies || replies.some(([error]) => error)) throw new Error('could not read the terminal stream');
+  const [entries, end] = replies.map(([, value]) => value) as [RawEntry[], string | null];
+  return { last: entries[0] ?? null, end: end === null ? null : Number(end) };
+}
+
 export interface StreamSnapshot {
   entries: RawEntry[];
   /** The stream's end offset, as its last writer recorded it; null before any owner wrote. */

@@ -154,7 +154,7 @@ class Script {
 
 export type Admission = 'ok' | 'environment' | 'user';
 
-/** The terminal's atomic steps in Redis, on the shared command connection (its keys prefixed). */
+/** The terminal's atomic steps in Redis, on a connection whose keys are prefixed (the shared one, or the leases'). */
 export class TerminalScripts {
   private readonly acquireScript = new Script(ACQUIRE);
   private readonly renewScript = new Script(RENEW);
@@ -175,6 +175,11 @@ export class TerminalScripts {
 
   async renew(keys: TerminalKeys, lease: string, ttlMs: number): Promise<boolean> {
     return (await this.renewScript.run(this.redis, [keys.lease], [lease, ttlMs])) === 1;
+  }
+
+  /** True while any replica holds the environment's lease. */
+  async held(keys: TerminalKeys): Promise<boolean> {
+    return (await this.redis.exists(keys.lease)) === 1;
   }
 
   async release(keys: TerminalKeys, lease: string): Promise<boolean> {
