@@ -23,4 +23,4 @@ COPY --from=build /app/templates ./templates
 COPY package.json ./
 USER 10001:10001
 EXPOSE 8000
-CMD ["node", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=8", "dist/main.js"]

@@ -9,6 +9,7 @@
 import { cpus, totalmem } from 'node:os';
 import { launchDatabase } from '../src/database/launcher/database-launcher.js';
 import type { Suite } from './context.js';
+import { freePort } from '../test/support/redis-server.js';
 import { startPostgres } from './support/postgres.js';
 import { accounts } from './suites/accounts.js';
 import { environments } from './suites/environments.js';
@@ -25,13 +26,13 @@ const log = (message: string): void => void process.stderr.write(`[bench] ${mess
 
 async function main(): Promise<void> {
   const selected = (process.env.BENCH_SUITES ?? Object.keys(SUITES).join(',')).split(',').filter((name) => name in SUITES);
-  const postgres = process.env.MONGODB_URI ? null : await startPostgres(25_432);
+  const postgres = process.env.MONGODB_URI ? null : await startPostgres(await freePort());
   const database = await launchDatabase({ mongodbUri: process.env.MONGODB_URI, postgresqlUrl: postgres?.url, log });
   const results: Record<string, unknown> = {};
   try {
     for (const name of selected) {
       log(`suite ${name}…`);
-      results[name] = await SUITES[name]({ mongodbUri: database.uri, port: 18_080 });
+      results[name] = await SUITES[name]({ mongodbUri: database.uri, port: await freePort() });
     }
   } finally {
     await database.stop();

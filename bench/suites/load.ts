@@ -109,6 +109,8 @@ async function measurePhase(phase: Phase, slowPerEnvironment: number): Promise<R
   const fast = measured.clients.filter((client) => !client.slow);
   const slow = measured.clients.filter((client) => client.slow);
   const perServer = servers.map((server, i) => ({
+    // False when the server process ended during the phase (its figures are then null).
+    running: alive(server.pid),
     cpu_cores: round(serverCpu[i].server_percent / 100, 2),
     rss_peak_mib: mib(peaks[i]),
     rss_steady_mib: mib(steady[i]),

@@ -143,8 +143,15 @@ export function machineCpu(): () => number {
 
 /** Values of Prometheus series from a server's /metrics (summed over labels). */
 export async function metrics(baseUrl: string, names: string[]): Promise<Record<string, number>> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
   const values: Record<string, number> = {};
+  let text: string;
+  try {
+    text = await (await fetch(`${baseUrl}/metrics`)).text();
+  } catch {
+    // The server is gone (it crashed): NaN figures, reported as such, rather than ending the whole run.
+    for (const name of names) values[name] = Number.NaN;
+    return values;
+  }
   for (const name of names) {
     let sum = 0;
     for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(match[1]);

@@ -15,8 +15,15 @@ export const round = (value: number, digits = 2): number =>
   Number.isFinite(value) ? Math.round(value * 10 ** digits) / 10 ** digits : value;
 export const mib = (bytes: number): number => round(bytes / 2 ** 20, 1);
 
+/** A process's RSS; NaN once it is gone. */
 export function rssBytes(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return Number.NaN;
+  }
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
   return match ? Number(match[1]) * 1024 : Number.NaN;
 }
 
@@ -44,7 +51,13 @@ export const CLOCK_TICKS_PER_SECOND = 100;
 /** CPU of a process over `ms`, in % of one core: its own, and that of the children it reaped meanwhile. */
 export async function cpuPercent(pid: number, ms: number): Promise<{ server_percent: number; reaped_children_percent: number }> {
   const ticks = (): number[] => {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      // The process is gone (it exited or crashed): no figure, rather than ending the whole run.
+      return [Number.NaN, Number.NaN];
+    }
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return [Number(fields[11]) + Number(fields[12]), Number(fields[13]) + Number(fields[14])];
   };

@@ -1,10 +1,15 @@
 import { ChildProcessWithoutNullStreams, execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
+/** The flags `npm run start:prod` gives Node (`node <flags> dist/main.js`; the Dockerfile's CMD has the same). */
+export const PRODUCTION_NODE_FLAGS: string[] = (() => {
+  const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  return scripts['start:prod'].split(' ').slice(1, -1);
+})();
 export const BENCH_JWT_SECRET = 'bench-only-jwt-secret-8d2f4a6c9e1b3d5f7a9c2e4b6d8f0a1c';
 
 export interface BenchServer {
@@ -43,14 +48,28 @@ export async function startServer(
   env: Record<string, string> = {},
 ): Promise<BenchServer> {
   const started = performance.now();
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'main.js')], {
+  // Node's flags as production runs it (`npm run start:prod`, the image's CMD); BENCH_SERVER_NODE_FLAGS replaces them.
+  const flags = (process.env.BENCH_SERVER_NODE_FLAGS ?? PRODUCTION_NODE_FLAGS.join(' ')).split(' ').filter(Boolean);
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [...flags, join(REPO_ROOT, 'dist', 'main.js')], {
     cwd: REPO_ROOT,
-    env: benchEnv(mongodbUri, dbName, { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '1000000', ...env }),
+    env: benchEnv(mongodbUri, dbName, {
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? 'warn',
+      RATE_LIMIT_MAX: '1000000',
+      ...env,
+    }),
     stdio: 'pipe',
   });
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // BENCH_SERVER_LOG_DIR=<dir>: every server's output is kept in <dir>/server-<port>.log.
+  const kept = process.env.BENCH_SERVER_LOG_DIR ? createWriteStream(join(process.env.BENCH_SERVER_LOG_DIR, `server-${port}.log`), { flags: 'a' }) : null;
+  const collect = (chunk: Buffer): void => {
+    output += chunk.toString();
+    kept?.write(chunk);
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   const baseUrl = `http://127.0.0.1:${port}`;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited during start:\n${output}`);
