@@ -24,11 +24,13 @@ import type { BenchContext } from '../context.js';
  *      predictions, predicted characters shown at the password prompt;
  *   2. exactly once across resets: BENCH_LINK_RESET_SECONDS of a link reset every 5 ± 2 s while a
  *      producer in the environment writes BENCH_LINK_PRODUCE_BYTES and the client types
- *      BENCH_LINK_KEYS keys into `cat > file`; output SHA-256 against the producer's bytes, the
- *      typed file against what was typed, resets / reconnects / redraws;
+ *      BENCH_LINK_KEYS keys into `cat > file`; output SHA-256 against the ground truth (the
+ *      session's stream as a reference client straight on the server received it, by offset),
+ *      the lines read back against the producer's file, the typed file against what was typed;
  *   3. drop detection and resume: blackhole → "reconnecting", heal → first live byte, roam → first
- *      live byte (BENCH_LINK_DROP_EVENTS each), Ctrl-C under `yes` at 1 Mbit/s and 300 ms round
- *      trip → prompt visible (BENCH_LINK_CTRL_C_EVENTS).
+ *      live byte, each also less the round trip the link imposed on it (BENCH_LINK_DROP_EVENTS
+ *      each), Ctrl-C under `yes` at 1 Mbit/s and 300 ms round trip → prompt visible
+ *      (BENCH_LINK_CTRL_C_EVENTS).
  *
  *   BENCH_LINK_PARTS=echo,resets,drops   the parts to run, in this order
  *   BENCH_LINK_SEED=15                   seeds the link, the trace, the producer, the typing and the resets

@@ -26,19 +26,28 @@ export interface LowLatencyParts {
   send: (client: TerminalClient, message: ServerMessage) => void;
   /** Counted in terminal_input_duplicates_total: resent input dropped because it was written already. */
   duplicate: () => void;
+  /** Brings a client to the current screen at once: `reset`, then a repaint (it skips its backlog). */
+  jump: (client: TerminalClient) => void;
 }
 
 /**
  * One session's part of the low-latency additions (docs/terminal.md, "Low-latency additions"):
  * where its clients' sequenced input goes (a writer of its own over a plain upstream, or the
  * upstream's own `submitInput`, which deduplicates at the owner replica), the acks (on output
- * frames through the fan-out, or standalone after STANDALONE_ACK_MS), `welcome.input`, and the
- * mode hints (read here, or told by the upstream).
+ * frames through the fan-out, or standalone after STANDALONE_ACK_MS), `welcome.input`, the
+ * mode hints (read here, or told by the upstream), and the jump of a paced client that types while
+ * it is behind a flood.
  */
 export class LowLatency {
   private upstream: SessionUpstream | null = null;
   private writer: InputWriter | null = null;
   private watch: ModeWatch | null = null;
+  /**
+   * Clients made to jump by their input before they reported all they had been sent: the offset of
+   * that jump. Until they report it, what is still on its way to them is not counted in their
+   * window, so they are not made to jump again.
+   */
+  private readonly unconfirmed = new WeakMap<TerminalClient, number>();
 
   constructor(private readonly parts: LowLatencyParts) {}
 
@@ -132,6 +141,7 @@ export class LowLatency {
     const { extras } = client;
     if (!usesAdditions(client)) this.refreshModes();
     extras.received = Math.max(extras.received ?? 0, Math.min(offset, extras.sentEnd));
+    if (offset >= (this.unconfirmed.get(client) ?? Number.POSITIVE_INFINITY)) this.unconfirmed.delete(client);
   }
 
   /** The client gets `reset` at `offset`: what came before is skipped, as if received. */
@@ -150,8 +160,25 @@ export class LowLatency {
     return false;
   }
 
+  /**
+   * Input of `writer` was written. Its clients paced by `received` that are behind (their window is
+   * full, the backlog unsent) jump to the current screen now, rather than after what is on its way
+   * to them is reported: what follows a key (the prompt after Ctrl-C under a flood) is what they
+   * wait for. What is in flight still arrives first; the jump counts it as received, so at most one
+   * such jump is unconfirmed at a time (in flight then: at most two windows and a repaint).
+   */
+  private skipBacklog(writer: string): void {
+    for (const client of this.parts.clients) {
+      const { extras } = client;
+      if (extras.writer !== writer || client.mode !== 'behind' || extras.received === null || this.unconfirmed.has(client)) continue;
+      this.parts.jump(client);
+      this.unconfirmed.set(client, extras.sentEnd);
+    }
+  }
+
   private written(writer: string, seq: number, offset: number): void {
     this.parts.acks.record(writer, seq, offset);
+    this.skipBacklog(writer);
     for (const client of this.parts.clients) {
       const { extras } = client;
       if (extras.writer !== writer || extras.ackSent === null || extras.ackTimer) continue;

@@ -133,6 +133,47 @@ describe('TerminalSession', () => {
     session.close();
   });
 
+  it('jumps a paced client that types while behind a flood to the current screen at once, and not again until it reports that jump', async () => {
+    const { session, upstream, client } = setup();
+    const [paced, socket] = await client();
+    const [plain, plainSocket] = await client();
+    session.handle(paced, { type: 'received', offset: session.offset });
+    const flood = async (): Promise<void> => {
+      upstream.output.write('y\r\n'.repeat(20_000));
+      await flush();
+      await flush();
+    };
+    const resets = (of: FakeSocket) => of.sent.filter((m) => m.type === 'reset');
+    await flood();
+    expect(paced.mode).toBe('behind');
+
+    // Ctrl-C: written, then at once a reset at the current end of the stream (what was in flight is skipped).
+    session.handle(paced, { type: 'input', data: '\x03', seq: 1 });
+    expect(upstream.input).toContain('\x03');
+    expect(resets(socket)).toEqual([{ type: 'reset', offset: session.offset }]);
+    expect(paced.mode).toBe('live');
+    const jumpedTo = session.offset;
+
+    // Behind again before it reported the jump: its next key does not jump it again.
+    await flood();
+    expect(paced.mode).toBe('behind');
+    session.handle(paced, { type: 'input', data: 'x', seq: 2 });
+    expect(resets(socket)).toHaveLength(1);
+    // Once it reported the jump, it does.
+    session.handle(paced, { type: 'received', offset: jumpedTo });
+    session.handle(paced, { type: 'input', data: 'x', seq: 3 });
+    expect(resets(socket)).toHaveLength(2);
+
+    // A client that does not report `received` keeps the old flow control: typing does not make it jump.
+    plainSocket.bufferedAmount = HIGH_WATER_BYTES + 1;
+    await flood();
+    expect(plain.mode).toBe('behind');
+    session.handle(plain, { type: 'input', data: 'z', seq: 1 });
+    expect(resets(plainSocket)).toHaveLength(0);
+    expect(plain.mode).toBe('behind');
+    session.close();
+  });
+
   it('pauses the upstream when every client is behind and resumes when one drains, losing nothing', async () => {
     const { session, upstream, client } = setup();
     const [only, socket] = await client();

@@ -115,6 +115,7 @@ export class TerminalSession {
       mark: () => this.output.mark,
       send: (client, message) => this.send(client, message),
       duplicate: () => deps.metrics.inputDuplicates.inc(),
+      jump: (client) => this.redraw(client, true),
     });
   }
 

@@ -221,6 +221,50 @@ describe('flaky link', () => {
     client.destroy();
   });
 
+  it('reports the delay it imposed on each connection’s first packets (from the end of a blackhole for those it held), and which carried given bytes', async () => {
+    const { link } = await startLink({ seed: 15, up: { delayMs: 40 }, down: { delayMs: 30 } });
+    const first = await connectTo(link.port);
+    const firstBack = collect(first);
+    first.write('ping');
+    await firstBack.until(4);
+    await link.blackhole();
+    first.write('held!');
+    await eventually(async () => expect((await link.stats()).queued.up).toBe(5), 10_000, 10);
+    await link.heal();
+    await firstBack.until(9);
+    const second = await connectTo(link.port);
+    const secondBack = collect(second);
+    second.write('x');
+    await secondBack.until(1);
+
+    const { recent } = await link.stats();
+    expect(recent.map((trace) => trace.index)).toEqual([0, 1]);
+    const [one, two] = recent;
+    expect(one.up.map(({ offset, length }) => [offset, length])).toEqual([
+      [0, 4],
+      [4, 5],
+    ]);
+    expect(one.down.map(({ offset, length }) => [offset, length])).toEqual([
+      [0, 4],
+      [4, 5],
+    ]);
+    for (const packet of one.up) expect(packet.delayMs).toBeGreaterThanOrEqual(40);
+    for (const packet of [...one.down, ...two.down]) expect(packet.delayMs).toBeGreaterThanOrEqual(30);
+    // The held packet waited through the blackhole too, which is not counted as the link's delay.
+    const held = one.up[1];
+    expect(held.deliveredAt - held.takenAt).toBeGreaterThan(held.delayMs);
+    // Each echo was read from the server after its request reached it.
+    one.down.forEach((packet, i) => expect(packet.takenAt).toBeGreaterThanOrEqual(one.up[i].deliveredAt));
+    expect(two.up).toHaveLength(1);
+    expect(two.acceptedAt).toBeGreaterThanOrEqual(one.acceptedAt);
+    // Which packet carried given bytes: the most recent connection that has them.
+    expect(await link.locate('down', 'ld!')).toEqual({ connection: 0, packet: one.down[1] });
+    expect(await link.locate('up', 'x')).toEqual({ connection: 1, packet: two.up[0] });
+    expect(await link.locate('up', 'nowhere')).toBeNull();
+    first.destroy();
+    second.destroy();
+  });
+
   it('applies new parameters to bytes that arrive afterwards', async () => {
     const { link } = await startLink({ seed: 14 });
     const client = await connectTo(link.port);

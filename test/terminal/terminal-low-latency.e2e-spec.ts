@@ -109,36 +109,62 @@ describe('terminal: low-latency additions', () => {
     expect(hash).toBe(sha256(`${paste}typed-1\ntyped-2\n`));
   }, 120_000);
 
-  it('a client paced by `received` that stops reporting is sent no more, then jumps to the current screen', async () => {
-    const id = newClientId();
+  /**
+   * A client paced by `received` (reporting each frame as it comes), whose reports then stop while
+   * `yes` floods the pane, until the server finds it behind. `reporting(true)` reports again.
+   */
+  const pacedClientBehindAFlood = async () => {
     const input = new SequencedInput();
-    const [client, welcome] = await open(id);
-    let reporting = true;
-    let reported = welcome.session ? (welcome.session as { offset: number }).offset : 0;
+    const [client, welcome] = await open(newClientId());
+    const state = { reporting: true, reported: (welcome.session as { offset: number }).offset };
     const report = (): void => {
-      reported = client.offset;
-      client.send({ type: 'received', offset: reported });
+      state.reported = client.offset;
+      client.send({ type: 'received', offset: state.reported });
     };
-    client.send({ type: 'received', offset: reported });
+    client.send({ type: 'received', offset: state.reported });
     client.socket.on('message', () => {
-      if (reporting) report();
+      if (state.reporting) report();
     });
     input.send(client, 'echo paced-$((2+3))\r');
     await client.waitForScreen(/paced-5/);
-    reporting = false;
+    state.reporting = false;
     input.send(client, 'yes flood-line\r');
     const session = t.app.app.get(TerminalHub).session(t.env.id);
     await eventually(() => expect([...(session?.clients ?? [])].some((c) => c.mode === 'behind')).toBe(true), 20_000, 20);
-    const stoppedAt = client.offset;
+    const reporting = (on: boolean): void => {
+      state.reporting = on;
+      if (on) report();
+    };
+    return { client, input, reported: state.reported, reporting };
+  };
+
+  it('a client paced by `received` that stops reporting is sent no more, then jumps to the current screen', async () => {
+    const { client, input, reported, reporting } = await pacedClientBehindAFlood();
     // Nothing beyond the window (and the frame that filled it) was sent unreported.
-    expect(stoppedAt - reported).toBeLessThan(64 * 1024 + 512 * 1024);
+    expect(client.offset - reported).toBeLessThan(64 * 1024 + 512 * 1024);
     const frames = client.frames.length;
-    reporting = true;
-    report();
+    reporting(true);
     await client.waitForFrame((f) => f.type === 'reset' && client.frames.indexOf(f) >= frames, 20_000);
     input.send(client, '\x03');
     input.send(client, 'echo stopped-$((6+1))\r');
     await client.waitForScreen(/stopped-7/, 20_000);
+  }, 60_000);
+
+  it('a paced client behind a flood that presses Ctrl-C jumps to the current screen right after it is written, before reporting', async () => {
+    const { client, input, reporting } = await pacedClientBehindAFlood();
+    const frames = client.frames.length;
+    const seq = input.send(client, '\x03');
+    // Nothing more was reported: the jump comes from the input.
+    const reset = await client.waitForFrame((f) => f.type === 'reset' && client.frames.indexOf(f) >= frames, 20_000);
+    reporting(true);
+    input.send(client, 'echo stopped-$((4+4))\r');
+    await client.waitForScreen(/stopped-8/, 20_000);
+    // The stream goes on from the reset's offset, without a gap; what was read after Ctrl-C was written acknowledges it.
+    const after = client.frames.slice(client.frames.indexOf(reset) + 1).filter((f) => f.type === 'output');
+    const begins = (f: ServerFrame): number => (f.offset as number) - Buffer.byteLength(f.data as string);
+    expect(begins(after[0])).toBe(reset.offset);
+    after.slice(1).forEach((f, i) => expect(begins(f)).toBe(after[i].offset));
+    expect(after.some((f) => (f.ack as number) >= seq)).toBe(true);
   }, 60_000);
 
   it('tells the pane modes: echo and canonical mode, the alternate screen', async () => {

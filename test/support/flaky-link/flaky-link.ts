@@ -22,10 +22,10 @@ import { createInterface } from 'node:readline';
 
 import type { DirectionParams, LinkParams, LinkSettings } from './link-model.js';
 import type { Command, Reply, Results } from './protocol.js';
-import type { LinkStats } from './proxy.js';
+import type { LinkStats, Located } from './proxy.js';
 
 export type { DirectionParams, LinkParams, LinkSettings } from './link-model.js';
-export type { LinkStats } from './proxy.js';
+export type { ConnectionTrace, LinkStats, Located, PacketTrace } from './proxy.js';
 
 export interface FlakyLinkOptions extends LinkSettings {
   /** The server: a port on 127.0.0.1, `{ host, port }`, or a URL such as `http://127.0.0.1:8000`. */
@@ -129,6 +129,14 @@ export class FlakyLink {
 
   stats(): Promise<LinkStats> {
     return this.request({ command: 'stats' });
+  }
+
+  /**
+   * The traced packet (stats().recent) that carries the last byte of `text` in a direction, most
+   * recent connection first, with the connection's number; null when none does.
+   */
+  locate(direction: 'up' | 'down', text: string): Promise<Located | null> {
+    return this.request({ command: 'locate', direction, text });
   }
 
   /** Closes every connection and the port, and ends the process. Idempotent. */

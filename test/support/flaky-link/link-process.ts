@@ -36,6 +36,8 @@ async function handle(command: Command): Promise<Results[Command['command']]> {
       return running().roam();
     case 'stats':
       return running().stats();
+    case 'locate':
+      return running().locate(command.direction, command.text);
     case 'close':
       await proxy?.close();
       proxy = null;

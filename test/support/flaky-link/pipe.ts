@@ -10,13 +10,33 @@ import type { Socket } from 'node:net';
 
 import type { LinkParams, Packet, StreamSchedule } from './link-model.js';
 
-type Item = { packet: Packet; data: Buffer; deliverAt: number | null } | { end: true; deliverAt: number | null };
+/**
+ * A packet as it was taken and delivered: `delayMs` is what the link imposed on it, from when it
+ * could have left (taken from the source, or the end of a blackhole that held it) until it was
+ * written to the destination (jitter, bandwidth, a loss's stall, order, and the timer's lateness).
+ */
+export interface PacketTrace {
+  /** Its first byte's position in this direction of the connection. */
+  offset: number;
+  length: number;
+  /** When it was read from the source (ms, on the pipe's clock). */
+  takenAt: number;
+  deliveredAt: number;
+  delayMs: number;
+  lost: boolean;
+}
+
+type Item =
+  | { packet: Packet; data: Buffer; deliverAt: number | null; takenAt: number; eligibleAt: number; lost: boolean }
+  | { end: true; deliverAt: number | null };
 
 export interface PipeEvents {
   /** Bytes written to the destination. */
   delivered(bytes: number): void;
   /** A packet was lost (and stalls what follows). */
   lost(): void;
+  /** A packet was written to the destination (the proxy keeps the first few of each connection). */
+  traced?(packet: PacketTrace, data: Buffer): void;
 }
 
 export class Pipe {
@@ -58,8 +78,13 @@ export class Pipe {
     this.held = false;
     const now = this.now();
     for (const item of this.queue) {
-      if ('end' in item) item.deliverAt = this.endTime();
-      else if (item.deliverAt === null) item.deliverAt = this.timed(now, item.packet);
+      if ('end' in item) {
+        item.deliverAt = this.endTime();
+        continue;
+      }
+      // It could have left no earlier than now: what the link imposes on it counts from here.
+      item.eligibleAt = now;
+      if (item.deliverAt === null) [item.deliverAt, item.lost] = this.timed(now, item.packet);
       else item.deliverAt = this.schedule.afterOutage(now, item.deliverAt);
     }
     this.pump();
@@ -80,17 +105,18 @@ export class Pipe {
     const items = this.schedule.split(chunk.length).map((packet): Item => {
       const data = chunk.subarray(at, at + packet.length);
       at += packet.length;
-      return { packet, data, deliverAt: this.held ? null : this.timed(now, packet) };
+      const [deliverAt, lost] = this.held ? [null, false] : this.timed(now, packet);
+      return { packet, data, deliverAt, takenAt: now, eligibleAt: now, lost };
     });
     this.queuedBytes += chunk.length;
     this.enqueue(items);
     this.flowControl();
   }
 
-  private timed(now: number, packet: Packet): number {
+  private timed(now: number, packet: Packet): [number, boolean] {
     const { deliverAt, lost } = this.schedule.time(now, packet);
     if (lost) this.events.lost();
-    return deliverAt;
+    return [deliverAt, lost];
   }
 
   private enqueue(items: Item[]): void {
@@ -120,6 +146,17 @@ export class Pipe {
       } else {
         this.destination.write(head.data);
         this.events.delivered(head.packet.length);
+        this.events.traced?.(
+          {
+            offset: head.packet.offset,
+            length: head.packet.length,
+            takenAt: head.takenAt,
+            deliveredAt: now,
+            delayMs: now - head.eligibleAt,
+            lost: head.lost,
+          },
+          head.data,
+        );
       }
     }
     this.destination.uncork();

@@ -4,7 +4,7 @@
  * stdout, each reply carrying its request's id. Requests are handled one at a time, in order.
  */
 import type { LinkParams, LinkSettings } from './link-model.js';
-import type { LinkStats, ProxyOptions } from './proxy.js';
+import type { LinkStats, Located, ProxyOptions } from './proxy.js';
 
 export type Command =
   | { command: 'start'; options: ProxyOptions }
@@ -14,6 +14,7 @@ export type Command =
   | { command: 'reset' }
   | { command: 'roam' }
   | { command: 'stats' }
+  | { command: 'locate'; direction: 'up' | 'down'; text: string }
   | { command: 'close' };
 
 /** What each command answers. */
@@ -25,6 +26,7 @@ export interface Results {
   reset: number;
   roam: number;
   stats: LinkStats;
+  locate: Located | null;
   close: null;
 }
 

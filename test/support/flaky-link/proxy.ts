@@ -10,7 +10,30 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { performance } from 'node:perf_hooks';
 
 import { applySettings, DEFAULT_LINK, LinkDirection, StreamSchedule, type LinkParams, type LinkSettings } from './link-model.js';
-import { Pipe } from './pipe.js';
+import { Pipe, type PacketTrace } from './pipe.js';
+
+export type { PacketTrace } from './pipe.js';
+
+/** The first packets of one connection, each direction, as delivered (times: `performance.timeOrigin + performance.now()`). */
+export interface ConnectionTrace {
+  /** The connection's number (0 for the first accepted). */
+  index: number;
+  /** When the proxy accepted it. */
+  acceptedAt: number;
+  /** Client to server, then server to client: the first TRACED_PACKETS packets delivered. */
+  up: PacketTrace[];
+  down: PacketTrace[];
+}
+
+/** A packet found by locate(): the connection's number and the packet. */
+export interface Located {
+  connection: number;
+  packet: PacketTrace;
+}
+
+/** Packets traced per direction of a connection, and connections whose traces are kept (the most recent). */
+export const TRACED_PACKETS = 64;
+export const TRACED_CONNECTIONS = 16;
 
 export interface ProxyOptions {
   /** Where connections go: the API server. */
@@ -38,6 +61,12 @@ export interface LinkStats {
   /** Segments lost (each a stall), per direction. */
   lost: { up: number; down: number };
   params: LinkParams;
+  /**
+   * The delays the link imposed on the first packets of the most recent connections (oldest
+   * first): what a benchmark subtracts from a time it measured through the link to find the time
+   * spent outside it (e.g. a reconnect's request and the response carrying its first frame).
+   */
+  recent: ConnectionTrace[];
 }
 
 interface Connection {
@@ -62,6 +91,9 @@ export class FlakyLinkProxy {
   private blackholed = false;
   private readonly delivered = { up: 0, down: 0 };
   private readonly lost = { up: 0, down: 0 };
+  private readonly traces: ConnectionTrace[] = [];
+  /** The bytes of each traced packet, for locate(). */
+  private readonly tracedBytes = new Map<ConnectionTrace, { up: Buffer[]; down: Buffer[] }>();
 
   constructor(private readonly options: ProxyOptions) {
     this.set(options.link ?? {});
@@ -128,7 +160,27 @@ export class FlakyLinkProxy {
       queued,
       lost: { ...this.lost },
       params: this.params,
+      recent: this.traces.map((trace) => ({ ...trace, up: [...trace.up], down: [...trace.down] })),
     };
+  }
+
+  /**
+   * Where `text` ends in the traced packets of a direction, most recent connection first: the
+   * connection and the packet that carries its last byte (so a benchmark learns which packet
+   * completed a message it received, and the delay the link imposed on that one). Null when no
+   * traced packet holds it.
+   */
+  locate(direction: 'up' | 'down', text: string): Located | null {
+    const needle = Buffer.from(text, 'utf8');
+    for (const trace of [...this.traces].reverse()) {
+      const bytes = Buffer.concat(this.tracedBytes.get(trace)?.[direction] ?? []);
+      const at = bytes.indexOf(needle);
+      if (at < 0) continue;
+      const last = at + needle.length - 1;
+      const packet = trace[direction].find((candidate) => candidate.offset <= last && last < candidate.offset + candidate.length);
+      if (packet) return { connection: trace.index, packet };
+    }
+    return null;
   }
 
   /** Stops listening and closes every connection (without an RST). */
@@ -156,9 +208,24 @@ export class FlakyLinkProxy {
     const upstream = connect({ host: this.options.target.host, port: this.options.target.port, allowHalfOpen: true });
     const now = () => performance.now();
     const link = () => this.params;
+    const trace: ConnectionTrace = { index, acceptedAt: performance.timeOrigin + now(), up: [], down: [] };
+    const traced = { up: [] as Buffer[], down: [] as Buffer[] };
+    this.traces.push(trace);
+    this.tracedBytes.set(trace, traced);
+    if (this.traces.length > TRACED_CONNECTIONS) this.tracedBytes.delete(this.traces.shift()!);
     const pipe = (from: Socket, to: Socket, direction: LinkDirection) => {
       const { name } = direction;
-      const events = { delivered: (bytes: number) => (this.delivered[name] += bytes), lost: () => (this.lost[name] += 1) };
+      const events = {
+        delivered: (bytes: number) => (this.delivered[name] += bytes),
+        lost: () => (this.lost[name] += 1),
+        traced: (packet: PacketTrace, data: Buffer) => {
+          const packets = trace[name];
+          if (packets.length >= TRACED_PACKETS) return;
+          const { timeOrigin } = performance;
+          packets.push({ ...packet, takenAt: timeOrigin + packet.takenAt, deliveredAt: timeOrigin + packet.deliveredAt });
+          traced[name].push(Buffer.from(data)); // a copy: the read it came from is not kept
+        },
+      };
       return new Pipe(from, to, new StreamSchedule(direction, this.options.seed, index), link, now, events, this.blackholed);
     };
     const connection: Connection = { client, upstream, up: pipe(client, upstream, this.up), down: pipe(upstream, client, this.down) };
