@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { percentile } from './load.js';
 import type { ConsoleClient } from './link-console.js';
@@ -84,6 +85,9 @@ export async function replayTrace(client: ConsoleClient, steps: Step[], rttMs: n
     bySegment[segment] = summary(keys.filter((key) => key.segment === segment));
   const erased = [...counters.erasedAfterMs].sort((a, b) => a - b);
   const overall = summary(keys);
+  // Every key with its timings, for studying where the share is lost (BENCH_LINK_KEYS_OUT=<file>).
+  const out = process.env.BENCH_LINK_KEYS_OUT;
+  if (out) writeFileSync(out, keys.map((key) => JSON.stringify({ ...key, latency: KeyTracker.latency(key) })).join('\n') + '\n');
   return {
     seconds: round((performance.now() - started) / 1000, 1),
     ...overall,

@@ -20,6 +20,7 @@ import type { Segment } from './link-trace.js';
 
 export interface KeyRecord {
   seq: number;
+  data: string;
   segment: Segment;
   sentAt: number;
   predicted: boolean;
@@ -67,6 +68,7 @@ export class KeyTracker {
     if (seq === null) return null;
     const record: KeyRecord = {
       seq,
+      data,
       segment,
       sentAt,
       predicted: counters.predicted > predictedBefore,

@@ -42,7 +42,7 @@ window.harness = {
     const cursor = document.querySelector('.xterm-rows .xterm-cursor');
     return {
       line: buffer.getLine(buffer.baseY + buffer.cursorY).translateToString(true),
-      cells: [...document.querySelectorAll('.prediction-layer .prediction-cell')].map((node) => ({ char: node.textContent, ...rect(node) })),
+      cells: [...document.querySelectorAll('.prediction-layer .prediction-cell')].map((node) => ({ char: node.textContent, underlined: getComputedStyle(node).textDecorationLine === 'underline', ...rect(node) })),
       cursor: [...document.querySelectorAll('.prediction-layer .prediction-cursor')].map(rect),
       realCursor: cursor ? rect(cursor) : null,
       screen: rect(document.querySelector('.xterm-screen')),
@@ -61,7 +61,7 @@ interface Box {
 
 interface PageState {
   line: string;
-  cells: (Box & { char: string })[];
+  cells: (Box & { char: string; underlined: boolean })[];
   cursor: Box[];
   realCursor: Box | null;
   screen: Box;
@@ -154,6 +154,24 @@ describe('predicted echo in the browser', () => {
     const shown = await state(page);
     expect(shown.cells.map((cell) => cell.char)).toEqual(['x']);
     near(shown.cells[0].top, shown.screen.top);
+    await page.close();
+  });
+
+  it('draws the text an insertion moves along the line without the underline of what was typed', async () => {
+    const page = await openPage();
+    await confirmedPrompt(page);
+    await page.evaluate(`harness.key('c', 2); harness.key('h', 3)`);
+    await page.evaluate(`harness.output('ch', 3)`);
+    await page.evaluate(`harness.key('\\x1b[D', 4)`);
+    await page.evaluate(`harness.output('\\b', 4)`);
+    await page.evaluate(`harness.key('X', 5)`);
+    const shown = await state(page);
+    expect(shown.line).toBe('$ ech');
+    expect(shown.cells.map(({ char, underlined }) => ({ char, underlined }))).toEqual([
+      { char: 'X', underlined: true },
+      { char: 'h', underlined: false },
+    ]);
+    near(shown.cells[1].left, shown.cells[0].left + shown.cells[0].width);
     await page.close();
   });
 

@@ -1,10 +1,18 @@
 import { parseKeys, type PredictedKey } from './keys.js';
+import { keyEffect } from './key-effects.js';
+import { isDrawn, readRow, showsInsertMode, type RowCell } from './line-model.js';
+import { PendingFrames } from './frames.js';
+import { PromptMemory } from './prompts.js';
+import { TypedCells } from './typed-cells.js';
 import {
   DEFAULT_PREDICTION_OPTIONS,
+  emptyCounters,
   type BufferView,
   type CellPosition,
+  type Keystroke,
   type Overlay,
   type OverlayCell,
+  type Prediction,
   type PredictionCounters,
   type PredictionOptions,
   type ScreenView,
@@ -12,64 +20,32 @@ import {
 } from './types.js';
 
 /**
- * Predicted echo (docs/console.md#predicted-echo): guesses what the program will draw for a
- * keystroke, so that it can be drawn at once over a slow link, and checks each guess against the
- * server's output. Pure: no DOM, no timers (the caller passes the time and calls `tick` at
- * `nextDeadline()`), so it runs the same in the browser, a Node benchmark and unit specs.
+ * Predicted echo (docs/console.md#predicted-echo, where the rules are): guesses what the program
+ * will draw for a keystroke, so that it can be drawn at once over a slow link, and checks each
+ * guess against the server's output. Pure: no DOM, no timers (the caller passes the time and calls
+ * `tick` at `nextDeadline()`), so it runs the same in the browser, a Node benchmark and unit specs.
  *
- * - Keys are predicted only where their effect is certain enough: a narrow printable character at
- *   the end of the line's content (not in the last column), Backspace and ←/→ over characters typed
- *   in this epoch. Anything else (Tab, control keys, other sequences, wide or combining
- *   characters, Enter) is not predicted, starts a new epoch, and no prediction is made until
- *   output acknowledging it has been drawn (the cursor is unknown meanwhile).
- * - Epochs, as in mosh: the predictions of an epoch stay hidden (tentative) until one of them
- *   (a character other than a space) is confirmed by the server's echo; then the epoch's
- *   predictions are drawn, later ones at once.
- * - A prediction is confirmed when output acknowledging its keystroke (`ack` ≥ its `seq`) puts
- *   the predicted cells in the buffer and the cursor where predicted. It is wrong when that has not
- *   happened a grace after the first acknowledging output was drawn: every prediction is erased
- *   and a new (tentative) epoch starts.
+ * - Predicted: narrow printable characters (text right of the cursor moves right), Backspace and
+ *   ←/→ over what this epoch typed, Enter (at a prompt the cursor's move; in an editor's insert
+ *   mode the split line: ./line-model.ts). Any other key starts a new epoch, and nothing is
+ *   predicted until output acknowledging it is drawn (the cursor is unknown meanwhile).
+ * - Epochs, as in mosh: hidden (tentative) until one of their characters is confirmed by the
+ *   server's echo, or at once at a prompt seen to echo (./prompts.ts).
+ * - Confirmed when output acknowledging the keystroke (`ack` ≥ its `seq`) puts the predicted cells
+ *   in the buffer and the cursor where predicted; wrong when that has not happened a grace after:
+ *   all are erased, and the keys not acknowledged yet are predicted again from the cursor the
+ *   output left, in a new epoch.
  * - Nothing is drawn while echo is off in canonical mode (a password prompt; nothing is even
  *   predicted then), in tmux's copy mode, or when the round trip is under `minRttMs`.
  */
 
-interface Prediction {
-  seq: number;
-  epoch: number;
-  kind: 'char' | 'backspace' | 'move';
-  /** The cell the key changes (a character, or a blank for Backspace); null for a cursor move. */
-  cell: OverlayCell | null;
-  before: CellPosition;
-  after: CellPosition;
-  madeAt: number;
-  shownAt: number | null;
-  /** When output acknowledging this keystroke was first drawn. */
-  dueSince: number | null;
-  /** The keystroke sent right after this one when it was not predicted (its effect is unknown). */
-  followedBy: number | null;
-}
+type Made = 'made' | 'none' | 'handed-over';
 
-const MAX_PENDING_FRAMES = 4096;
 const MAX_ERASE_SAMPLES = 256;
 const RTT_WEIGHT = 0.125;
 
 const cellKey = (row: number, col: number): string => `${row}:${col}`;
 const samePosition = (a: CellPosition, b: CellPosition): boolean => a.row === b.row && a.col === b.col;
-
-function emptyCounters(): PredictionCounters {
-  return {
-    keystrokes: 0,
-    predicted: 0,
-    shown: 0,
-    shownAtOnce: 0,
-    confirmed: 0,
-    mismatches: 0,
-    wrong: 0,
-    wrongShown: 0,
-    erasedAfterMs: [],
-    discarded: 0,
-  };
-}
 
 export class PredictionEngine {
   readonly options: PredictionOptions;
@@ -78,18 +54,26 @@ export class PredictionEngine {
   private smoothedRtt: number | null = null;
   private epoch = 0;
   private confirmedEpoch = -1;
+  /** The epoch of the last prediction made: a prediction in another one begins its epoch. */
+  private begunEpoch = -1;
+  /** Prompts where typing was seen to echo. */
+  private readonly prompts = new PromptMemory();
   private live: Prediction[] = [];
   /** Cells typed (predicted) in this epoch: Backspace and ←/→ are predicted only over them. */
-  private typed = new Set<string>();
+  private readonly typed = new TypedCells(() => this.screen.cols);
   private lastSeq = 0;
   /** No prediction until output acknowledging this keystroke has been drawn. */
   private syncSeq = 0;
+  /** `syncSeq` was typed in a full-screen program without vim's insert-mode line: did it enter insert mode? */
+  private insertCheck = false;
+  /** The full-screen program showed vim's insert-mode line: a vi whose normal mode (the line gone) takes keys as commands. */
+  private vi = false;
   /** The highest `ack` of the output drawn so far. */
   private ackDrawn = 0;
   /** Output handed over (`output`) and not yet drawn (`drawn`), in order. */
-  private pending: { data: string; ack: number | null }[] = [];
+  private readonly pending = new PendingFrames();
   /** Predictable keys typed while the cursor was unknown (before `syncSeq` was acknowledged). */
-  private deferred: { keys: PredictedKey[]; seq: number; at: number }[] = [];
+  private deferred: Keystroke[] = [];
   /** Where the last confirmation left the cursor: finding it elsewhere at the next keystroke starts a new epoch. */
   private restCursor: CellPosition | null = null;
   private offTrackSince: number | null = null;
@@ -118,6 +102,14 @@ export class PredictionEngine {
     return this.currentModes?.echo === false && this.currentModes.canonical !== false;
   }
 
+  /**
+   * A full-screen program (vim, less: the pane's alternate screen, as the server says). Not the
+   * terminal's own buffer: tmux draws every pane on the client's normal screen.
+   */
+  private get fullScreen(): boolean {
+    return this.currentModes?.alt_screen === true;
+  }
+
   private get predicting(): boolean {
     return !this.secret && this.currentModes?.copy_mode !== true;
   }
@@ -142,7 +134,11 @@ export class PredictionEngine {
       previous.copy_mode === modes.copy_mode
     )
       return;
-    if (!this.predicting) this.discardAll();
+    if (!this.predicting) {
+      this.discardAll();
+      this.deferred = [];
+    }
+    if (previous?.alt_screen !== modes.alt_screen) this.vi = false;
     this.newEpoch();
   }
 
@@ -152,19 +148,21 @@ export class PredictionEngine {
     this.lastSeq = Math.max(this.lastSeq, seq);
     // Nothing of a secret is kept, not even a guess at it.
     const keys = this.predicting ? parseKeys(data, this.currentModes?.cursor_keys === 'application') : [];
+    this.vi ||= this.insertModeShown();
     if (keys.length === 0 || keys.some((key) => key.kind === 'other') || this.live.length + this.deferred.length >= this.options.maxLive) {
       this.unpredicted(seq);
       return;
     }
+    const keystroke: Keystroke = { keys, seq, at: now };
     if (this.ackDrawn < this.syncSeq) {
       // Where the cursor is becomes known once output acknowledging the last unpredicted key is drawn.
-      if (keys.some((key) => key.kind === 'enter')) this.unpredicted(seq);
-      else this.deferred.push({ keys, seq, at: now });
+      this.deferred.push(keystroke);
       return;
     }
     // The cursor moved since the last confirmation, and not by a predicted key: the program did something of its own.
     if (this.live.length === 0 && this.restCursor && !samePosition(this.restCursor, this.realCursor())) this.newEpoch();
-    this.predictKeys(keys, seq, now);
+    this.insertModeBegun();
+    this.predictKeys(keystroke);
     this.markShown(now, true);
   }
 
@@ -173,32 +171,24 @@ export class PredictionEngine {
    * terminal; or, with data '', an `ack` frame (input written, no echo followed).
    */
   output(data: string, ack: number | null, now: number): void {
-    this.pending.push({ data, ack });
-    if (this.pending.length > MAX_PENDING_FRAMES) this.pending.shift();
     // Nothing to draw and nothing before it waiting to be drawn: it applies now.
-    if (data === '' && this.pending.length === 1) this.drawn('', now);
+    if (this.pending.add(data, ack)) this.drawn('', now);
   }
 
   /** The terminal has drawn (parsed) `data`, handed over earlier with `output`. */
   drawn(data: string, now: number): void {
-    const index = this.pending.findIndex((frame) => frame.data === data);
-    let ack: number | null = null;
-    if (index >= 0) {
-      // Frames before it were dropped (a flood): their acks hold too, and so do ack frames right after it.
-      let end = index + 1;
-      while (end < this.pending.length && this.pending[end].data === '') end += 1;
-      for (const frame of this.pending.splice(0, end)) if (frame.ack !== null) ack = Math.max(ack ?? 0, frame.ack);
-    }
+    const ack = this.pending.drawn(data);
     if (ack !== null && ack > this.ackDrawn) {
       this.ackDrawn = ack;
       for (const prediction of this.live) if (prediction.seq <= ack && prediction.dueSince === null) prediction.dueSince = now;
     }
+    this.insertModeBegun();
     if (this.deferred.length > 0 && this.ackDrawn >= this.syncSeq) {
       // Keys typed meanwhile and not acknowledged yet: predicted from the cursor now drawn (tentatively:
       // an epoch has begun). Those acknowledged are probably drawn already.
       const waiting = this.deferred.filter((keystroke) => keystroke.seq > this.ackDrawn);
       this.deferred = [];
-      for (const keystroke of waiting) if (!this.predictKeys(keystroke.keys, keystroke.seq, keystroke.at)) break;
+      this.predictSeries(waiting);
     }
     this.check(now);
   }
@@ -232,7 +222,7 @@ export class PredictionEngine {
     const cells = new Map<string, OverlayCell>();
     for (const prediction of this.live) {
       if (!this.shows(prediction)) break;
-      if (prediction.cell) cells.set(cellKey(prediction.cell.row, prediction.cell.col), prediction.cell);
+      for (const cell of prediction.cells) cells.set(cellKey(cell.row, cell.col), cell);
       overlay.cursor = { row: prediction.after.row, col: Math.min(prediction.after.col, this.screen.cols - 1) };
     }
     overlay.cells = [...cells.values()];
@@ -249,15 +239,21 @@ export class PredictionEngine {
 
   private newEpoch(): void {
     this.epoch += 1;
-    this.typed = new Set();
+    this.typed.clear();
     this.restCursor = null;
   }
 
   /** A keystroke whose effect is not predicted: the cursor is unknown until its output is drawn. */
   private unpredicted(seq: number): void {
     const last = this.live[this.live.length - 1];
-    if (last && last.followedBy === null) last.followedBy = seq;
+    if (last && last.followedBy === null && !last.handsOver) last.followedBy = seq;
+    this.handOver(seq);
+  }
+
+  /** What follows keystroke `seq` is the program's: wait for its output, then begin a new epoch. */
+  private handOver(seq: number): void {
     this.syncSeq = seq;
+    this.insertCheck = this.fullScreen && !this.insertModeShown();
     this.deferred = [];
     this.newEpoch();
   }
@@ -274,78 +270,94 @@ export class PredictionEngine {
   /** The cursor once every prediction so far is drawn by the program. */
   private predictedCursor(): CellPosition {
     const last = this.live[this.live.length - 1];
-    return last && last.followedBy === null ? last.after : this.realCursor();
+    return last && last.followedBy === null && !last.handsOver ? last.after : this.realCursor();
   }
 
-  private realChar(row: number, col: number): string {
-    const cell = this.buffer.getLine(row)?.getCell(col);
-    if (!cell) return ' ';
-    const chars = cell.getChars();
-    return chars === '' ? ' ' : chars;
+  /** Whether a full-screen program shows vim's insert-mode line on its last row. */
+  private insertModeShown(): boolean {
+    return this.fullScreen && showsInsertMode(readRow(this.buffer, this.buffer.baseY + this.screen.rows - 1, this.screen.cols));
   }
 
-  private predictedChar(row: number, col: number): string {
-    for (let index = this.live.length - 1; index >= 0; index -= 1) {
-      const cell = this.live[index].cell;
-      if (cell && cell.row === row && cell.col === col) return cell.char;
-    }
-    return this.realChar(row, col);
+  /**
+   * The key waited for is drawn, and it put vi into insert mode (the insert-mode line was not
+   * there when it was typed, it is now): what is typed after it is text, drawn at once.
+   */
+  private insertModeBegun(): void {
+    if (!this.insertCheck || this.ackDrawn < this.syncSeq) return;
+    this.insertCheck = false;
+    if (!this.insertModeShown()) return;
+    this.vi = true;
+    this.confirmedEpoch = Math.max(this.confirmedEpoch, this.epoch);
   }
 
-  /** Whether the line is blank from `position` to its end (nothing would shift). */
-  private blankFrom(position: CellPosition): boolean {
-    for (let col = position.col; col < this.screen.cols; col += 1) if (this.predictedChar(position.row, col) !== ' ') return false;
-    return true;
+  /** A row as it will be once every prediction is drawn. */
+  private predictedRow(row: number): RowCell[] {
+    const cells = readRow(this.buffer, row, this.screen.cols);
+    for (const prediction of this.live)
+      for (const cell of prediction.cells) if (cell.row === row) cells[cell.col] = { char: cell.char, plain: true };
+    return cells;
   }
 
-  private predictKeys(keys: PredictedKey[], seq: number, madeAt: number): boolean {
-    for (const key of keys) {
-      if (key.kind === 'enter' || !this.predictKey(key, seq, madeAt)) {
-        this.unpredicted(seq);
-        return false;
+  /** Predicts keystrokes in order; those after one that hands over (or is not predicted) wait for its output. */
+  private predictSeries(series: Keystroke[]): void {
+    if (!this.predicting) return;
+    for (let index = 0; index < series.length; index += 1) {
+      if (this.ackDrawn < this.syncSeq) {
+        this.deferred.push(...series.slice(index));
+        return;
       }
+      this.predictKeys(series[index]);
     }
-    return true;
   }
 
-  private predictKey(key: PredictedKey, seq: number, now: number): boolean {
-    const before = this.predictedCursor();
-    const { row, col } = before;
-    let kind: Prediction['kind'] = 'move';
-    let cell: OverlayCell | null = null;
-    let after: CellPosition;
-    switch (key.kind) {
-      case 'char':
-        // Not in the last column: how a program wraps there varies.
-        if (col >= this.screen.cols - 1 || !this.blankFrom(before)) return false;
-        kind = 'char';
-        cell = { row, col, char: key.char };
-        after = { row, col: col + 1 };
-        this.typed.add(cellKey(row, col));
-        break;
-      case 'backspace':
-        if (col === 0 || !this.typed.has(cellKey(row, col - 1)) || !this.blankFrom(before)) return false;
-        kind = 'backspace';
-        cell = { row, col: col - 1, char: ' ' };
-        after = { row, col: col - 1 };
-        this.typed.delete(cellKey(row, col - 1));
-        break;
-      case 'left':
-        if (col === 0 || !this.typed.has(cellKey(row, col - 1))) return false;
-        after = { row, col: col - 1 };
-        break;
-      case 'right':
-        if (!this.typed.has(cellKey(row, col))) return false;
-        after = { row, col: col + 1 };
-        break;
-      case 'enter':
-      case 'other':
-        return false;
+  private predictKeys(keystroke: Keystroke): void {
+    // vi's normal mode: keys are commands (the one that enters insert mode among them), not text.
+    if (this.vi && !this.insertModeShown()) {
+      this.unpredicted(keystroke.seq);
+      return;
     }
-    const dueSince = seq <= this.ackDrawn ? now : null;
-    this.live.push({ seq, epoch: this.epoch, kind, cell, before, after, madeAt: now, shownAt: null, dueSince, followedBy: null });
+    for (const key of keystroke.keys) {
+      const made = this.predictKey(key, keystroke);
+      if (made === 'none') this.unpredicted(keystroke.seq);
+      if (made === 'handed-over') this.handOver(keystroke.seq);
+      if (made !== 'made') return;
+    }
+  }
+
+  private predictKey(key: PredictedKey, keystroke: Keystroke): Made {
+    const before = this.predictedCursor();
+    const effect = keyEffect(key, {
+      cursor: before,
+      cols: this.screen.cols,
+      bottom: this.buffer.baseY + this.screen.rows - 1,
+      fullScreen: this.fullScreen,
+      typed: this.typed,
+      rowAt: (row) => this.predictedRow(row),
+    });
+    if (!effect) return 'none';
+    const { seq, at } = keystroke;
+    if (effect.kind === 'char' && this.begunEpoch !== this.epoch && this.prompts.begin(this.epoch, effect.prompt, this.currentModes))
+      // A character that begins an epoch at a prompt where typing was seen to echo: drawn at once.
+      this.confirmedEpoch = Math.max(this.confirmedEpoch, this.epoch);
+    this.begunEpoch = this.epoch;
+    const { kind, cells, after, handsOver } = effect;
+    const dueSince = seq <= this.ackDrawn ? at : null;
+    this.live.push({
+      keystroke,
+      seq,
+      epoch: this.epoch,
+      kind,
+      cells,
+      before,
+      after,
+      handsOver,
+      madeAt: at,
+      shownAt: null,
+      dueSince,
+      followedBy: null,
+    });
     this.counters.predicted += 1;
-    return true;
+    return handsOver ? 'handed-over' : 'made';
   }
 
   private markShown(now: number, atOnce: boolean): void {
@@ -390,37 +402,42 @@ export class PredictionEngine {
 
   /** Confirms the longest run of acknowledged predictions that the buffer bears out. */
   private confirm(now: number): void {
-    const expected = new Map<string, OverlayCell>();
+    const expected = new Map<string, boolean>();
+    let wrongCells = 0;
     const cursor = this.realCursor();
     let upTo = -1;
     for (let index = 0; index < this.live.length; index += 1) {
       const prediction = this.live[index];
       if (prediction.seq > this.ackDrawn) break;
-      if (prediction.cell) expected.set(cellKey(prediction.cell.row, prediction.cell.col), prediction.cell);
-      let matches = true;
-      for (const cell of expected.values()) {
-        if (this.realChar(cell.row, cell.col) !== cell.char || this.buffer.getLine(cell.row)?.getCell(cell.col)?.getWidth() === 2) {
-          matches = false;
-          break;
-        }
+      for (const cell of prediction.cells) {
+        const key = cellKey(cell.row, cell.col);
+        if (expected.get(key) === false) wrongCells -= 1;
+        const right = isDrawn(this.buffer, cell);
+        expected.set(key, right);
+        if (!right) wrongCells += 1;
       }
-      if (!matches) continue;
+      if (wrongCells > 0) continue;
       // A key sent after this one and not predicted may have moved the cursor since.
       const movedSince = prediction.followedBy !== null && prediction.followedBy <= this.ackDrawn;
-      if (movedSince || samePosition(prediction.after, cursor)) upTo = index;
+      const done = prediction.handsOver ? cursor.row !== prediction.before.row : samePosition(prediction.after, cursor);
+      if (movedSince || done) upTo = index;
     }
     if (upTo < 0) return;
     for (const prediction of this.live.splice(0, upTo + 1)) {
       this.counters.confirmed += 1;
       this.rtt(now - prediction.madeAt);
-      if (prediction.kind === 'char' && prediction.cell?.char !== ' ')
-        this.confirmedEpoch = Math.max(this.confirmedEpoch, prediction.epoch);
+      if (prediction.kind !== 'char' || prediction.cells.find((cell) => !cell.moved)?.char === ' ') continue;
+      this.confirmedEpoch = Math.max(this.confirmedEpoch, prediction.epoch);
+      this.prompts.confirmed(prediction.epoch);
     }
     this.offTrackSince = null;
     this.restCursor = this.live.length === 0 && this.confirmedEpoch === this.epoch ? cursor : null;
   }
 
-  /** The output did not bear the predictions out: erase them all, and start again tentatively. */
+  /**
+   * The output did not bear the predictions out: erase them all, and predict the keys not
+   * acknowledged yet again from the cursor the output left, tentatively (a new epoch).
+   */
   private fail(now: number): void {
     // Keys sent after them and not predicted (Ctrl-U, Tab) may have changed their cells: not a mismatch.
     const judged = !this.live.some((prediction) => prediction.followedBy !== null && prediction.followedBy <= this.ackDrawn);
@@ -433,13 +450,23 @@ export class PredictionEngine {
         this.counters.erasedAfterMs.push(now - prediction.shownAt);
         if (this.counters.erasedAfterMs.length > MAX_ERASE_SAMPLES) this.counters.erasedAfterMs.shift();
       }
-      this.live = [];
+      this.prompts.wrong(this.live.map((prediction) => prediction.epoch));
     } else {
-      this.discardAll();
+      this.counters.discarded += this.live.length;
     }
+    const waiting = [
+      ...new Set(this.live.filter((prediction) => prediction.seq > this.ackDrawn).map((prediction) => prediction.keystroke)),
+    ];
+    this.live = [];
     this.offTrackSince = null;
     this.newEpoch();
+    if (this.ackDrawn >= this.syncSeq && this.deferred.length === 0) {
+      this.predictSeries(waiting);
+      return;
+    }
+    // A key that was not predicted is on its way: everything typed so far must be drawn first.
     this.syncSeq = this.lastSeq;
+    this.deferred = [];
   }
 
   private discardAll(): void {

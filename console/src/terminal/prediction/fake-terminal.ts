@@ -4,15 +4,20 @@ import type { BufferView, CellView, LineView, ScreenView } from './types.js';
  * A tiny terminal for the prediction engine's specs (and any Node harness without xterm.js): a
  * grid with scrollback and an alternate screen that understands what the specs' programs send:
  * printable characters (with xterm's pending wrap), CR, LF, BS, `ESC [ n C/D` (cursor right/left),
- * `ESC [ row ; col H`, `ESC [ K`, `ESC [ 2 J` and `ESC [ ? 1049 h/l`. Wide characters take two
- * cells, as in xterm.js.
+ * `ESC [ row ; col H`, `ESC [ K`, `ESC [ 2 J`, `ESC [ ? 1049 h/l` and `ESC [ … m` (any colour or
+ * style, as one: a cell is styled or not). Wide characters take two cells, as in xterm.js.
  */
 
 class FakeCell implements CellView {
   constructor(
     readonly chars: string,
     readonly width: number,
+    readonly styled = false,
   ) {}
+
+  isAttributeDefault(): boolean {
+    return !this.styled;
+  }
 
   getChars(): string {
     return this.chars;
@@ -62,6 +67,7 @@ class FakeBuffer implements BufferView {
 export class FakeTerminal implements ScreenView {
   private readonly normal: FakeBuffer;
   private alternate: FakeBuffer | null = null;
+  private styled = false;
 
   constructor(
     readonly cols = 40,
@@ -115,8 +121,8 @@ export class FakeTerminal implements ScreenView {
       }
       const row = buffer.row;
       while (row.length < buffer.cursorX) row.push(EMPTY);
-      row[buffer.cursorX] = new FakeCell(char, width);
-      if (width === 2) row[buffer.cursorX + 1] = new FakeCell('', 0);
+      row[buffer.cursorX] = new FakeCell(char, width, this.styled);
+      if (width === 2) row[buffer.cursorX + 1] = new FakeCell('', 0, this.styled);
       buffer.cursorX += width;
     }
   }
@@ -130,7 +136,8 @@ export class FakeTerminal implements ScreenView {
     if (privateMarker && parameters === '1049') {
       if (final === 'h') this.alternate = new FakeBuffer('alternate', this.rows);
       if (final === 'l') this.alternate = null;
-    } else if (final === 'C') buffer.cursorX = Math.min(this.cols - 1, buffer.cursorX + (numbers[0] || 1));
+    } else if (final === 'm') this.styled = numbers.some((value) => value !== 0);
+    else if (final === 'C') buffer.cursorX = Math.min(this.cols - 1, buffer.cursorX + (numbers[0] || 1));
     else if (final === 'D') buffer.cursorX = Math.max(0, Math.min(buffer.cursorX, this.cols - 1) - (numbers[0] || 1));
     else if (final === 'H') {
       buffer.cursorY = Math.max(0, (numbers[0] || 1) - 1);

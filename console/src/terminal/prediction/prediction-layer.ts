@@ -9,7 +9,8 @@ import type { Overlay } from './types.js';
  *
  * Each predicted cell is an opaque box in the terminal's colours, so it covers what the buffer
  * shows there (a predicted blank hides an erased character, and the real cursor when it is under
- * a prediction), with the character underlined; the predicted cursor is an outlined box.
+ * a prediction), with the character underlined (not the text a key only moved: the rest of a
+ * line after an insertion); the predicted cursor is an outlined box.
  */
 export class PredictionLayer {
   private readonly element: HTMLDivElement;
@@ -57,8 +58,11 @@ export class PredictionLayer {
     };
     const nodes: HTMLElement[] = cells.map((cell) => {
       const node = document.createElement('span');
-      node.className = cell.char === ' ' ? 'prediction-cell prediction-blank' : 'prediction-cell';
+      node.className =
+        cell.char === ' ' ? 'prediction-cell prediction-blank' : cell.moved ? 'prediction-cell prediction-moved' : 'prediction-cell';
       node.style.backgroundColor = theme.background ?? '#000000';
+      // Text a key only moved (the rest of a line) is drawn as it is, not underlined like what was typed.
+      if (cell.moved) node.style.textDecoration = 'none';
       node.textContent = cell.char;
       return place(node, cell.row, cell.col);
     });

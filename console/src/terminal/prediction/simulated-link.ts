@@ -35,7 +35,7 @@ export class ReadlineProgram implements Program {
   /** What a line prints when run (before the next prompt); a function of the line. */
   run: (line: string) => string = () => '';
 
-  constructor(readonly prompt = '$ ') {}
+  constructor(public prompt = '$ ') {}
 
   input(data: string): string {
     let out = '';
@@ -209,4 +209,16 @@ export class SimulatedLink {
     this.events.push({ at: this.now + delay, order: (this.order += 1), run });
     this.events.sort((a, b) => a.at - b.at || a.order - b.order);
   }
+}
+
+/** A bash prompt over a 250 ms round trip, with one confirmed keystroke behind it (`$ e`: the epoch is confirmed). */
+export function confirmedPrompt(): { link: SimulatedLink; shell: ReadlineProgram } {
+  const shell = new ReadlineProgram();
+  const link = new SimulatedLink(shell, 250);
+  link.receive('$ ', 0);
+  link.modes(READLINE_MODES);
+  link.type('e');
+  link.settle();
+  if (link.engine.counters.confirmed !== 1) throw new Error('the first keystroke was not confirmed');
+  return { link, shell };
 }

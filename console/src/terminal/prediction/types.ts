@@ -1,4 +1,5 @@
 import type { ModesMessage } from '../../../../src/terminal/protocol-types.js';
+import type { PredictedKey } from './keys.js';
 
 /**
  * What the prediction engine reads and produces (docs/console.md#predicted-echo). No DOM here:
@@ -11,6 +12,8 @@ export interface CellView {
   getChars(): string;
   /** 1 for most cells, 2 for a wide character, 0 for the cell after a wide one. */
   getWidth(): number;
+  /** Whether the cell has the default colours and no style (xterm.js's); absent: taken as default. */
+  isAttributeDefault?(): boolean;
 }
 
 /** One line of the buffer; xterm.js's `IBufferLine` satisfies it. */
@@ -33,6 +36,7 @@ export interface BufferView {
 /** The terminal as the engine sees it; xterm.js's `Terminal` (and `@xterm/headless`'s) satisfies it. */
 export interface ScreenView {
   readonly cols: number;
+  readonly rows: number;
   readonly buffer: { readonly active: BufferView };
 }
 
@@ -48,6 +52,8 @@ export interface CellPosition {
 /** A predicted cell; `char` ' ' is a predicted blank (drawn over what the buffer holds). */
 export interface OverlayCell extends CellPosition {
   char: string;
+  /** Text the key only moved (the rest of a line after an insertion, a deletion or Enter), not typed: drawn without the underline. */
+  moved?: boolean;
 }
 
 /** What to draw over the terminal now: empty when nothing is to be shown. */
@@ -81,6 +87,21 @@ export interface PredictionCounters {
   discarded: number;
 }
 
+export function emptyCounters(): PredictionCounters {
+  return {
+    keystrokes: 0,
+    predicted: 0,
+    shown: 0,
+    shownAtOnce: 0,
+    confirmed: 0,
+    mismatches: 0,
+    wrong: 0,
+    wrongShown: 0,
+    erasedAfterMs: [],
+    discarded: 0,
+  };
+}
+
 export interface PredictionOptions {
   /** Below this smoothed round trip (ms) nothing is predicted. Default 20. */
   minRttMs: number;
@@ -97,3 +118,29 @@ export const DEFAULT_PREDICTION_OPTIONS: PredictionOptions = {
   graceRttFraction: 0.5,
   maxLive: 128,
 };
+
+/** A keystroke's predictable keys, its seq, and when it was typed. */
+export interface Keystroke {
+  keys: PredictedKey[];
+  seq: number;
+  at: number;
+}
+
+export interface Prediction {
+  keystroke: Keystroke;
+  seq: number;
+  epoch: number;
+  kind: 'char' | 'backspace' | 'move' | 'enter';
+  /** The cells the key changes: a character, blanks, text it moved; none for a cursor move. */
+  cells: OverlayCell[];
+  before: CellPosition;
+  after: CellPosition;
+  /** Enter at a prompt: what follows is the program's (output, a new prompt); right once the cursor has left the row. */
+  handsOver: boolean;
+  madeAt: number;
+  shownAt: number | null;
+  /** When output acknowledging this keystroke was first drawn. */
+  dueSince: number | null;
+  /** The keystroke sent right after this one when it was not predicted (its effect is unknown). */
+  followedBy: number | null;
+}
