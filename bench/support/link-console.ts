@@ -292,7 +292,13 @@ export class ConsoleClient {
       createSocket: (url: string, protocols: string[]): SocketLike => {
         this.sockets += 1;
         const path = url.replace(/^ws:\/\/[^/]+/, '');
-        const open = (): WebSocket => new WebSocket(link.url(path, 'ws'), protocols, { perMessageDeflate: false });
+        const open = (): WebSocket => {
+          const socket = new WebSocket(link.url(path, 'ws'), protocols, { perMessageDeflate: false });
+          // As in a browser, an error (one closed while still connecting, under load) is followed by
+          // `close`, which the connection handles; Node's ws would otherwise throw it as unhandled.
+          socket.on('error', () => undefined);
+          return socket;
+        };
         return this.roaming ? new DeferredSocket(this.roaming, open) : open();
       },
       storage: {
