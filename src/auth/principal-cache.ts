@@ -45,7 +45,7 @@ export class PrincipalCache implements OnModuleInit {
     const options = {
       maxEntries: config.maxEntries,
       ttlMs: config.ttlMs,
-      trust: () => ({ inSync: events.inSync, generation: events.syncGeneration }),
+      trust: events.cacheTrust,
     };
     this.users = new LoadingCache(options);
     this.sessions = new LoadingCache(options);

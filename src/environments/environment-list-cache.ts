@@ -38,7 +38,7 @@ export class EnvironmentListCache implements OnModuleInit {
     this.cache = new LoadingCache({
       maxEntries: MAX_ENTRIES,
       ttlMs: TTL_MS,
-      trust: () => ({ inSync: events.inSync, generation: events.syncGeneration }),
+      trust: events.cacheTrust,
     });
   }
 

@@ -27,7 +27,7 @@ export class TemplateCache implements OnModuleInit {
     this.cache = new LoadingCache({
       maxEntries: MAX_ENTRIES,
       ttlMs: TTL_MS,
-      trust: () => ({ inSync: events.inSync, generation: events.syncGeneration }),
+      trust: events.cacheTrust,
     });
   }
 

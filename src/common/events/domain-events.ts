@@ -1,4 +1,5 @@
 import { Global, Injectable, Logger, Module } from '@nestjs/common';
+import type { CacheTrust } from '../cache/loading-cache.js';
 import { SharedState } from '../shared-state/shared-state.js';
 import { RedisReplicaBus, ReplicaBus, SingleProcessBus } from './replica-bus.js';
 
@@ -132,6 +133,9 @@ export class DomainEvents {
   get syncGeneration(): number {
     return this.replicas.generation;
   }
+
+  /** Both at once, as a cache invalidated by these events asks them (`LoadingCache`'s `trust`). */
+  readonly cacheTrust = (): CacheTrust => ({ inSync: this.inSync, generation: this.syncGeneration });
 
   /** Told when this process hears the others again after a gap (it may have missed revocations). */
   onResync(listener: () => void): void {
