@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort, startRedis, type TestRedis } from '../../test/support/redis-server.js';
 import { login } from '../support/api-client.js';
@@ -29,7 +29,15 @@ import type { BenchContext } from '../context.js';
  *   BENCH_LOAD_ENVIRONMENTS=200  BENCH_LOAD_CLIENTS_PER_ENVIRONMENT=5  BENCH_LOAD_SECONDS=30
  *   BENCH_LOAD_LIGHT_ENVIRONMENTS=5  BENCH_LOAD_BYTES_PER_SECOND=40000
  *   BENCH_LOAD_SLOW_CLIENTS_PER_ENVIRONMENT=4  BENCH_LOAD_SLOW_BYTES_PER_SECOND=8000
- *   BENCH_LOAD_REPLICAS=1,2  BENCH_LOAD_ECHO_SAMPLES=500
+ *   BENCH_LOAD_REPLICAS=1,2  BENCH_LOAD_ECHO_SAMPLES=500  BENCH_LOAD_SERVER_NICE=-20
+ *
+ * Scheduling: Coder's replicas have cores of their own and its workspaces run elsewhere; here the
+ * environments share the 2 cores with the servers. With the kernel's autogroups every tmux pane's
+ * session weighs as much as the whole bench (servers, Redis, the load generator: one session), so
+ * 600 panes left the servers a few hundredths of a core. While the load runs, the bench's
+ * autogroup gets the nice value BENCH_LOAD_SERVER_NICE (-20: about 87 panes' weight, as a
+ * deployment's CPU requests would reserve the server's share; 0 leaves the old weighting), and the
+ * result says what was applied.
  */
 
 const number = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
@@ -43,6 +51,19 @@ const SLOW_RATE = number('BENCH_LOAD_SLOW_BYTES_PER_SECOND', 8000);
 const REPLICAS = (process.env.BENCH_LOAD_REPLICAS ?? '1,2').split(',').map(Number);
 const ECHO_SAMPLES = number('BENCH_LOAD_ECHO_SAMPLES', 500);
 const RSS_TARGET = 400e6;
+const SERVER_NICE = number('BENCH_LOAD_SERVER_NICE', -20);
+
+/** Gives the bench's autogroup (its servers, Redis, the load generator) a nice value; returns how to restore it, or why it could not. */
+function weighInfrastructure(nice: number): { applied: string; restore: () => void } {
+  const file = `/proc/${process.pid}/autogroup`;
+  try {
+    const before = /nice (-?\d+)/.exec(readFileSync(file, 'utf8'))?.[1] ?? '0';
+    writeFileSync(file, String(nice));
+    return { applied: readFileSync(file, 'utf8').trim(), restore: () => writeFileSync(file, before) };
+  } catch (error) {
+    return { applied: `not applied: ${error instanceof Error ? error.message : String(error)}`, restore: () => undefined };
+  }
+}
 
 const log = (message: string): void => void process.stderr.write(`[bench] load: ${message}\n`);
 
@@ -220,6 +241,7 @@ export async function terminalLoad(ctx: BenchContext): Promise<Record<string, un
     TERMINAL_MAX_CLIENTS_PER_ENVIRONMENT: String(CLIENTS + 5),
     TERMINAL_MAX_CONNECTIONS_PER_USER: String(25 * (CLIENTS + 2)),
   };
+  const weighed = weighInfrastructure(SERVER_NICE);
   const redis: TestRedis | null = REPLICAS.some((replicas) => replicas > 1) ? await startRedis() : null;
   let servers: BenchServer[] = [];
   let fleet: Fleet | null = null;
@@ -240,6 +262,7 @@ export async function terminalLoad(ctx: BenchContext): Promise<Record<string, un
     method:
       `${ENVIRONMENTS} environments × ${CLIENTS} clients, each environment printing ${RATE / 1000} KB/s (80-byte lines, 20 bursts/s) at its shell; ` +
       `clients in their own process count the stream bytes of the output frames over ${SECONDS} s; one more client types at \`cat\` in an environment of its own`,
+    scheduling: { bench_autogroup: weighed.applied, environments: 'an autogroup per tmux session (nice 0)' },
   };
   try {
     await start(REPLICAS[0] ?? 1);
@@ -313,5 +336,6 @@ export async function terminalLoad(ctx: BenchContext): Promise<Record<string, un
     killTmuxServers(dataDir);
     await redis?.close();
     rmSync(dataDir, { recursive: true, force: true });
+    weighed.restore();
   }
 }

@@ -5,6 +5,7 @@ import type { MetricsService } from '../common/metrics/metrics.service.js';
 import { eventually } from '../../test/support/eventually.js';
 import { FanOutParts, HIGH_WATER_BYTES, OutputFanOut } from './fan-out.js';
 import { AckBook } from './input/ack-book.js';
+import { PacingWindow } from './pacing-window.js';
 import { ReplayBudget, SendQueueBudget } from './memory-budget.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { TerminalClient, TerminalClients } from './terminal-clients.js';
@@ -102,6 +103,41 @@ describe('OutputFanOut', () => {
     fanOut.close();
   });
 
+  it("paces a reporting client by its own adapted window (pacing-window.ts), started at its first report", async () => {
+    const { fanOut, join } = setup({ windowBytes: 1000 });
+    const [paced, socket] = join();
+    paced.extras.received = 1000;
+    fanOut.reported(paced);
+    expect(paced.extras.pacing?.bytes).toBe(1000);
+    // A window grown to 2000 lets three frames of 600 through, where the initial one stopped at two.
+    paced.extras.pacing = new PacingWindow(2000, 0);
+    for (let i = 0; i < 3; i += 1) {
+      fanOut.write(Buffer.from('z'.repeat(600)));
+      await turn();
+    }
+    expect(socket.sent).toHaveLength(3);
+    expect(paced.mode).toBe('live');
+    fanOut.close();
+  });
+
+  it('starts a client that reconnects with the window its client_id had, and others with the initial one', () => {
+    const { fanOut, clients } = setup({ windowBytes: 32 * 1024 });
+    const [phone] = fakeTerminalClient(1, 'phone');
+    phone.extras.received = 0;
+    phone.extras.pacing = new PacingWindow(32 * 1024, 0, 100 * 1024);
+    fanOut.clientLeft(phone);
+    const [again] = fakeTerminalClient(2, 'phone');
+    const [other] = fakeTerminalClient(3, 'tablet');
+    for (const client of [again, other]) {
+      clients.add(client);
+      client.extras.received = 0;
+      fanOut.reported(client);
+    }
+    expect(again.extras.pacing?.bytes).toBe(100 * 1024);
+    expect(other.extras.pacing?.bytes).toBe(32 * 1024);
+    fanOut.close();
+  });
+
   it('sends a flood in frames of at most 16 Ki characters while a paced client is live, never splitting a surrogate pair', async () => {
     const { fanOut, join } = setup({ windowBytes: 1024 * 1024 });
     const [paced, socket] = join();
@@ -162,7 +198,7 @@ describe('OutputFanOut', () => {
     await turn();
     expect(fanOut.paused).toBe(true);
     clients.remove(only);
-    fanOut.clientLeft();
+    fanOut.clientLeft(only);
     expect(fanOut.paused).toBe(false);
     fanOut.close();
   });

@@ -2,6 +2,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import type { ReplayBudget, SendQueueBudget, SendQueueMember } from './memory-budget.js';
 import type { AckBook } from './input/ack-book.js';
+import { PacingWindow } from './pacing-window.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { encode, TerminalClient, TerminalClients } from './terminal-clients.js';
 import { TerminalMetrics } from './terminal-metrics.js';
@@ -16,6 +17,8 @@ const PACED_FRAME_CHARS = 16 * 1024;
 /** A chunk this small, arriving when nothing waits to be sent, is sent at once (typing latency). */
 const IMMEDIATE_FLUSH_CHARS = 512;
 const DRAIN_CHECK_MS = 20;
+/** Windows of clients gone kept per session, for when they reconnect (as many as the input ledger's client_ids). */
+const REMEMBERED_WINDOWS = 1000;
 
 export interface FanOutParts {
   clients: TerminalClients;
@@ -30,11 +33,11 @@ export interface FanOutParts {
   replayBudget?: ReplayBudget;
   /** Which input was written before each frame's first byte (the `ack` of clients that send seqs). */
   acks?: AckBook;
-  /** Output a client that reports `received` may have unreported before it is behind (TERMINAL_CLIENT_WINDOW_BYTES). */
+  /** The initial window of a client that reports `received` (TERMINAL_CLIENT_WINDOW_BYTES); it then adapts (pacing-window.ts). */
   windowBytes?: number;
 }
 
-/** A client that reports `received` is behind when this much of what it was sent is unreported. */
+/** A client that reports `received` starts with this window: behind when this much of what it was sent is unreported. */
 export const DEFAULT_WINDOW_BYTES = 32 * 1024;
 
 const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;
@@ -56,6 +59,8 @@ export class OutputFanOut {
   private flushScheduled = false;
   private upstreamPaused = false;
   private drainTimer: NodeJS.Timeout | null = null;
+  /** The window each client_id had when its connection ended (at most REMEMBERED_WINDOWS). */
+  private readonly lastWindows = new Map<string, number>();
 
   private readonly member: SendQueueMember = {
     clients: () => this.parts.clients,
@@ -145,10 +150,10 @@ export class OutputFanOut {
     const windowBytes = this.parts.windowBytes ?? DEFAULT_WINDOW_BYTES;
     for (const client of receivers) {
       if (client.mode !== 'live') continue;
-      const { received, sentEnd, writer } = client.extras;
+      const { received, sentEnd, writer, pacing } = client.extras;
       // A client paced by its own reports: with a window's worth unreported (this frame included, unless
       // nothing is in flight), it gets no more of the backlog.
-      if (received !== null && sentEnd > received && sentEnd - received + bytes.length > windowBytes) {
+      if (received !== null && sentEnd > received && sentEnd - received + bytes.length > (pacing?.bytes ?? windowBytes)) {
         this.cutOver(client);
         continue;
       }
@@ -164,13 +169,32 @@ export class OutputFanOut {
     this.watchDrain();
   }
 
-  /** A client reported what it received: a client behind may have caught up. */
+  /** A client reported what it received: its window adapts, and it (or another client behind) may have caught up. */
+  reported(client: TerminalClient): void {
+    const { extras } = client;
+    if (extras.received !== null) {
+      // A client that reconnects (its client_id) starts with the window its last connection had.
+      const last = extras.clientId === null ? undefined : this.lastWindows.get(extras.clientId);
+      extras.pacing ??= new PacingWindow(this.parts.windowBytes ?? DEFAULT_WINDOW_BYTES, extras.sentEnd, last);
+      extras.pacing.reported(extras.received, Date.now());
+    }
+    this.progress();
+  }
+
+  /** A client behind may have caught up. */
   progress(): void {
     if (this.drainTimer) this.checkDrain();
   }
 
-  /** A client left: a paused upstream may resume. */
-  clientLeft(): void {
+  /** A client left: a paused upstream may resume; its window is kept for its next connection. */
+  clientLeft(client: TerminalClient): void {
+    const { clientId, pacing } = client.extras;
+    if (clientId !== null && pacing !== null) {
+      this.lastWindows.delete(clientId);
+      this.lastWindows.set(clientId, pacing.bytes);
+      // The oldest first (a Map iterates in insertion order).
+      if (this.lastWindows.size > REMEMBERED_WINDOWS) this.lastWindows.delete(this.lastWindows.keys().next().value!);
+    }
     if (this.upstreamPaused) this.checkDrain();
   }
 

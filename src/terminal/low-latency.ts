@@ -149,6 +149,7 @@ export class LowLatency {
     const { extras } = client;
     extras.sentEnd = offset;
     if (extras.received !== null) extras.received = offset;
+    extras.pacing?.restart(offset);
   }
 
   close(): void {

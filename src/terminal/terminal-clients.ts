@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
 import { WsCloseCode } from '../common/websocket/close-codes.js';
+import type { PacingWindow } from './pacing-window.js';
 import { ClientMessage, ServerMessage } from './protocol.js';
 import { TerminalMetrics } from './terminal-metrics.js';
 
@@ -45,6 +46,8 @@ export interface ClientExtras {
   sentEnd: number;
   /** The end offset of the output the client reported received; null until it sent `received`. */
   received: number | null;
+  /** The window of a client paced by `received` (pacing-window.ts); null until its first report. */
+  pacing: PacingWindow | null;
 }
 
 /** The extras of a new connection: `clientId` from its query, `connectionKey` naming it among every replica's connections. */
@@ -58,6 +61,7 @@ export function newClientExtras(clientId: string | null, connectionKey: string):
     ackTimer: null,
     sentEnd: 0,
     received: null,
+    pacing: null,
   };
 }
 
@@ -141,6 +145,7 @@ export class TerminalClients implements Iterable<TerminalClient> {
       client.ws.send(frame, { binary: false });
     }
     extras.sentEnd = end;
+    extras.pacing?.sent(end, end - (extras.received ?? end), Date.now());
     this.metrics.bytesOut.inc(bytes);
   }
 

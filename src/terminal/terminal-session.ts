@@ -281,7 +281,7 @@ export class TerminalSession {
 
   detach(client: TerminalClient): void {
     if (!this.clients.remove(client)) return;
-    this.output.clientLeft();
+    this.output.clientLeft(client);
     this.releaseIfIdle();
   }
 
@@ -355,7 +355,7 @@ export class TerminalSession {
         return;
       case 'received':
         this.extras.received(client, message.offset);
-        this.output.progress();
+        this.output.reported(client);
         return;
       case 'resize':
         this.clients.active = client;

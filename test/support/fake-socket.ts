@@ -20,7 +20,7 @@ export class FakeSocket extends EventEmitter {
 }
 
 /** A terminal client on a FakeSocket, as the gateway makes one before it hands it to a session (`connecting`, nothing queued). */
-export function fakeTerminalClient(id: number): [TerminalClient, FakeSocket] {
+export function fakeTerminalClient(id: number, clientId: string | null = null): [TerminalClient, FakeSocket] {
   const socket = new FakeSocket();
   const client: TerminalClient = {
     id,
@@ -35,7 +35,7 @@ export function fakeTerminalClient(id: number): [TerminalClient, FakeSocket] {
     inputTokens: 1 << 20,
     inputRefilledAt: Date.now(),
     firstMessageTimer: null,
-    extras: newClientExtras(null, `test:${id}`),
+    extras: newClientExtras(clientId, `test:${id}`),
   };
   return [client, socket];
 }
