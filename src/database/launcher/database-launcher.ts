@@ -9,6 +9,7 @@ import { MongoClient } from 'mongodb';
 
 import { ensureDevdbBinary, GoNotFoundError, type LauncherLog } from './devdb-binary.js';
 import { redactUri } from './mongodb-uri.js';
+import { guardChildStdio } from '../../common/process/child-stdio.js';
 
 export type DatabaseKind = 'external' | 'ferretdb' | 'mongodb-memory-server';
 
@@ -147,6 +148,7 @@ async function launchFerretDb(binary: string, options: FerretDbOptions, log: Lau
   // Its own process group: a Ctrl-C or a watcher's signal to our group reaches us, and we stop the
   // database in order; if we die, its stdin closes and it exits by itself (--exit-on-stdin-eof).
   const child: DevdbProcess = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  guardChildStdio(child);
   const exited = waitForExit(child);
   const stderrTail = forwardStderr(child, log);
 

@@ -4,6 +4,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { guardChildStdio } from '../../common/process/child-stdio.js';
 
 /** Receives human-readable progress messages. */
 export type LauncherLog = (message: string) => void;
@@ -192,6 +193,7 @@ function runCommand(command: string, args: readonly string[], cwd: string, extra
       env: { ...process.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    guardChildStdio(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {

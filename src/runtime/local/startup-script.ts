@@ -9,6 +9,7 @@ import type { LocalEnvironmentState, StateStore } from './environment-state.js';
 import type { LocalHost } from './local-host.js';
 import type { LocalLogs } from './local-logs.js';
 import { selfIdentity } from './process-tree.js';
+import { guardChildStdio } from '../../common/process/child-stdio.js';
 
 interface Installation {
   controller: AbortController;
@@ -151,6 +152,7 @@ export class StartupScript {
         resolve(null);
         return;
       }
+      guardChildStdio(child);
       const splitters = [child.stdout, child.stderr].map((output) => {
         const splitter = new LineSplitter((line) => void log.append(line));
         output?.on('data', (chunk: Buffer) => splitter.write(chunk));

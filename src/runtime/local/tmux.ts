@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { createConnection } from 'node:net';
+import { guardChildStdio } from '../../common/process/child-stdio.js';
 import { TmuxCommand } from '../tmux-session.js';
 
 export interface CommandResult {
@@ -13,7 +14,7 @@ export interface CommandResult {
 /** Runs a program (argv, never a shell) and collects its output; never rejects for a non-zero exit. */
 export function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 10_000): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(file, args, { env, timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+    const child = execFile(file, args, { env, timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
       if (error === null) {
         resolve({ code: 0, stdout, stderr });
         return;
@@ -21,6 +22,7 @@ export function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeou
       const code = typeof error.code === 'number' ? error.code : 127;
       resolve({ code, stdout, stderr: stderr || error.message });
     });
+    guardChildStdio(child);
   });
 }
 

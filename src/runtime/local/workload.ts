@@ -10,6 +10,7 @@ import type { StateStore } from './environment-state.js';
 import { findExecutable, type LocalHost } from './local-host.js';
 import type { LocalLogs } from './local-logs.js';
 import type { TmuxClient } from './tmux.js';
+import { guardChildStdio } from '../../common/process/child-stdio.js';
 
 /**
  * An environment's workload on this host: its own tmux server, in the foreground (`tmux -D`) as a
@@ -93,6 +94,7 @@ export class TmuxWorkload {
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    guardChildStdio(child);
     let errors = '';
     let exited = false;
     child.stderr?.on('data', (chunk: Buffer) => {
