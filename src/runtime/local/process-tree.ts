@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
+import { mapLimited } from '../../common/async/map-limited.js';
 
 /**
  * Reading the host's process table from /proc (Linux). The local runtime finds an environment's
@@ -42,6 +43,13 @@ export function parseStat(text: string): ProcessInfo | null {
   return { pid, ppid, state, startTime, cpuTicks: utime + stime };
 }
 
+/**
+ * Files of /proc read at once by one scan. A host runs thousands of processes (a few per
+ * environment): reading them all at once took that many descriptors per scan, and destroys running
+ * side by side under load ran the server out of them (EMFILE, in its sockets' accepts too).
+ */
+const PROC_READS_IN_FLIGHT = 32;
+
 async function pids(): Promise<number[]> {
   const names = await readdir('/proc');
   return names.filter((name) => /^\d+$/.test(name)).map(Number);
@@ -58,7 +66,7 @@ export async function readProcess(pid: number): Promise<ProcessInfo | null> {
 /** Every live process currently visible in /proc (zombies, already dead, are left out). */
 export async function processTable(): Promise<Map<number, ProcessInfo>> {
   const table = new Map<number, ProcessInfo>();
-  const infos = await Promise.all((await pids()).map(readProcess));
+  const infos = await mapLimited(await pids(), PROC_READS_IN_FLIGHT, readProcess);
   for (const info of infos) if (info && info.state !== 'Z' && info.state !== 'X') table.set(info.pid, info);
   return table;
 }
@@ -86,18 +94,16 @@ export function withDescendants(table: Map<number, ProcessInfo>, roots: Iterable
 export async function processesWithEnvironment(name: string, value: string): Promise<number[]> {
   const needle = Buffer.from(`${name}=${value}\0`);
   const found: number[] = [];
-  await Promise.all(
-    (await pids()).map(async (pid) => {
-      if (pid === process.pid) return;
-      try {
-        const environ = await readFile(`/proc/${pid}/environ`);
-        const at = environ.indexOf(needle);
-        if (at === 0 || (at > 0 && environ[at - 1] === 0)) found.push(pid);
-      } catch {
-        // Gone, or not ours to read.
-      }
-    }),
-  );
+  await mapLimited(await pids(), PROC_READS_IN_FLIGHT, async (pid) => {
+    if (pid === process.pid) return;
+    try {
+      const environ = await readFile(`/proc/${pid}/environ`);
+      const at = environ.indexOf(needle);
+      if (at === 0 || (at > 0 && environ[at - 1] === 0)) found.push(pid);
+    } catch {
+      // Gone, or not ours to read.
+    }
+  });
   return found;
 }
 
