@@ -1,7 +1,7 @@
 import { installStyleNonce } from './csp-nonce.js';
 import { ApiClient } from './api/client.js';
 import { describeError } from './api/http.js';
-import { Session, takeGoogleCode } from './auth/session.js';
+import { Session, takeGoogleReturn } from './auth/session.js';
 import { h } from './dom.js';
 import { LiveEnvironmentsSource } from './environments/live-source.js';
 import { Route, Router, routePath } from './router.js';
@@ -115,16 +115,18 @@ function start(): void {
   signOut.addEventListener('click', () => void session.signOut());
 
   outlet.replaceChildren(h('p', { class: 'page muted' }, 'Loading…'));
-  const googleCode = takeGoogleCode();
-  const ready = googleCode
-    ? session.signInWithGoogleCode(googleCode).then(
-        () => 'refreshed' as const,
-        (error: unknown) => {
-          context.flash = describeError(error);
-          return 'none' as const;
-        },
-      )
-    : session.restore();
+  const google = takeGoogleReturn();
+  if (google && 'error' in google) context.flash = google.error;
+  const ready =
+    google && 'code' in google
+      ? session.signInWithGoogleCode(google.code).then(
+          () => 'refreshed' as const,
+          (error: unknown) => {
+            context.flash = describeError(error);
+            return 'none' as const;
+          },
+        )
+      : session.restore();
   void ready.then((outcome) => {
     if (outcome === 'unreachable') context.flash = 'Cannot reach the server; sign in again when it is back';
     show(router.current);

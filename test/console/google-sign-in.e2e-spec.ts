@@ -129,6 +129,36 @@ describe('Sign in with Google in the console', () => {
     expect(google.tokenRequests).toBe(before);
   });
 
+  it('brings a browser whose sign-in was cancelled at Google back to the sign-in view with the reason', async () => {
+    google.denies = true;
+    try {
+      const { page, problems } = await browser.open(`${baseUrl}/sign-in`);
+      const button = page.getByRole('link', { name: 'Sign in with Google' });
+      await button.waitFor({ timeout: 15_000 });
+      const back = page.waitForResponse((response) => response.url().includes('/api/v1/auth/google/web/callback'));
+      await button.click();
+      const callback = await back;
+      expect(callback.status()).toBe(303);
+      expect(callback.headers().location).toBe(`/sign-in#google_error=${encodeURIComponent('The Google sign-in was cancelled or refused')}`);
+      await page.getByText('The Google sign-in was cancelled or refused').waitFor({ timeout: 15_000 });
+      expect(page.url()).toBe(`${baseUrl}/sign-in`);
+      await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
+      expect(unexpected(problems)).toEqual([]);
+    } finally {
+      google.denies = false;
+    }
+    // A client that asks for JSON still gets the error body.
+    const start = await fetch(`${baseUrl}/api/v1/auth/google/web`, { redirect: 'manual' });
+    const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const state = new URL(start.headers.get('location') ?? '').searchParams.get('state') ?? '';
+    const refused = await fetch(`${baseUrl}/api/v1/auth/google/web/callback?error=access_denied&state=${state}`, {
+      redirect: 'manual',
+      headers: { cookie, accept: 'application/json' },
+    });
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { detail: string }).detail).toBe('The Google sign-in was cancelled or refused');
+  });
+
   it('takes a one-time code once', async () => {
     google.identity = { sub: 'g-console-3', email: 'once@example.com' };
     const { page } = await browser.open(`${baseUrl}/sign-in`);

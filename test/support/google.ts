@@ -129,6 +129,8 @@ export class LocalGoogleOAuthServer {
 
   /** Who "signs in at Google" on the next authorization. */
   identity: Partial<GoogleIdTokenClaims> = {};
+  /** The person cancels at Google: the authorization redirects back with `error=access_denied`, as Google's does. */
+  denies = false;
   tokenRequests = 0;
   /** Every authorization code handed out, to look for in logs. */
   readonly issuedCodes: string[] = [];
@@ -194,6 +196,13 @@ export class LocalGoogleOAuthServer {
                   ? 'no openid scope'
                   : null;
     if (problem || !redirectUri) return reply(res, 400, { error: 'invalid_request', error_description: problem });
+    if (this.denies) {
+      const refused = new URL(redirectUri);
+      refused.searchParams.set('error', 'access_denied');
+      refused.searchParams.set('state', query.get('state') ?? '');
+      res.writeHead(302, { location: refused.href }).end();
+      return;
+    }
     const code = randomBytes(16).toString('hex');
     this.issuedCodes.push(code);
     this.codes.set(code, { redirectUri, challenge: query.get('code_challenge') ?? '', claims: { ...this.identity } });

@@ -147,13 +147,27 @@ export class Session {
   }
 }
 
+/** What the server's Google callback put in the fragment: the one-time code, or why the sign-in was refused. */
+export type GoogleReturn = { code: string } | { error: string };
+
 /**
- * The one-time code the server's Google callback put in the fragment (`#google_code=…`), removed
- * from the address (and so from the history entry) before anything else runs; null when absent.
+ * The server's Google callback result in the fragment (`#google_code=…`, or `#google_error=<reason>`
+ * when Google or the server refused), removed from the address (and so from the history entry)
+ * before anything else runs; null when absent.
  */
-export function takeGoogleCode(): string | null {
-  const match = /^#google_code=([A-Za-z0-9_-]+)$/.exec(window.location.hash);
-  if (!match?.[1]) return null;
+export function takeGoogleReturn(): GoogleReturn | null {
+  const code = /^#google_code=([A-Za-z0-9_-]+)$/.exec(window.location.hash)?.[1];
+  const error = /^#google_error=(.+)$/.exec(window.location.hash)?.[1];
+  if (!code && !error) return null;
   window.history.replaceState(window.history.state, '', `${window.location.pathname}${window.location.search}`);
-  return match[1];
+  return code ? { code } : { error: readableReason(error ?? '') };
+}
+
+/** The reason as sent (URI-encoded text), or a plain sentence when it does not decode. */
+function readableReason(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded).slice(0, 300);
+  } catch {
+    return 'The Google sign-in did not complete; try again';
+  }
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Inject, Post, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import { ConfigType } from '@nestjs/config';
 import { ApiFoundResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
@@ -11,6 +11,7 @@ import { toSignInResponse } from '../auth.controller.js';
 import { AccountsError } from '../auth.errors.js';
 import type { SignedIn } from '../auth.service.js';
 import { SignInResponseDto } from '../dto/auth.dto.js';
+import { GoogleWebCallbackFilter } from './google-web-callback.filter.js';
 import { GoogleWebHandoffs } from './google-web-handoffs.js';
 import { GoogleWebExchangeDto, GoogleWebStatusDto } from './google-web.dto.js';
 import { assertGoogleWebConfigured, GoogleWebGuard } from './google-web.guard.js';
@@ -59,6 +60,7 @@ export class GoogleWebController {
   @Public()
   @Get('callback')
   @UseGuards(GoogleWebGuard)
+  @UseFilters(GoogleWebCallbackFilter)
   @RateLimit({ name: 'google-web-ip', limit: 30, ttlSeconds: 60, key: 'ip' })
   @ApiOperation({
     summary: "Google's redirect back after the browser sign-in",
@@ -68,7 +70,11 @@ export class GoogleWebController {
   })
   @ApiQuery({ name: 'code', required: false, description: "Google's authorization code" })
   @ApiQuery({ name: 'state', required: false, description: 'The state sent to Google' })
-  @ApiResponse({ status: 303, description: 'Redirect to the console with the one-time code in the fragment' })
+  @ApiResponse({
+    status: 303,
+    description:
+      'Redirect to the console with the one-time code in the fragment; a browser (Accept: text/html) whose sign-in was refused is sent to `/sign-in#google_error=<reason>` instead of the 401, 403 or 503 below',
+  })
   @ApiFoundResponse({ description: 'Without a `code`: a new start, as GET /auth/google/web (redirect to Google)' })
   @ApiResponse({ status: 401, ...ERRORS, description: 'Google refused, or the ID token or its email is not acceptable' })
   @ApiResponse({ status: 403, ...ERRORS, description: 'The state does not match this browser (or no sign-in was started)' })

@@ -39,6 +39,18 @@ function httpExceptionDetail(exception: HttpException): string {
   return exception.message;
 }
 
+/** An AppError as the one error body's parts. */
+export function normaliseAppError(error: AppError): Normalised {
+  return {
+    status: error.status,
+    code: error.code,
+    detail: error.detail,
+    errors: error.options.errors,
+    headers: error.options.headers,
+    extra: error.options.extra,
+  };
+}
+
 /** Writes the one error body. Also used outside Nest's router (see `routeMissFallback`). */
 export function sendError(request: Request, response: Response, error: Normalised): void {
   if (response.headersSent) {
@@ -98,16 +110,7 @@ export class HttpExceptionFilter implements ExceptionFilter {
   private normalise(thrown: unknown, request: Request): Normalised {
     // The Express adapter wraps body-parser's errors in an HttpException; judge them by the original.
     const exception = thrown instanceof HttpException && isBodyParserError(thrown.cause) ? thrown.cause : thrown;
-    if (exception instanceof AppError) {
-      return {
-        status: exception.status,
-        code: exception.code,
-        detail: exception.detail,
-        errors: exception.options.errors,
-        headers: exception.options.headers,
-        extra: exception.options.extra,
-      };
-    }
+    if (exception instanceof AppError) return normaliseAppError(exception);
     if (exception instanceof ThrottlerException) {
       const retryAfter = request.res?.getHeader('Retry-After');
       const seconds = Number(retryAfter);
