@@ -8,10 +8,13 @@
  *   round trip, the client's report interval and whatever queue the link and the sockets hold);
  * - the smallest delay seen on the connection is the link without a queue; the **queue** is the
  *   smoothed delay above it;
- * - while the queue stays under its target and the client's unreported output reached half the
- *   window since the last report (the window, not the program, limits it), the window grows;
- * - when the queue passes its target (output piles up in front of a slow link), the window
- *   shrinks, at most once per smoothed delay, so each shrink is seen before the next.
+ * - once per smoothed delay (so each change is seen before the next) the window is decided:
+ *   when the queue passes its target (output piles up in front of a slow link) it shrinks by a
+ *   fifth; otherwise, if the client's unreported output reached half the window since the last
+ *   decision (the window, not the program, limits it), it grows: by half until it first shrinks
+ *   (a fast link's rate is found within a few round trips), then by an eighth;
+ * - reports of what was sent before the window was kept (a resume) or before a jump to the
+ *   current screen time nothing: their send is not the one they cover.
  *
  * A fast link with a long round trip thus gets the window its rate needs (the backlog keeps
  * flowing, nothing is skipped), and a slow link keeps little queued (a Ctrl-C's prompt is not stuck
