@@ -2,6 +2,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import type { IPty } from 'node-pty';
+import { guardChildStdio } from '../../common/process/child-stdio.js';
 import type { ExecSession, ExitStatus } from '../runtime.provider.js';
 import { clampTerminal } from '../terminal-size.js';
 
@@ -167,7 +168,7 @@ export class PipeSession extends BaseSession {
       },
     });
     // A program that exits without reading its input makes our writes fail with EPIPE: not an error of the session.
-    child.stdin.on('error', () => undefined);
+    guardChildStdio(child);
     for (const output of outputs) {
       output.on('data', (chunk: Buffer) => {
         if (!this.stream.push(chunk) && !this.paused) {
@@ -175,7 +176,6 @@ export class PipeSession extends BaseSession {
           for (const each of outputs) each.pause();
         }
       });
-      output.on('error', () => undefined);
       output.on('close', () => {
         open -= 1;
         if (open === 0) this.stream.push(null);
