@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Page, Response } from 'playwright-core';
 import { createTestDatabase } from '../support/database.js';
 import { LocalGoogleOAuthServer } from '../support/google.js';
 import { ServerProcess, testServerEnv } from '../support/server-process.js';
@@ -43,14 +43,27 @@ describe('Sign in with Google in the console', () => {
     rmSync(scratch, { recursive: true, force: true });
   }, 60_000);
 
-  /** Clicks the button on a fresh page and returns the tokens the console collected, once the environments show. */
-  const signInWithGoogle = async (): Promise<{ page: Page; answer: SignInAnswer; problems: string[] }> => {
+  /** Clicks the button on a fresh sign-in page and returns the first response whose URL is `awaited`. */
+  const pressGoogleButton = async (awaited: (url: string) => boolean): Promise<{ page: Page; response: Response; problems: string[] }> => {
     const { page, problems } = await browser.open(`${baseUrl}/sign-in`);
     const button = page.getByRole('link', { name: 'Sign in with Google' });
     await button.waitFor({ timeout: 15_000 });
-    const exchanged = page.waitForResponse((response) => response.url().endsWith('/api/v1/auth/google/web/exchange'));
+    const answered = page.waitForResponse((response) => awaited(response.url()));
     await button.click();
-    const response = await exchanged;
+    return { page, response: await answered, problems };
+  };
+
+  /** Starts a sign-in without a browser: the redirect to Google, and the state and cookie it set. */
+  const startSignIn = async (): Promise<{ authorization: URL; state: string; cookie: string; status: number }> => {
+    const start = await fetch(`${baseUrl}/api/v1/auth/google/web`, { redirect: 'manual' });
+    const authorization = new URL(start.headers.get('location') ?? '');
+    const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    return { authorization, state: authorization.searchParams.get('state') ?? '', cookie, status: start.status };
+  };
+
+  /** Clicks the button on a fresh page and returns the tokens the console collected, once the environments show. */
+  const signInWithGoogle = async (): Promise<{ page: Page; answer: SignInAnswer; problems: string[] }> => {
+    const { page, response, problems } = await pressGoogleButton((url) => url.endsWith('/api/v1/auth/google/web/exchange'));
     expect(response.status()).toBe(200);
     const answer = (await response.json()) as SignInAnswer;
     await page.getByRole('heading', { name: 'Environments' }).waitFor({ timeout: 15_000 });
@@ -107,13 +120,10 @@ describe('Sign in with Google in the console', () => {
   });
 
   it('refuses a callback whose state is not the one this browser was sent with', async () => {
-    const start = await fetch(`${baseUrl}/api/v1/auth/google/web`, { redirect: 'manual' });
-    expect(start.status).toBe(302);
-    const authorization = new URL(start.headers.get('location') ?? '');
+    const { authorization, state, cookie, status } = await startSignIn();
+    expect(status).toBe(302);
     expect(authorization.origin).toBe(google.baseUrl);
     expect(authorization.searchParams.get('code_challenge_method')).toBe('S256');
-    const state = authorization.searchParams.get('state') ?? '';
-    const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
     expect(cookie).toMatch(/^dp_google_web=/);
 
     const callback = (query: string, headers: Record<string, string>) =>
@@ -132,14 +142,11 @@ describe('Sign in with Google in the console', () => {
   it('brings a browser whose sign-in was cancelled at Google back to the sign-in view with the reason', async () => {
     google.denies = true;
     try {
-      const { page, problems } = await browser.open(`${baseUrl}/sign-in`);
-      const button = page.getByRole('link', { name: 'Sign in with Google' });
-      await button.waitFor({ timeout: 15_000 });
-      const back = page.waitForResponse((response) => response.url().includes('/api/v1/auth/google/web/callback'));
-      await button.click();
-      const callback = await back;
+      const { page, response: callback, problems } = await pressGoogleButton((url) => url.includes('/api/v1/auth/google/web/callback'));
       expect(callback.status()).toBe(303);
-      expect(callback.headers().location).toBe(`/sign-in#google_error=${encodeURIComponent('The Google sign-in was cancelled or refused')}`);
+      expect(callback.headers().location).toBe(
+        `/sign-in#google_error=${encodeURIComponent('The Google sign-in was cancelled or refused')}`,
+      );
       await page.getByText('The Google sign-in was cancelled or refused').waitFor({ timeout: 15_000 });
       expect(page.url()).toBe(`${baseUrl}/sign-in`);
       await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
@@ -148,9 +155,7 @@ describe('Sign in with Google in the console', () => {
       google.denies = false;
     }
     // A client that asks for JSON still gets the error body.
-    const start = await fetch(`${baseUrl}/api/v1/auth/google/web`, { redirect: 'manual' });
-    const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-    const state = new URL(start.headers.get('location') ?? '').searchParams.get('state') ?? '';
+    const { state, cookie } = await startSignIn();
     const refused = await fetch(`${baseUrl}/api/v1/auth/google/web/callback?error=access_denied&state=${state}`, {
       redirect: 'manual',
       headers: { cookie, accept: 'application/json' },
