@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { mapLimited } from '../../src/common/async/map-limited.js';
 
 /** The API calls the benches make as users: register, sign in, create environments, wait for a phase. */
 
@@ -86,20 +87,8 @@ export async function waitForPhase(baseUrl: string, owners: Map<User, string[]>,
   }
 }
 
-/** Runs `work` over `items` with at most `concurrency` in flight. */
-export async function pool<T, R>(items: T[], concurrency: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        results[index] = await work(items[index], index);
-      }
-    }),
-  );
-  return results;
-}
+/** Runs `work` over `items` with at most `concurrency` in flight (the server's own `mapLimited`). */
+export const pool = mapLimited;
 
 // ---- terminal clients ----------------------------------------------------------------------------
 

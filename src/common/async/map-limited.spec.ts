@@ -15,6 +15,10 @@ describe('mapLimited', () => {
     expect(results).toEqual([...Array(100).keys()].map((n) => n * 2));
   });
 
+  it("gives each call its item's index", async () => {
+    expect(await mapLimited(['a', 'b', 'c'], 2, (item, index) => Promise.resolve(`${index}${item}`))).toEqual(['0a', '1b', '2c']);
+  });
+
   it('handles no items, and fewer items than the limit', async () => {
     expect(await mapLimited([], 8, () => Promise.resolve(1))).toEqual([]);
     expect(await mapLimited(['a'], 8, (item) => Promise.resolve(item.toUpperCase()))).toEqual(['A']);
