@@ -1,7 +1,7 @@
 /** The runtime contract (./runtime-contract.ts), exec and operations: exec with and without a TTY, variables, repeats, destroy, a second instance. */
 import type { RuntimeProvider } from '../../src/runtime/runtime.provider.js';
 import { eventually } from '../support/eventually.js';
-import { capture, type ContractContext, runToEnd, type RuntimeUnderTest } from './runtime-contract-support.js';
+import { capture, type ContractContext, runToEnd, type RuntimeUnderTest, typeUntil } from './runtime-contract-support.js';
 
 export function execContract(context: ContractContext): void {
   let under: RuntimeUnderTest;
@@ -31,14 +31,14 @@ export function execContract(context: ContractContext): void {
     await running(spec);
     const session = await runtime.exec(spec, ['bash', '--noprofile', '--norc'], { tty: true, cols: 100, rows: 30 });
     const screen = capture(session.stream);
-    session.stream.write('stty size; tput cols\n');
-    await eventually(() => expect(screen.text()).toMatch(/30 100\r?\n100/));
+    // Kubernetes applies a resize on a channel of its own, beside the input: a command typed
+    // right after it may run before it lands, so each step types again until the size shows.
+    const sizes = 'echo "size=$(stty size) cols=$(tput cols)"';
+    await typeUntil(session.stream, screen, sizes, 'size=30 100 cols=100');
     session.resize(120, 40);
-    session.stream.write('stty size; tput cols\n');
-    await eventually(() => expect(screen.text()).toMatch(/40 120\r?\n120/));
+    await typeUntil(session.stream, screen, sizes, 'size=40 120 cols=120');
     session.resize(0, -3);
-    session.stream.write('stty size\n');
-    await eventually(() => expect(screen.text()).toMatch(/1 1\r?\n/));
+    await typeUntil(session.stream, screen, 'echo "size=$(stty size)"', 'size=1 1\r');
     session.stream.write('exit 5\n');
     expect(await session.exit).toEqual({ code: 5, signal: null });
   });
