@@ -16,6 +16,9 @@ RUN npm run build && npm prune --omit=dev \
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# A fixed mmap threshold: glibc returns large blocks (argon2's 19 MiB per hash) to the system
+# when they are freed (docs/deployment.md, "Memory"); npm run start:prod sets the same.
+ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1048576
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -5,11 +5,18 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
-/** The flags `npm run start:prod` gives Node (`node <flags> dist/main.js`; the Dockerfile's CMD has the same). */
-export const PRODUCTION_NODE_FLAGS: string[] = (() => {
+/**
+ * How `npm run start:prod` runs the server (`VAR=value … node <flags> dist/main.js`; the image's
+ * ENV and CMD have the same): its variables, and the flags it gives Node.
+ */
+export const PRODUCTION_START: { env: Record<string, string>; flags: string[] } = (() => {
   const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-  return scripts['start:prod'].split(' ').slice(1, -1);
+  const words = scripts['start:prod'].split(' ');
+  const node = words.indexOf('node');
+  const env = Object.fromEntries(words.slice(0, node).map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]));
+  return { env, flags: words.slice(node + 1, -1) };
 })();
+export const PRODUCTION_NODE_FLAGS = PRODUCTION_START.flags;
 export const BENCH_JWT_SECRET = 'bench-only-jwt-secret-8d2f4a6c9e1b3d5f7a9c2e4b6d8f0a1c';
 
 export interface BenchServer {
@@ -24,6 +31,7 @@ export interface BenchServer {
 function benchEnv(mongodbUri: string, dbName: string, extra: Record<string, string>): NodeJS.ProcessEnv {
   return {
     ...process.env,
+    ...PRODUCTION_START.env,
     NODE_ENV: 'production',
     ALLOW_UNSANDBOXED_LOCAL_RUNTIME: 'true',
     MONGODB_URI: mongodbUri,
@@ -63,7 +71,9 @@ export async function startServer(
   });
   let output = '';
   // BENCH_SERVER_LOG_DIR=<dir>: every server's output is kept in <dir>/server-<port>.log.
-  const kept = process.env.BENCH_SERVER_LOG_DIR ? createWriteStream(join(process.env.BENCH_SERVER_LOG_DIR, `server-${port}.log`), { flags: 'a' }) : null;
+  const kept = process.env.BENCH_SERVER_LOG_DIR
+    ? createWriteStream(join(process.env.BENCH_SERVER_LOG_DIR, `server-${port}.log`), { flags: 'a' })
+    : null;
   const collect = (chunk: Buffer): void => {
     output += chunk.toString();
     kept?.write(chunk);

@@ -27,7 +27,12 @@ export interface UpstreamHistory {
 
 /** An upstream of the session: the runtime's terminal attachment, or one shared through Redis with its stream's history. */
 export interface SessionUpstream extends TerminalAttachment {
-  readonly history?: UpstreamHistory;
+  /**
+   * The shared stream's history, handed over once: the upstream keeps no reference to it (its
+   * chunks are small Buffers, each pinning a slab of Node's pool, that would otherwise live as
+   * long as the session).
+   */
+  takeHistory?(): UpstreamHistory | undefined;
   /**
    * Registers who is told when the stream goes on at `offset` past bytes this process missed (a
    * shared stream trimmed or written without it): every byte emitted before ends before the skip.
@@ -152,7 +157,8 @@ export class TerminalSession {
     const upstream = await attach(this.spec, size);
     this.upstream = upstream;
     // A shared stream's offsets and the bytes it still holds (an exact resume from another replica).
-    if (upstream.history) this.buffer.restart(upstream.history.base, upstream.history.chunks);
+    const history = upstream.takeHistory?.();
+    if (history) this.buffer.restart(history.base, history.chunks);
     this.name = upstream.sessionName;
     upstream.onResync?.((offset) => this.resync(offset));
     this.deps.metrics.sessions.inc();

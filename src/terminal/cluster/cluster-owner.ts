@@ -1,6 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Logger } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import type { ExitStatus, TerminalAttachment, TerminalSize } from '../../runtime/runtime.provider.js';
 import type { UpstreamCore } from './cluster-parts.js';
 import type { InputMessage, InputStream } from './input-stream.js';
@@ -30,7 +29,8 @@ export class ClusterOwner {
   private attachment: TerminalAttachment | null = null;
   private decoder = new StringDecoder('utf8');
   /** The connection reading the input stream. */
-  private reader: Redis | null = null;
+  /** Stops this owner's reading of the input stream. */
+  private stopInput: (() => void) | null = null;
   private reclaiming: Promise<void> | null = null;
   private owning = false;
   private tookOver = false;
@@ -103,9 +103,9 @@ export class ClusterOwner {
     attachment.stream.on('data', (chunk: Buffer) => this.publish(chunk));
     attachment.stream.on('error', (error: Error) => this.logger.warn(`Upstream of ${spec.id}: ${error.message}`));
     void attachment.exit.then((status) => this.attachmentExited(attachment, status));
-    const reader = (this.reader = await parts.connect('terminal-own'));
-    void this.host.input.consume(reader, {
-      active: () => this.host.owner() && this.reader === reader,
+    this.stopInput?.();
+    this.stopInput = this.host.input.consume(parts.streams, {
+      active: () => this.host.owner() && this.attachment === attachment,
       apply: (message) => this.apply(message),
       caughtUp: () => sequenced.caughtUp(),
     });
@@ -236,8 +236,8 @@ export class ClusterOwner {
    * client never overlaps it.
    */
   end(): Promise<void> {
-    this.reader?.disconnect();
-    this.reader = null;
+    this.stopInput?.();
+    this.stopInput = null;
     const attachment = this.attachment;
     this.attachment = null;
     const lease = this.lease;

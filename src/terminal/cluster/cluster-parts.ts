@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { EnvironmentSpec, ExitStatus, RuntimeProvider } from '../../runtime/runtime.provider.js';
 import type { UpstreamHistory } from '../terminal-session.js';
 import type { ClusterInput } from './owner-input.js';
+import type { StreamReader } from './stream-reader.js';
 import { historyOf, StreamSnapshot } from './stream-entries.js';
 import type { TerminalKeys, TerminalScripts } from './terminal-scripts.js';
 
@@ -32,8 +33,8 @@ export interface ClusterParts {
   /** The same steps on the leases' own connection: acquire, renew, release and whether a lease is held. */
   leases: TerminalScripts;
   keyPrefix: string;
-  /** A connected connection of its own for blocking reads (no key prefix). */
-  connect(name: string): Promise<Redis>;
+  /** The replica's one blocking reader of the streams it follows or owns the input of. */
+  streams: StreamReader;
   runtime: RuntimeProvider;
   replica: string;
   /** Told when this upstream starts owning the terminal (`took over`: from a predecessor) and when it stops. */

@@ -10,6 +10,7 @@ import type { SessionUpstream } from '../terminal-session.js';
 import { TerminalMetrics } from '../terminal-metrics.js';
 import type { ClusterParts, ClusterTiming } from './cluster-parts.js';
 import { ClusterUpstream } from './cluster-upstream.js';
+import { StreamReader } from './stream-reader.js';
 import { Admission, TerminalKeys, TerminalScripts } from './terminal-scripts.js';
 
 /** The lease, stream and heartbeat timings (docs/terminal.md, "Several replicas"). */
@@ -28,6 +29,8 @@ const HEARTBEAT_MS = 1_000;
 const COUNTS_KEEP_MS = 24 * 60 * 60 * 1000;
 /** A lease command that has not answered within this long counts as failed (the lease has 4 s to spare). */
 const LEASE_COMMAND_TIMEOUT_MS = 2_000;
+/** Entries one XREAD reads at most per stream. */
+const READ_COUNT = 512;
 
 /**
  * The terminal across replicas, with `REDIS_URL` (`enabled`): opens each environment's shared
@@ -54,6 +57,7 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
    */
   private leaseConnection: Redis | null = null;
   private leaseScriptsOnce: TerminalScripts | null = null;
+  private streamsOnce: StreamReader | null = null;
   private readonly upstreams = new Set<ClusterUpstream>();
 
   constructor(
@@ -76,6 +80,31 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
   private get scripts(): TerminalScripts {
     this.scriptsOnce ??= new TerminalScripts(this.redis, this.state.keyPrefix);
     return this.scriptsOnce;
+  }
+
+  /** The replica's one blocking reader of the terminal streams it follows, and of the input streams of those it owns. */
+  private get streams(): StreamReader {
+    this.streamsOnce ??= new StreamReader({
+      connect: async () => {
+        const connection = this.state.dedicatedConnection('terminal-read');
+        connection.on('error', () => undefined);
+        try {
+          await connection.connect();
+        } catch (error) {
+          // Not left to reconnect on its own: the reader tries again with a new one.
+          connection.disconnect();
+          throw error;
+        }
+        return connection;
+      },
+      redis: this.redis,
+      wakeKey: TerminalKeys.wake(this.replica),
+      keyPrefix: this.state.keyPrefix,
+      blockMs: CLUSTER_TIMING.blockMs,
+      outageGraceMs: CLUSTER_TIMING.outageGraceMs,
+      count: READ_COUNT,
+    });
+    return this.streamsOnce;
   }
 
   private get leaseScripts(): TerminalScripts {
@@ -133,18 +162,7 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
       scripts: this.scripts,
       leases: this.leaseScripts,
       keyPrefix: this.state.keyPrefix,
-      connect: async (name) => {
-        const connection = this.state.dedicatedConnection(name);
-        connection.on('error', () => undefined);
-        try {
-          await connection.connect();
-        } catch (error) {
-          // Not left to reconnect on its own: the caller tries again with a new one.
-          connection.disconnect();
-          throw error;
-        }
-        return connection;
-      },
+      streams: this.streams,
       runtime: this.runtime,
       replica: this.replica,
       owning: (owns, tookOver) => {
@@ -177,6 +195,7 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
       controller.abort();
     }
     this.leaseConnection?.disconnect();
+    this.streamsOnce?.close();
   }
 
   /** Takes a connection slot for one more client of `userId` on `environmentId`, or says which limit refuses it. */

@@ -45,7 +45,7 @@ export class ClusterUpstream implements SessionUpstream {
   readonly keys: TerminalKeys;
   private readonly input: InputStream;
   sessionName = '';
-  history: UpstreamHistory | undefined;
+  private history: UpstreamHistory | undefined;
   private resolveExit: (status: ExitStatus) => void = () => undefined;
   private role: Role = 'follower';
   private readonly at = new StreamPosition();
@@ -249,6 +249,12 @@ export class ClusterUpstream implements SessionUpstream {
   private onRead(): void {
     if (this.role === 'owner') this.owner.resume();
     this.follower.wake();
+  }
+
+  takeHistory(): UpstreamHistory | undefined {
+    const { history } = this;
+    this.history = undefined;
+    return history;
   }
 
   onResync(listener: (offset: number) => void): void {

@@ -9,6 +9,7 @@ import type { EnvironmentSpec, RuntimeProvider } from '../../runtime/runtime.pro
 import { TerminalMetrics } from '../terminal-metrics.js';
 import { TerminalSession } from '../terminal-session.js';
 import type { ClusterParts } from './cluster-parts.js';
+import { StreamReader } from './stream-reader.js';
 import { ClusterUpstream } from './cluster-upstream.js';
 import { decodeInput } from './input-stream.js';
 import { minId, outputId, type RawEntry } from './stream-entries.js';
@@ -45,11 +46,19 @@ describe('ClusterUpstream as a follower, on a real Redis', () => {
       scripts: new TerminalScripts(redis, prefix),
       leases: new TerminalScripts(redis, prefix),
       keyPrefix: prefix,
-      connect: async () => {
-        const connection = new Redis(url, { lazyConnect: true });
-        await connection.connect();
-        return connection;
-      },
+      streams: new StreamReader({
+        connect: async () => {
+          const connection = new Redis(url, { lazyConnect: true });
+          await connection.connect();
+          return connection;
+        },
+        redis,
+        wakeKey: TerminalKeys.wake('follower'),
+        keyPrefix: prefix,
+        blockMs: 100,
+        outageGraceMs: 10_000,
+        count: 512,
+      }),
       runtime,
       replica: 'follower',
       owning: () => undefined,
@@ -73,6 +82,7 @@ describe('ClusterUpstream as a follower, on a real Redis', () => {
   afterAll(async () => {
     const left = await redis.keys(`${prefix}*`);
     if (left.length > 0) await redis.del(...left.map((key) => key.slice(prefix.length)));
+    parts.streams.close();
     redis.disconnect();
   });
 
@@ -107,13 +117,13 @@ describe('ClusterUpstream as a follower, on a real Redis', () => {
     const { keys, write } = await owner();
     await write(1000, 'hello');
     const { upstream, events, ended } = await follower(keys);
-    expect(upstream.history).toEqual({ base: 1000, chunks: [Buffer.from('hello')] });
+    expect(upstream.takeHistory()).toEqual({ base: 1000, chunks: [Buffer.from('hello')] });
 
-    await write(1005, 'world');
-    // The owner's bytes from 1010 to 2000 never reached the stream.
+    await write(1005, 'wörld');
+    // The owner's bytes from 1011 to 2000 never reached the stream.
     await write(2000, 'after');
     await write(2005, 'more');
-    await eventually(() => expect(events).toEqual(['data:world', 'resync:2000', 'data:after', 'data:more']));
+    await eventually(() => expect(events).toEqual(['data:wörld', 'resync:2000', 'data:after', 'data:more']));
     expect(ended()).toBe(false);
   });
 

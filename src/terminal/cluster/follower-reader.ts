@@ -1,11 +1,18 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import type { UpstreamHistory } from '../terminal-session.js';
 import { errorText, UpstreamCore } from './cluster-parts.js';
-import { parseEntry, RawEntry, readAfter, readEnds, readNewest, readSnapshot, skipTo, StreamEntry } from './stream-entries.js';
-
-const READ_COUNT = 512;
+import {
+  asBytesEntry,
+  BytesEntry,
+  bytesEntryOf,
+  parseBytesEntry,
+  parseEntry,
+  readEnds,
+  readNewest,
+  readSnapshot,
+  skipTo,
+} from './stream-entries.js';
+import type { BufferEntry, ReadStream } from './stream-reader.js';
 
 /** What a follower's reading needs of its ClusterUpstream. */
 export interface FollowerHost extends UpstreamCore {
@@ -17,16 +24,28 @@ export interface FollowerHost extends UpstreamCore {
 
 /**
  * The follower side of a ClusterUpstream (docs/terminal.md, "Several replicas"): reads the output
- * stream into its session (XREAD on a connection of its own), goes on after bytes it finds
+ * stream into its session (through the replica's StreamReader), goes on after bytes it finds
  * missing (a gap, or a backlog trimmed while its session did not read) and tells its session, and,
  * when the upstream takes over a vacant lease, reads what is left of the stream.
  */
 export class FollowerReader {
   private readonly logger = new Logger('TerminalCluster');
-  private reader: Redis | null = null;
-  private readWanted: (() => void) | null = null;
+  /** Its session has not read what it got: no more until it does. */
+  private paused = false;
+  private resuming = false;
+  private readonly read: ReadStream;
 
-  constructor(private readonly host: FollowerHost) {}
+  constructor(private readonly host: FollowerHost) {
+    this.read = {
+      key: host.parts.keyPrefix + host.keys.output,
+      after: () => (this.paused || !this.host.following() ? null : this.host.at.lastId),
+      entries: (list) => this.received(list),
+      lost: (error) => {
+        this.logger.warn(`The terminal stream of ${this.host.spec.id} cannot be read (${errorText(error)}); its clients reconnect`);
+        this.host.finish({ code: null, signal: 'shared state unavailable' });
+      },
+    };
+  }
 
   /** Starts following: the owner's session name and the stream's history; null when the owner has not written its name yet. */
   async follow(): Promise<{ sessionName: string; history: UpstreamHistory } | null> {
@@ -35,22 +54,39 @@ export class FollowerReader {
     if (snapshot.name === null) return null;
     const history = at.startFrom(snapshot);
     sequenced.joined(await parts.redis.hget(keys.meta, 'modes'));
-    this.reader = await parts.connect('terminal-follow');
-    void this.readOutput(this.reader);
+    parts.streams.add(this.read);
     return { sessionName: snapshot.name, history };
   }
 
-  /** The session reads again (Duplex `read`): a reading paused for it goes on. */
+  /**
+   * The session reads again (Duplex `read`): a reading paused for it goes on. When the stream no
+   * longer holds what follows (trimmed meanwhile), the backlog would only be drawn over, so this
+   * replica goes on from its newest entry.
+   */
   wake(): void {
-    const wanted = this.readWanted;
-    this.readWanted = null;
-    wanted?.();
+    if (!this.paused || this.resuming) return;
+    this.resuming = true;
+    const { parts, keys, at } = this.host;
+    void readEnds(parts.redis, keys.output)
+      .then(({ first, last }) => {
+        const skip = this.paused && this.host.following() ? skipTo(at.end, first, last) : null;
+        if (skip) {
+          at.lastId = skip.lastId;
+          this.resync(skip.end, 'it was trimmed while every client here was behind');
+        }
+      })
+      // Redis unreachable: the reading finds out (and waits for it, or gives up after the outage grace).
+      .catch(() => undefined)
+      .finally(() => {
+        this.resuming = false;
+        this.paused = false;
+        parts.streams.wake(this.read);
+      });
   }
 
-  /** Stops reading (its connection closed); `wake` ends a reading paused for the session. */
+  /** Stops reading. */
   stop(): void {
-    this.reader?.disconnect();
-    this.reader = null;
+    this.host.parts.streams.remove(this.read);
   }
 
   /**
@@ -61,21 +97,16 @@ export class FollowerReader {
     this.stop();
     const { parts, keys, at } = this.host;
     const snapshot = await readSnapshot(parts.redis, keys, at.lastId);
-    for (const raw of snapshot.entries) if (!this.deliver(raw)) return false;
+    for (const raw of snapshot.entries) if (!this.deliver(asBytesEntry(raw))) return false;
     if (snapshot.end !== null && snapshot.end > at.end) this.resync(snapshot.end, 'its last entries are gone');
     return true;
   }
 
   /** Follows again from the last entry read (a takeover that failed): true once it reads. */
-  async restart(): Promise<boolean> {
-    const reader = await this.host.parts.connect('terminal-follow');
-    if (!this.host.following()) {
-      reader.disconnect();
-      return false;
-    }
-    this.reader = reader;
-    void this.readOutput(reader);
-    return true;
+  restart(): Promise<boolean> {
+    if (!this.host.following()) return Promise.resolve(false);
+    this.host.parts.streams.add(this.read);
+    return Promise.resolve(true);
   }
 
   /**
@@ -97,56 +128,26 @@ export class FollowerReader {
     return this.restart();
   }
 
-  private async readOutput(reader: Redis): Promise<void> {
-    const { parts, keys, at, stream } = this.host;
-    const { timing, keyPrefix } = parts;
-    const key = keyPrefix + keys.output;
-    const reading = (): boolean => this.host.following() && this.reader === reader;
-    let failingSince: number | null = null;
-    let paused = false;
-    while (reading()) {
-      let entries: RawEntry[];
-      try {
-        if (paused) {
-          // Back from a pause (every client here was behind): when the stream no longer holds what
-          // follows, its backlog would only be drawn over, so this replica goes on from its newest entry.
-          const { first, last } = await readEnds(reader, key);
-          if (!reading()) return;
-          const skip = skipTo(at.end, first, last);
-          if (skip) {
-            at.lastId = skip.lastId;
-            this.resync(skip.end, 'it was trimmed while every client here was behind');
-          }
-          paused = false;
-        }
-        entries = await readAfter(reader, key, at.lastId, timing.blockMs, READ_COUNT);
-        failingSince = null;
-      } catch (error) {
-        if (!reading()) return;
-        failingSince ??= Date.now();
-        if (Date.now() - failingSince > timing.outageGraceMs) {
-          this.logger.warn(`The terminal stream of ${this.host.spec.id} cannot be read (${errorText(error)}); its clients reconnect`);
-          this.host.finish({ code: null, signal: 'shared state unavailable' });
-          return;
-        }
-        await delay(200);
-        continue;
-      }
-      for (const raw of entries) if (!this.deliver(raw)) return;
-      if (stream.readableLength >= stream.readableHighWaterMark) {
-        await new Promise<void>((resolve) => (this.readWanted = resolve));
-        paused = true;
+  /** Entries the StreamReader read: to the session, until it holds as much as it buffers (then the reading pauses). */
+  private received(list: BufferEntry[]): void {
+    if (!this.host.following()) return;
+    for (const raw of list) {
+      if (!this.deliver(bytesEntryOf(raw))) {
+        this.stop();
+        return;
       }
     }
+    const { stream } = this.host;
+    if (stream.readableLength >= stream.readableHighWaterMark) this.paused = true;
   }
 
   /** Hands one entry of the stream to the session; false when the session ends with it. */
-  private deliver(raw: RawEntry): boolean {
+  private deliver(read: BytesEntry): boolean {
     const { at, sequenced, stream } = this.host;
-    const entry: StreamEntry | null = parseEntry(raw);
-    at.lastId = raw[0];
+    const entry = parseBytesEntry(read);
+    at.lastId = read.id;
     if (entry === null) {
-      sequenced.tell(raw[1], at.end);
+      sequenced.tell(read.fields, at.end);
       return true;
     }
     if (entry.kind === 'exit') {
@@ -154,10 +155,9 @@ export class FollowerReader {
       return false;
     }
     if (entry.start !== at.end) this.resync(entry.start, 'trimmed before this replica read them, or never written');
-    sequenced.tell(raw[1], entry.start);
-    const bytes = Buffer.from(entry.data, 'utf8');
-    at.end += bytes.length;
-    stream.push(bytes);
+    sequenced.tell(read.fields, entry.start);
+    at.end += entry.bytes.length;
+    stream.push(entry.bytes);
     return true;
   }
 

@@ -1,7 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { ClusterTiming } from './cluster-parts.js';
-import { fieldMap, readAfter, RawEntry } from './stream-entries.js';
+import { fieldMap, RawEntry, stringEntryOf } from './stream-entries.js';
+import type { ReadStream, StreamReader } from './stream-reader.js';
 import type { TerminalKeys } from './terminal-scripts.js';
 
 /**
@@ -43,46 +44,60 @@ export class InputStream {
   }
 
   /**
-   * The owner's loop on its blocking connection: every entry, from the oldest still there, while
-   * `active`. `caughtUp` is told once it applied every entry that waited when it started.
+   * The owner's reading, from the oldest entry still there, while `active`: first what waited when
+   * it started, read at once (then `caughtUp` is told: nothing waits for the owner's own clients
+   * longer than that), then through the replica's StreamReader. Returns what stops it.
    */
-  async consume(
-    reader: Redis,
-    owner: { active: () => boolean; apply: (message: InputMessage) => void; caughtUp?: () => void },
-  ): Promise<void> {
+  consume(reader: StreamReader, owner: InputOwner): () => void {
     let last = '0-0';
-    let waiting = true;
-    while (owner.active()) {
-      let entries: RawEntry[];
-      try {
-        // Until it caught up, it does not block: nothing waits for the owner's own clients longer than that.
-        entries = await readAfter(reader, this.keyPrefix + this.keys.input, last, waiting ? 1 : this.timing.blockMs, READ_COUNT);
-      } catch {
-        if (!owner.active()) return;
-        await delay(200);
-        continue;
-      }
-      if (!owner.active()) return;
-      if (waiting && entries.length < READ_COUNT) {
-        waiting = false;
-        for (const [id, fields] of entries) {
-          last = id;
-          const message = decodeInput(fields);
-          if (message) owner.apply(message);
-        }
-        if (entries.length > 0) this.redis.xdel(this.keys.input, ...entries.map(([id]) => id)).catch(() => undefined);
-        owner.caughtUp?.();
-        continue;
-      }
-      if (entries.length === 0) continue;
+    let stopped = false;
+    const active = (): boolean => !stopped && owner.active();
+    const apply = (entries: RawEntry[]): void => {
       for (const [id, fields] of entries) {
         last = id;
         const message = decodeInput(fields);
         if (message) owner.apply(message);
       }
-      this.redis.xdel(this.keys.input, ...entries.map(([id]) => id)).catch(() => undefined);
-    }
+      if (entries.length > 0) this.redis.xdel(this.keys.input, ...entries.map(([id]) => id)).catch(() => undefined);
+    };
+    const read: ReadStream = {
+      key: this.keyPrefix + this.keys.input,
+      after: () => (active() ? last : null),
+      entries: (list) => {
+        if (active()) apply(list.map(stringEntryOf));
+      },
+      // Redis went away for long: the owner keeps its tmux client and reads again once it can.
+      lost: () => void delay(1_000).then(() => active() && reader.add(read)),
+    };
+    void (async () => {
+      for (;;) {
+        let page: RawEntry[];
+        try {
+          page = await this.redis.xrange(this.keys.input, last === '0-0' ? '-' : `(${last}`, '+', 'COUNT', READ_COUNT);
+        } catch {
+          if (!active()) return;
+          await delay(200);
+          continue;
+        }
+        if (!active()) return;
+        apply(page);
+        if (page.length < READ_COUNT) break;
+      }
+      owner.caughtUp?.();
+      reader.add(read);
+    })();
+    return () => {
+      stopped = true;
+      reader.remove(read);
+    };
   }
+}
+
+/** The owner applying the input stream (cluster-owner.ts). */
+export interface InputOwner {
+  active: () => boolean;
+  apply: (message: InputMessage) => void;
+  caughtUp?: () => void;
 }
 
 export function encodeInput(message: InputMessage): string[] {

@@ -1,5 +1,5 @@
 import { decodeInput, encodeInput, type InputMessage } from './input-stream.js';
-import { exitId, historyOf, outputId, parseEntry, type RawEntry, skipTo } from './stream-entries.js';
+import { asBytesEntry, exitId, historyOf, outputId, parseBytesEntry, parseEntry, type RawEntry, skipTo } from './stream-entries.js';
 
 const output = (start: number, data: string): RawEntry => [outputId(start), ['d', data]];
 
@@ -10,6 +10,15 @@ describe("the terminal streams' entries", () => {
     expect(sorted).toEqual(ids);
     expect(parseEntry([exitId(105), ['x', '0']])).toEqual({ kind: 'exit', id: '105-0', code: 0 });
     expect(parseEntry(['105-1', ['?', 'unknown']])).toBeNull();
+  });
+
+  it('reads an entry as bytes: the output as UTF-8, the other fields as they were, exits and unknown entries too', () => {
+    const read = asBytesEntry([outputId(100), ['d', 'é!', 'a', 'w1:3']]);
+    expect(read).toEqual({ id: '100-1', fields: ['d', '', 'a', 'w1:3'], bytes: Buffer.from('é!', 'utf8') });
+    expect(parseBytesEntry(read)).toEqual({ kind: 'output', start: 100, bytes: Buffer.from([0xc3, 0xa9, 0x21]) });
+    expect(parseBytesEntry(asBytesEntry([exitId(105), ['x', '3']]))).toEqual({ kind: 'exit', code: 3 });
+    expect(parseBytesEntry(asBytesEntry(['105-1', ['m', 'modes']]))).toBeNull();
+    expect(parseBytesEntry(asBytesEntry(['x-1', ['d', 'a']]))).toBeNull();
   });
 
   it("gives a session the contiguous bytes up to the stream's end, counted in UTF-8 bytes", () => {

@@ -20,9 +20,15 @@ export const outputId = (start: number): string => `${start}-1`;
 export const exitId = (end: number): string => `${end}-0`;
 export const minId = (offset: number): string => `${Math.max(0, offset)}-0`;
 
-export function parseEntry([id, fields]: RawEntry): StreamEntry | null {
+/** The offset an entry's id carries (null when it is not one of ours). */
+function idOffset(id: string): number | null {
   const at = Number(id.slice(0, id.indexOf('-')));
-  if (!Number.isSafeInteger(at)) return null;
+  return Number.isSafeInteger(at) ? at : null;
+}
+
+export function parseEntry([id, fields]: RawEntry): StreamEntry | null {
+  const at = idOffset(id);
+  if (at === null) return null;
   if (fields[0] === 'd' && typeof fields[1] === 'string') return { kind: 'output', id, start: at, data: fields[1] };
   if (fields[0] === 'x' && typeof fields[1] === 'string') return { kind: 'exit', id, code: Number(fields[1]) };
   return null;
@@ -36,21 +42,58 @@ export function fieldMap(fields: string[]): Map<string, string> {
 }
 
 /**
- * XREAD of one stream after `lastId`, blocking up to `blockMs`: its entries, [] when none came.
- * `key` is whole (the blocking connections have no key prefix).
+ * An output-stream entry read as bytes: the output's bytes stay the Buffer Redis's reply came in,
+ * with no string between Redis and the session (a follower reads every byte of every terminal it
+ * follows: a string and a copy per entry were most of its garbage). Its other fields are strings,
+ * the output's value among them left empty (`bytes` holds it).
  */
-export async function readAfter(reader: Redis, key: string, lastId: string, blockMs: number, count: number): Promise<RawEntry[]> {
-  const reply: unknown = await reader.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, lastId);
-  if (!Array.isArray(reply) || reply.length === 0) return [];
-  const first: unknown = reply[0];
-  if (!Array.isArray(first) || !Array.isArray(first[1])) return [];
-  return first[1] as RawEntry[];
+export interface BytesEntry {
+  id: string;
+  fields: string[];
+  bytes: Buffer | null;
 }
+
+/** What a BytesEntry is: output (its first byte's offset and its bytes), the tmux client's exit, or neither. */
+export type ParsedBytes = { kind: 'output'; start: number; bytes: Buffer } | { kind: 'exit'; code: number } | null;
+
+export function parseBytesEntry({ id, fields, bytes }: BytesEntry): ParsedBytes {
+  const at = idOffset(id);
+  if (at === null) return null;
+  if (fields[0] === 'd' && bytes !== null) return { kind: 'output', start: at, bytes };
+  if (fields[0] === 'x' && typeof fields[1] === 'string') return { kind: 'exit', code: Number(fields[1]) };
+  return null;
+}
+
+/** An entry read as strings (XRANGE), as a BytesEntry. */
+export function asBytesEntry([id, fields]: RawEntry): BytesEntry {
+  if (fields[0] !== 'd' || typeof fields[1] !== 'string') return { id, fields, bytes: null };
+  return { id, fields: ['d', '', ...fields.slice(2)], bytes: Buffer.from(fields[1], 'utf8') };
+}
+
+/** An entry of XREAD's Buffers (stream-reader.ts) as a BytesEntry: only the output's bytes stay a Buffer. */
+export function bytesEntryOf([id, values]: [Buffer, Buffer[]]): BytesEntry {
+  const fields: string[] = [];
+  let bytes: Buffer | null = null;
+  for (let i = 0; i + 1 < values.length; i += 2) {
+    const name = values[i].toString('utf8');
+    if (name === 'd' && i === 0) {
+      bytes = values[i + 1];
+      fields.push(name, '');
+    } else fields.push(name, values[i + 1].toString('utf8'));
+  }
+  return { id: id.toString('utf8'), fields, bytes };
+}
+
+/** An entry of XREAD's Buffers as strings (RawEntry). */
+export const stringEntryOf = ([id, values]: [Buffer, Buffer[]]): RawEntry => [
+  id.toString('utf8'),
+  values.map((value) => value.toString('utf8')),
+];
 
 /** The offset just after an output entry's bytes. */
 export const entryEnd = (entry: { start: number; data: string }): number => entry.start + Buffer.byteLength(entry.data, 'utf8');
 
-/** The stream's oldest and newest entries (null when it is empty), read at one instant (MULTI). `key` is whole. */
+/** The stream's oldest and newest entries (null when it is empty), read at one instant (MULTI). `key` as `reader` names it (its prefix is added). */
 export async function readEnds(reader: Redis, key: string): Promise<{ first: RawEntry | null; last: RawEntry | null }> {
   const replies = await reader.multi().xrange(key, '-', '+', 'COUNT', 1).xrevrange(key, '+', '-', 'COUNT', 1).exec();
   if (!replies || replies.some(([error]) => error)) throw new Error('could not read the terminal stream');

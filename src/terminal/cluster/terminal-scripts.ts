@@ -33,6 +33,11 @@ export class TerminalKeys {
   static replica(replicaId: string): string {
     return `term:replica:${replicaId}`;
   }
+
+  /** The stream that wakes a replica's blocking XREAD (stream-reader.ts). */
+  static wake(replicaId: string): string {
+    return `term:wake:${replicaId}`;
+  }
 }
 
 /** The seqs hash of an environment holds at most this many client_ids (beyond, it starts again). */
