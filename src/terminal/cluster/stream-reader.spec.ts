@@ -125,6 +125,38 @@ describe('StreamReader, on a real Redis', () => {
     expect(removed.got).toEqual([]);
   });
 
+  it('gives a stream nothing it read after an id the stream went on from meanwhile', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let replied: () => void = () => undefined;
+    const firstReply = new Promise<void>((resolve) => (replied = resolve));
+    const shared = reader({
+      // A real connection whose XREAD replies are held until the test has moved the stream on.
+      connect: async () => {
+        const connection = new Redis(url, { lazyConnect: true });
+        await connection.connect();
+        const xread = connection.xreadBuffer.bind(connection);
+        connection.xreadBuffer = (async (...args: Parameters<typeof xread>) => {
+          const reply = await xread(...args);
+          replied();
+          await gate;
+          return reply;
+        }) as typeof connection.xreadBuffer;
+        return connection;
+      },
+    });
+    const moved = stream('moved');
+    await add(moved, 'one', 'two');
+    const [, second] = (await redis.xrange(moved.name, '-', '+')).map(([id]) => id);
+    shared.add(moved);
+    await firstReply;
+    // Read another way (a takeover's catch-up) while the XREAD's reply, both entries, is held.
+    moved.last = second;
+    release();
+    await add(moved, 'three');
+    await eventually(() => expect(moved.got).toEqual(['three']));
+  });
+
   it('tells every stream it lost Redis once it could not read for the outage grace, and reads a stream added again', async () => {
     let up = false;
     const shared = reader({

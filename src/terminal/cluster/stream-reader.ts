@@ -145,10 +145,14 @@ export class StreamReader {
     }
   }
 
-  /** Hands each stream its entries (streams removed meanwhile get none). */
-  private dispatch(reply: unknown, wanted: { stream: ReadStream }[]): void {
+  /**
+   * Hands each stream its entries. A stream removed meanwhile gets none, and so does one that no
+   * longer reads after the id this XREAD read after (it went on another way while the XREAD was in
+   * flight, as a takeover reads what is left of the stream): its next XREAD reads from where it is.
+   */
+  private dispatch(reply: unknown, wanted: { stream: ReadStream; after: string }[]): void {
     if (!Array.isArray(reply)) return;
-    const byKey = new Map(wanted.map(({ stream }) => [stream.key, stream]));
+    const byKey = new Map(wanted.map((read) => [read.stream.key, read]));
     for (const item of reply as [Buffer, BufferEntry[]][]) {
       const [key, entries] = item;
       const name = key.toString('utf8');
@@ -157,8 +161,9 @@ export class StreamReader {
         if (last) this.wakeId = last[0].toString('utf8');
         continue;
       }
-      const stream = byKey.get(name);
-      if (stream && this.streams.has(stream) && entries.length > 0) stream.entries(entries);
+      const read = byKey.get(name);
+      if (!read || entries.length === 0 || !this.streams.has(read.stream) || read.stream.after() !== read.after) continue;
+      read.stream.entries(entries);
     }
   }
 
