@@ -5,6 +5,7 @@ import { Strategy } from 'passport-jwt';
 import type { Principal } from '../../common/http/principal.js';
 import { authConfig } from '../../config/namespaces/auth.config.js';
 import { AuthService } from '../auth.service.js';
+import { jwtKey } from '../tokens/jwt-key.js';
 import { JWT_VERIFY_OPTIONS, TokenService } from '../tokens/token.service.js';
 import { bearerToken } from './bearer-token.js';
 
@@ -29,7 +30,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
     private readonly tokens: TokenService,
     private readonly auth: AuthService,
   ) {
-    super({ jwtFromRequest: bearerToken, secretOrKey: config.jwtSecret, ...JWT_VERIFY_OPTIONS });
+    // jsonwebtoken, which passport-jwt hands the key to, takes a KeyObject; passport-jwt's types predate it.
+    const secretOrKey = jwtKey(config.jwtSecret) as unknown as Buffer;
+    super({ jwtFromRequest: bearerToken, secretOrKey, ...JWT_VERIFY_OPTIONS });
   }
 
   async validate(payload: unknown): Promise<Principal> {

@@ -6,6 +6,7 @@ import { Clock } from '../../common/clock/clock.js';
 import { isPlainObject } from '../../common/dto/fields.js';
 import { authConfig, type AuthConfig } from '../../config/namespaces/auth.config.js';
 import { AuthError, AuthErrorReason } from '../auth.errors.js';
+import { jwtKey } from './jwt-key.js';
 
 export type TokenType = 'access' | 'refresh';
 
@@ -44,7 +45,7 @@ export const JWT_VERIFY_OPTIONS = { algorithms: ['HS256'], issuer: TOKEN_ISSUER,
 /** JwtModule's options: the one secret, HS256 for signing, the checks above for verifying. */
 export function jwtModuleOptions(config: AuthConfig): JwtModuleOptions {
   return {
-    secret: config.jwtSecret,
+    secret: jwtKey(config.jwtSecret),
     signOptions: { algorithm: 'HS256' },
     verifyOptions: { ...JWT_VERIFY_OPTIONS },
   };
