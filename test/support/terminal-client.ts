@@ -104,6 +104,18 @@ export class TerminalTestClient {
     this.input(`${command}\r`);
   }
 
+  /**
+   * Runs `command` (again every second) until `pattern` is on the screen: for what reaches the
+   * shell a moment after the keys that follow it, such as a resize (on Kubernetes, exec applies it
+   * on a channel of its own, beside the input).
+   */
+  runUntil(command: string, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+    return eventually(async () => {
+      this.run(command);
+      await this.waitForScreen(pattern, 1_000);
+    }, timeoutMs);
+  }
+
   waitForFrame(predicate: (frame: ServerFrame) => boolean, timeoutMs = 10_000): Promise<ServerFrame> {
     return eventually(
       () => {

@@ -30,8 +30,7 @@ describe('terminal', () => {
     expect(outputs.every((f) => typeof f.data === 'string' && typeof f.offset === 'number')).toBe(true);
 
     client.resize(123, 37);
-    client.run('echo cols=$(tput cols) rows=$(tput lines)');
-    await client.waitForScreen(/cols=123 rows=37/);
+    await client.runUntil('echo cols=$(tput cols) rows=$(tput lines)', /cols=123 rows=37/);
 
     client.send({ type: 'ping', timestamp: Date.now() });
     await client.waitForFrame((f) => f.type === 'pong');
@@ -157,15 +156,9 @@ describe('terminal', () => {
     b.resize(91, 21);
     // Typing makes a client the active one; the new size reaches the shell a moment later.
     b.run('true');
-    await eventually(async () => {
-      b.run('echo size-b=$(tput cols)x$(tput lines)');
-      await b.waitForScreen(/size-b=91x21/, 1_000);
-    }, 10_000);
+    await b.runUntil('echo size-b=$(tput cols)x$(tput lines)', /size-b=91x21/);
     a.run('true');
-    await eventually(async () => {
-      a.run('echo size-a=$(tput cols)x$(tput lines)');
-      await a.waitForScreen(/size-a=101x31/, 1_000);
-    }, 10_000);
+    await a.runUntil('echo size-a=$(tput cols)x$(tput lines)', /size-a=101x31/);
   });
 
   it('marks the environment active on input, keeps the upstream through the grace period, and exports metrics', async () => {
