@@ -16,7 +16,6 @@ export const PRODUCTION_START: { env: Record<string, string>; flags: string[] } 
   const env = Object.fromEntries(words.slice(0, node).map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]));
   return { env, flags: words.slice(node + 1, -1) };
 })();
-export const PRODUCTION_NODE_FLAGS = PRODUCTION_START.flags;
 export const BENCH_JWT_SECRET = 'bench-only-jwt-secret-8d2f4a6c9e1b3d5f7a9c2e4b6d8f0a1c';
 
 export interface BenchServer {
@@ -57,7 +56,7 @@ export async function startServer(
 ): Promise<BenchServer> {
   const started = performance.now();
   // Node's flags as production runs it (`npm run start:prod`, the image's CMD); BENCH_SERVER_NODE_FLAGS replaces them.
-  const flags = (process.env.BENCH_SERVER_NODE_FLAGS ?? PRODUCTION_NODE_FLAGS.join(' ')).split(' ').filter(Boolean);
+  const flags = (process.env.BENCH_SERVER_NODE_FLAGS ?? PRODUCTION_START.flags.join(' ')).split(' ').filter(Boolean);
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [...flags, join(REPO_ROOT, 'dist', 'main.js')], {
     cwd: REPO_ROOT,
     env: benchEnv(mongodbUri, dbName, {

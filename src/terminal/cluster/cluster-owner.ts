@@ -28,7 +28,6 @@ export class ClusterOwner {
   private lease: string | null = null;
   private attachment: TerminalAttachment | null = null;
   private decoder = new StringDecoder('utf8');
-  /** The connection reading the input stream. */
   /** Stops this owner's reading of the input stream. */
   private stopInput: (() => void) | null = null;
   private reclaiming: Promise<void> | null = null;

@@ -14,8 +14,6 @@ export interface ClusterTiming {
   leaseMs: number;
   /** How often the owner renews its lease, and a replica with clients tries to take a vacant one. */
   renewMs: number;
-  /** How long one XREAD blocks. */
-  blockMs: number;
   /** How long the output stream and its metadata outlive their last write. */
   keepMs: number;
   /** How long input waits in its stream for an owner. */

@@ -17,7 +17,6 @@ import { Admission, TerminalKeys, TerminalScripts } from './terminal-scripts.js'
 export const CLUSTER_TIMING: ClusterTiming = {
   leaseMs: 5_000,
   renewMs: 1_000,
-  blockMs: 2_000,
   keepMs: 24 * 60 * 60 * 1000,
   inputKeepMs: 30_000,
   outageGraceMs: 10_000,
@@ -29,8 +28,9 @@ const HEARTBEAT_MS = 1_000;
 const COUNTS_KEEP_MS = 24 * 60 * 60 * 1000;
 /** A lease command that has not answered within this long counts as failed (the lease has 4 s to spare). */
 const LEASE_COMMAND_TIMEOUT_MS = 2_000;
-/** Entries one XREAD reads at most per stream. */
+/** Entries one XREAD reads at most per stream, and how long it blocks. */
 const READ_COUNT = 512;
+const READ_BLOCK_MS = 2_000;
 
 /**
  * The terminal across replicas, with `REDIS_URL` (`enabled`): opens each environment's shared
@@ -100,7 +100,7 @@ export class ClusterTerminals implements OnModuleInit, OnApplicationShutdown {
       redis: this.redis,
       wakeKey: TerminalKeys.wake(this.replica),
       keyPrefix: this.state.keyPrefix,
-      blockMs: CLUSTER_TIMING.blockMs,
+      blockMs: READ_BLOCK_MS,
       outageGraceMs: CLUSTER_TIMING.outageGraceMs,
       count: READ_COUNT,
     });

@@ -66,7 +66,6 @@ describe('ClusterUpstream as a follower, on a real Redis', () => {
       timing: {
         leaseMs: KEEP,
         renewMs: 1000,
-        blockMs: 100,
         keepMs: KEEP,
         inputKeepMs: KEEP,
         outageGraceMs: 10_000,

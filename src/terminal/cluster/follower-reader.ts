@@ -130,7 +130,6 @@ export class FollowerReader {
 
   /** Entries the StreamReader read: to the session, until it holds as much as it buffers (then the reading pauses). */
   private received(list: BufferEntry[]): void {
-    if (!this.host.following()) return;
     for (const raw of list) {
       if (!this.deliver(bytesEntryOf(raw))) {
         this.stop();

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { UpstreamHistory } from '../terminal-session.js';
+import type { BufferEntry } from './stream-reader.js';
 import type { TerminalKeys } from './terminal-scripts.js';
 
 /**
@@ -71,7 +72,7 @@ export function asBytesEntry([id, fields]: RawEntry): BytesEntry {
 }
 
 /** An entry of XREAD's Buffers (stream-reader.ts) as a BytesEntry: only the output's bytes stay a Buffer. */
-export function bytesEntryOf([id, values]: [Buffer, Buffer[]]): BytesEntry {
+export function bytesEntryOf([id, values]: BufferEntry): BytesEntry {
   const fields: string[] = [];
   let bytes: Buffer | null = null;
   for (let i = 0; i + 1 < values.length; i += 2) {
@@ -85,10 +86,7 @@ export function bytesEntryOf([id, values]: [Buffer, Buffer[]]): BytesEntry {
 }
 
 /** An entry of XREAD's Buffers as strings (RawEntry). */
-export const stringEntryOf = ([id, values]: [Buffer, Buffer[]]): RawEntry => [
-  id.toString('utf8'),
-  values.map((value) => value.toString('utf8')),
-];
+export const stringEntryOf = ([id, values]: BufferEntry): RawEntry => [id.toString('utf8'), values.map((value) => value.toString('utf8'))];
 
 /** The offset just after an output entry's bytes. */
 export const entryEnd = (entry: { start: number; data: string }): number => entry.start + Buffer.byteLength(entry.data, 'utf8');
